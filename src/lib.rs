@@ -1,0 +1,10 @@
+//! hearth: pull, run and serve local LLMs on an ordinary CPU.
+//!
+//! Layers, lowest first (a layer never imports a higher one):
+//! - [`quant`]: ggml block formats and their scalar reference kernels.
+//! - [`gguf`]: the GGUF file format over a memory map; no knowledge of models.
+//! - [`tokenizer`]: text <-> token ids, built from GGUF metadata alone.
+
+pub mod gguf;
+pub mod quant;
+pub mod tokenizer;
