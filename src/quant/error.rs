@@ -32,12 +32,11 @@ pub enum QuantError {
 /// Checks that `elems` elements of `ty` take exactly `bytes` bytes.
 pub(crate) fn check_lengths(ty: GgmlType, elems: usize, bytes: usize) -> Result<(), QuantError> {
     let block = ty.block_size();
-    if elems % block != 0 {
+    if !elems.is_multiple_of(block) {
         return Err(QuantError::PartialBlock { ty, elems, block });
     }
-    let expected = (elems / block)
-        .checked_mul(ty.type_size())
-        .unwrap_or(usize::MAX);
+    // Saturating: a row too large to address can never match a real buffer length.
+    let expected = (elems / block).saturating_mul(ty.type_size());
     if bytes != expected {
         return Err(QuantError::ByteLength {
             ty,
