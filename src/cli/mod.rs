@@ -1,0 +1,39 @@
+//! The command line: clap definitions and dispatch, one file per subcommand.
+//!
+//! Exit codes: 0 success, 1 an error (printed to stderr as one `Error: …` chain),
+//! 2 a usage error (clap's own).
+
+mod show;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Pull, run and serve local LLMs on an ordinary CPU.
+#[derive(Debug, Parser)]
+#[command(name = "hearth", version, about, max_term_width = 100)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show information about a model
+    Show(show::ShowArgs),
+}
+
+/// Parses the process arguments, runs the command, and maps errors to an exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Show(args) => show::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("Error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,263 @@
+//! `hearth show`: what a model file is (architecture, size, quantization, tokenizer),
+//! laid out like Ollama's `show`.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+
+use crate::gguf::{GgufFile, MetaValue, ValueType};
+use crate::quant::GgmlType;
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// The model (a path to a .gguf file)
+    #[arg(value_name = "MODEL", required_unless_present = "file")]
+    model: Option<PathBuf>,
+    /// Read this .gguf file
+    #[arg(long, value_name = "PATH", conflicts_with = "model")]
+    file: Option<PathBuf>,
+    /// Also list all metadata and tensors
+    #[arg(short, long)]
+    verbose: bool,
+}
+
+pub fn run(args: ShowArgs) -> Result<()> {
+    let Some(path) = args.file.or(args.model) else {
+        bail!("name a model or a --file");
+    };
+    let file = GgufFile::open(&path).with_context(|| format!("cannot open {}", path.display()))?;
+    print!("{}", render(&file, args.verbose)?);
+    Ok(())
+}
+
+/// The whole `show` text for one file.
+pub fn render(f: &GgufFile, verbose: bool) -> Result<String> {
+    let s = Summary::of(f)?;
+    let mut out = String::new();
+    let row = |out: &mut String, k: &str, v: &str| {
+        let _ = writeln!(out, "    {k:<20}{v}");
+    };
+    out.push_str("  Model\n");
+    row(&mut out, "architecture", &s.architecture);
+    row(&mut out, "parameters", &human_number(s.parameters));
+    if let Some(c) = s.context_length {
+        row(&mut out, "context length", &c.to_string());
+    }
+    if let Some(e) = s.embedding_length {
+        row(&mut out, "embedding length", &e.to_string());
+    }
+    row(&mut out, "quantization", &s.file_type);
+    out.push('\n');
+
+    out.push_str("  Tensors by type\n");
+    for (ty, (count, bytes)) in &s.by_type {
+        row(
+            &mut out,
+            ty.name(),
+            &format!("{count:>4} tensors  {:>10}", human_bytes(*bytes)),
+        );
+    }
+    out.push('\n');
+
+    out.push_str("  Tokenizer\n");
+    row(
+        &mut out,
+        "model",
+        s.tokenizer_model.as_deref().unwrap_or("none"),
+    );
+    if let Some(p) = &s.tokenizer_pre {
+        row(&mut out, "pre-tokenizer", p);
+    }
+    if let Some(n) = s.vocab_size {
+        row(&mut out, "vocabulary", &n.to_string());
+    }
+    row(
+        &mut out,
+        "chat template",
+        if s.chat_template { "present" } else { "none" },
+    );
+    out.push('\n');
+
+    if verbose {
+        out.push_str("  Metadata\n");
+        let width = f.metadata().map(|(k, _)| k.len()).max().unwrap_or(0);
+        for (k, v) in f.metadata() {
+            let _ = writeln!(out, "    {k:<width$}  {}", display_value(f, v));
+        }
+        out.push('\n');
+        out.push_str("  Tensors\n");
+        for t in f.tensors() {
+            let dims: Vec<String> = t.dims.iter().map(u64::to_string).collect();
+            let _ = writeln!(
+                out,
+                "    {:<40}{:<8}[{}]",
+                t.name,
+                t.ty.name(),
+                dims.join(", ")
+            );
+        }
+        out.push('\n');
+    }
+    Ok(out)
+}
+
+/// The facts `show` prints, gathered once.
+pub struct Summary {
+    pub architecture: String,
+    pub parameters: u64,
+    pub context_length: Option<u64>,
+    pub embedding_length: Option<u64>,
+    pub file_type: String,
+    pub by_type: BTreeMap<GgmlType, (usize, u64)>,
+    pub tokenizer_model: Option<String>,
+    pub tokenizer_pre: Option<String>,
+    pub vocab_size: Option<usize>,
+    pub chat_template: bool,
+}
+
+impl Summary {
+    pub fn of(f: &GgufFile) -> Result<Summary> {
+        let architecture = f
+            .architecture()?
+            .context("the file has no general.architecture")?
+            .to_string();
+        let key = |k: &str| format!("{architecture}.{k}");
+        let mut by_type: BTreeMap<GgmlType, (usize, u64)> = BTreeMap::new();
+        for t in f.tensors() {
+            let e = by_type.entry(t.ty).or_default();
+            e.0 += 1;
+            e.1 += t.size;
+        }
+        let parameters = match f.get_u64("general.parameter_count") {
+            Ok(Some(n)) => n,
+            _ => f.tensors().iter().map(|t| t.n_elements()).sum(),
+        };
+        let file_type = match f.get_u32("general.file_type")? {
+            Some(ft) => {
+                file_type_name(ft).map_or_else(|| format!("unknown ({ft})"), str::to_string)
+            }
+            // No declared type: name the type holding most bytes.
+            None => by_type
+                .iter()
+                .max_by_key(|(_, (_, b))| *b)
+                .map_or("none".into(), |(t, _)| t.name().to_string()),
+        };
+        Ok(Summary {
+            parameters,
+            context_length: f.get_u64(&key("context_length"))?,
+            embedding_length: f.get_u64(&key("embedding_length"))?,
+            file_type,
+            by_type,
+            tokenizer_model: f.get_str("tokenizer.ggml.model")?.map(str::to_string),
+            tokenizer_pre: f.get_str("tokenizer.ggml.pre")?.map(str::to_string),
+            vocab_size: f.get_str_array("tokenizer.ggml.tokens")?.map(|a| a.len()),
+            chat_template: f.get("tokenizer.chat_template").is_some(),
+            architecture,
+        })
+    }
+}
+
+/// llama.cpp's `llama_ftype` names (general.file_type).
+fn file_type_name(ft: u32) -> Option<&'static str> {
+    Some(match ft {
+        0 => "F32",
+        1 => "F16",
+        2 => "Q4_0",
+        3 => "Q4_1",
+        7 => "Q8_0",
+        8 => "Q5_0",
+        9 => "Q5_1",
+        10 => "Q2_K",
+        11 => "Q3_K_S",
+        12 => "Q3_K_M",
+        13 => "Q3_K_L",
+        14 => "Q4_K_S",
+        15 => "Q4_K_M",
+        16 => "Q5_K_S",
+        17 => "Q5_K_M",
+        18 => "Q6_K",
+        19 => "IQ2_XXS",
+        20 => "IQ2_XS",
+        21 => "Q2_K_S",
+        22 => "IQ3_XS",
+        23 => "IQ3_XXS",
+        24 => "IQ1_S",
+        25 => "IQ4_NL",
+        26 => "IQ3_S",
+        27 => "IQ3_M",
+        28 => "IQ2_S",
+        29 => "IQ2_M",
+        30 => "IQ4_XS",
+        31 => "IQ1_M",
+        32 => "BF16",
+        36 => "TQ1_0",
+        37 => "TQ2_0",
+        38 => "MXFP4_MOE",
+        _ => return None,
+    })
+}
+
+/// 134.52M, 1.2B, 512K: Ollama's way of printing parameter counts.
+pub fn human_number(n: u64) -> String {
+    let f = n as f64;
+    if n >= 1_000_000_000 {
+        format!("{:.1}B", f / 1e9)
+    } else if n >= 1_000_000 {
+        format!("{:.2}M", f / 1e6)
+    } else if n >= 1_000 {
+        format!("{:.2}K", f / 1e3)
+    } else {
+        n.to_string()
+    }
+}
+
+/// Bytes in decimal units, as Ollama prints sizes.
+pub fn human_bytes(n: u64) -> String {
+    let f = n as f64;
+    if n >= 1_000_000_000 {
+        format!("{:.1} GB", f / 1e9)
+    } else if n >= 1_000_000 {
+        format!("{:.1} MB", f / 1e6)
+    } else if n >= 1_000 {
+        format!("{:.1} KB", f / 1e3)
+    } else {
+        format!("{n} B")
+    }
+}
+
+/// A metadata value for display; arrays longer than a few items are abbreviated.
+fn display_value(f: &GgufFile, v: &MetaValue) -> String {
+    const SHOWN: usize = 8;
+    const MAX_STRING: usize = 120;
+    match v {
+        MetaValue::String(_) => {
+            let s = f.string_lossy(v).unwrap_or_default();
+            let mut t: String = s.chars().take(MAX_STRING).collect();
+            if t.len() < s.len() {
+                t.push('…');
+            }
+            format!("{t:?}")
+        }
+        MetaValue::Array(a) => {
+            let items = if a.elem == ValueType::String || a.elem.fixed_size().is_some() {
+                // Decode only the head of a long array.
+                let head = crate::gguf::ArrayValue {
+                    len: a.len.min(SHOWN as u64),
+                    ..*a
+                };
+                f.array_items(&head)
+            } else {
+                Vec::new()
+            };
+            let mut parts: Vec<String> = items.iter().map(|x| display_value(f, x)).collect();
+            if a.len as usize > parts.len() {
+                parts.push(format!("… ({} items)", a.len));
+            }
+            format!("[{}]", parts.join(", "))
+        }
+        v => v.to_string(),
+    }
+}
