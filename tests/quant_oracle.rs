@@ -10,6 +10,8 @@
 //!   random scale bits would mostly test NaN propagation, and sane ones test arithmetic.
 //! - Real-model rows are located and cut by the oracle script (its own GGUF header walker),
 //!   independently of hearth's GGUF reader, and Rust dequantizes the raw bytes it cut.
+//!   hearth's reader is then checked to describe the same tensors and hand out the same
+//!   bytes for those rows, and every tensor is dequantized whole (all values finite).
 //! - Equality is on f32 bits, except that any NaN equals any NaN (NaN payloads may differ
 //!   between f16 conversion routines and do not matter).
 
@@ -18,6 +20,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use hearth::gguf::GgufFile;
 use hearth::quant::{
     dequantize_row, quantize_row_q8_0, quantize_row_q8_1, quantize_row_q8_k, GgmlType,
 };
@@ -345,6 +348,9 @@ fn real_model_rows_match_oracle() {
     run_oracle(&dir, &jobs);
 
     for (i, (file, must_have)) in MODELS.iter().enumerate() {
+        let gguf = GgufFile::open(&models.join(file))
+            .unwrap_or_else(|e| panic!("{file}: hearth's GGUF reader failed: {e}"));
+        let mut ours_tensors = gguf.tensors().iter();
         let out = dir.join(format!("m{i}"));
         let index = fs::read_to_string(out.join("index.tsv")).unwrap();
         let raw = fs::read(out.join("raw.bin")).unwrap();
@@ -368,6 +374,23 @@ fn real_model_rows_match_oracle() {
             let row_bytes = ty.row_bytes(row_len as u64).unwrap() as usize;
             assert_eq!(raw_len, row_bytes * n_rows, "{file}: {name}");
             let tensor_raw = &raw[raw_off..raw_off + raw_len];
+
+            // hearth's reader agrees with the oracle's walker on this tensor and its bytes.
+            let t = ours_tensors
+                .next()
+                .unwrap_or_else(|| panic!("{file}: hearth's reader lacks {name}"));
+            assert_eq!((t.name.as_str(), t.ty), (name, ty), "{file}: tensor order");
+            assert_eq!(t.row_len(), row_len as u64, "{file}: {name}");
+            let data = gguf.tensor_data(t);
+            for (r, cut) in rows.split(',').zip(tensor_raw.chunks_exact(row_bytes)) {
+                let r: usize = r.parse().unwrap();
+                assert_eq!(
+                    &data[r * row_bytes..(r + 1) * row_bytes],
+                    cut,
+                    "{file}: {name} row {r}: hearth's reader gives other bytes"
+                );
+            }
+
             let want = &oracle[f32_off..f32_off + n_rows * row_len];
             f32_off += n_rows * row_len;
 
@@ -393,9 +416,38 @@ fn real_model_rows_match_oracle() {
             oracle.len(),
             "{file}: oracle output not fully used"
         );
+        assert!(
+            ours_tensors.next().is_none(),
+            "{file}: hearth sees extra tensors"
+        );
+        all_rows_finite(file, &gguf);
         assert!(tensors > 100, "{file}: only {tensors} tensors sampled");
         for t in *must_have {
             assert!(types.contains(*t), "{file}: no {t} tensor seen ({types:?})");
+        }
+    }
+}
+
+/// Dequantizes every row of every tensor (no oracle: real weights are finite, and a
+/// whole-file pass catches any length bookkeeping a few sampled rows would miss).
+fn all_rows_finite(file: &str, gguf: &GgufFile) {
+    let mut buf = Vec::new();
+    for t in gguf.tensors() {
+        let row_len = t.row_len() as usize;
+        let row_bytes = t.ty.row_bytes(t.row_len()).unwrap() as usize;
+        let data = gguf.tensor_data(t);
+        assert_eq!(
+            data.len(),
+            row_bytes * t.n_rows() as usize,
+            "{file}: {}",
+            t.name
+        );
+        buf.resize(row_len, 0f32);
+        for (r, src) in data.chunks_exact(row_bytes).enumerate() {
+            dequantize_row(t.ty, src, &mut buf).unwrap();
+            if let Some(j) = buf.iter().position(|v| !v.is_finite()) {
+                panic!("{file}: {} row {r} elem {j} = {}", t.name, buf[j]);
+            }
         }
     }
 }

@@ -5,9 +5,16 @@
 //! - One small function per type, decoding one block (`&[u8; SIZE]` to `&mut [f32; N]`)
 //!   through the field structs of [`blocks`](super::blocks), in the same element order and
 //!   with the same f32 operations, in the same order, as ggml's `dequantize_row_*`
-//!   (ggml-quants.c). Results are bit-identical to ggml's reference as written (no FMA
-//!   contraction: Rust never fuses `a * b - c`). E.g. Q4_K computes `d1 = d * sc` and
-//!   `m1 = dmin * m` first, then `d1 * q - m1`; `d * (sc * q)` would round differently.
+//!   (ggml-quants.c), e.g. Q4_K's `d1 = d * sc`, `m1 = dmin * m`, then `d1 * q - m1`.
+//!   Results are bit-identical to ggml's reference.
+//! - Why that is robust (useful for SIMD kernels): an f16 scale has 11 significant bits and
+//!   every integer it meets is small (|sc| <= 128, |q| <= 32, |kvalue| <= 127), so all the
+//!   products here need at most 23 bits and are *exact* in f32, from the smallest subnormal
+//!   f16 to 65504. Hence the order of the multiplications cannot change a result, and
+//!   neither can fusing `d1 * q - m1` into an FMA; the only rounding is the final add or
+//!   subtract of the min (Q4_1, Q5_1, Q2_K, Q4_K, Q5_K). Q8_K (f32 scale) rounds once, in
+//!   its single multiply. What a kernel must not do is compute in f16 or fold the min into
+//!   the scale (`d * (q - m/d)`).
 //! - Lengths are checked once up front; afterwards `as_chunks` hands out whole blocks, so
 //!   no input bytes can make this panic. NaN/inf scales simply propagate, as in ggml.
 //! - No `unsafe`: fields are copied out of byte arrays, whatever the mmap alignment.
