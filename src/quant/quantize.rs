@@ -15,6 +15,12 @@
 //!   is not `f32::max` when a NaN is involved; we copy the macro so even NaN inputs give
 //!   ggml's bytes (up to the float-to-int8 conversion, undefined in C and saturating here).
 //! - f32 to f16 is round-to-nearest-even, like `GGML_FP32_TO_FP16`.
+//!
+//! Caveat: these match ggml's *reference* functions. llama.cpp's CPU backend quantizes
+//! Q8_0/Q8_1 activations with its own SIMD `quantize_row_q8_0` (ggml-cpu/arch/x86/quants.c),
+//! which uses `id = 127 / amax` instead of `1 / (amax / 127)` and rounds half to *even*
+//! (`_mm256_round_ps`), so its bytes can differ from the reference (and from ours) in the
+//! last quant on ties and near-ties. Its Q8_K path is the reference one.
 
 use half::f16;
 
