@@ -89,7 +89,7 @@ pub const QK_K: usize = 256;
 pub const QK: usize = 32;
 
 block! {
-    /// `block_q4_0`: x = d * (q - 8), q in 0..16. Element j is the low nibble of qs[j],
+    /// `block_q4_0`: x = d * (q - 8), q in 0..16. Element j is the low nibble of `qs[j]`,
     /// element j + 16 the high nibble.
     BlockQ4_0 { d: 2, qs: QK / 2 }
 }
@@ -165,7 +165,7 @@ block! {
 }
 
 block! {
-    /// `block_iq4_nl`: x = d * KVALUES_IQ4NL[q], nibble order as Q4_0.
+    /// `block_iq4_nl`: `x = d * KVALUES_IQ4NL[q]`, nibble order as Q4_0.
     BlockIq4Nl { d: 2, qs: QK / 2 }
 }
 
