@@ -14,6 +14,7 @@
 mod error;
 mod parse;
 mod value;
+pub mod write;
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -27,6 +28,11 @@ pub use value::{ArrayValue, MetaValue, StrArray, ValueType};
 
 /// `general.alignment` when the file does not set it.
 pub const DEFAULT_ALIGNMENT: u64 = 32;
+
+/// Checks that `bytes` are a well-formed GGUF image, without keeping anything.
+pub fn validate(bytes: &[u8]) -> Result<(), GgufError> {
+    parse::parse(bytes).map(|_| ())
+}
 
 /// One tensor's description. `offset` is relative to the start of the data section.
 #[derive(Clone, Debug, PartialEq, Eq)]

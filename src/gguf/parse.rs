@@ -189,6 +189,22 @@ impl<'a> Cursor<'a> {
                     self.take(len as usize * size, "array data")?;
                 }
             }
+            // Vocabularies are arrays of 50k-260k strings: skip them in a tight loop.
+            None if elem == ValueType::String => {
+                for _ in 0..len {
+                    let at = self.pos;
+                    let n = self
+                        .bytes
+                        .get(at..at + 8)
+                        .map(|b| u64::from_le_bytes(b.try_into().unwrap_or([0xff; 8])));
+                    match n.and_then(|n| usize::try_from(n).ok()) {
+                        Some(n) if n <= self.remaining() - 8 => self.pos = at + 8 + n,
+                        _ => {
+                            self.string("string value")?;
+                        }
+                    }
+                }
+            }
             None => {
                 for _ in 0..len {
                     self.value(elem, depth + 1)?;

@@ -1,0 +1,28 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+/// The real test models' cache (`$HEARTH_TEST_MODELS`, default `~/.cache/hearth/test-models`).
+pub fn models_dir() -> PathBuf {
+    match std::env::var_os("HEARTH_TEST_MODELS") {
+        Some(d) => PathBuf::from(d),
+        None => PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+            .join(".cache/hearth/test-models"),
+    }
+}
+
+pub const SMOLLM2: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
+pub const GEMMA3: &str = "gemma-3-270m-q4_k_m.gguf";
+
+/// The path of a real test model. Panics (failing the test, never skipping it) with the
+/// command that fetches the models when the file is missing.
+pub fn test_model(name: &str) -> PathBuf {
+    let p = models_dir().join(name);
+    assert!(
+        p.is_file(),
+        "test model {} is missing: run scripts/fetch-test-models (set HEARTH_TEST_MODELS to use another cache)",
+        p.display()
+    );
+    p
+}
