@@ -3,8 +3,28 @@
 //!
 //! This module knows nothing of GGUF or models. The GGUF reader uses [`GgmlType`] to size
 //! tensors; the engine uses the kernels.
+//!
+//! Files, one concept each:
+//! - `blocks`: the on-disk block layouts as alignment-1 `#[repr(C)]` structs, plus the
+//!   decoders of packed fields (f16 scales, K-quant 6-bit scales).
+//! - `dequant`: [`dequantize_row`], the scalar reference (and test oracle for SIMD kernels).
+//! - `quantize`: [`quantize_row_q8_0`], [`quantize_row_q8_1`], [`quantize_row_q8_k`] for
+//!   activations.
+//! - `error`: [`QuantError`].
+//!
+//! All kernels are bit-exact with ggml's reference C (`ggml-quants.c`); the integration
+//! test `tests/quant_oracle.rs` checks that against the Python `gguf` package.
 
 use std::fmt;
+
+pub mod blocks;
+mod dequant;
+mod error;
+mod quantize;
+
+pub use dequant::dequantize_row;
+pub use error::QuantError;
+pub use quantize::{quantize_row_q8_0, quantize_row_q8_1, quantize_row_q8_k};
 
 /// A ggml tensor element type, by its on-disk id (ggml.h `enum ggml_type`).
 ///
@@ -125,6 +145,32 @@ impl GgmlType {
             return None;
         }
         (n / bs).checked_mul(self.type_size() as u64)
+    }
+
+    /// Whether hearth has kernels for this type ([`dequantize_row`] accepts it).
+    ///
+    /// Q8_1 is only an activation format: it can be produced ([`quantize_row_q8_1`]) but
+    /// ggml has no dequantizer for it, and neither do we.
+    pub fn is_supported(self) -> bool {
+        use GgmlType::*;
+        matches!(
+            self,
+            F32 | F16
+                | Bf16
+                | Q4_0
+                | Q4_1
+                | Q5_0
+                | Q5_1
+                | Q8_0
+                | Q2K
+                | Q3K
+                | Q4K
+                | Q5K
+                | Q6K
+                | Q8K
+                | Iq4Nl
+                | Iq4Xs
+        )
     }
 
     /// All known types.
