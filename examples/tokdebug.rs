@@ -10,6 +10,10 @@ fn main() {
     let ids = t.encode(&text, false, true);
     for id in &ids {
         let raw = t.token_text(*id).unwrap_or_default();
-        println!("{id}\t{:?}\t{:?}", String::from_utf8_lossy(raw), t.token_piece(*id));
+        println!(
+            "{id}\t{:?}\t{:?}",
+            String::from_utf8_lossy(raw),
+            t.token_piece(*id)
+        );
     }
 }

@@ -9,8 +9,8 @@ use hearth::gguf::GgufFile;
 use hearth::tokenizer::{Tokenizer, TokenizerConfig};
 use serde_json::Value;
 
-const SMOL: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
-const GEMMA: &str = "gemma-3-270m-q4_k_m.gguf";
+const SMOL: &str = common::SMOLLM2;
+const GEMMA: &str = common::GEMMA3;
 
 fn load_config(model: &str) -> TokenizerConfig {
     let f = GgufFile::open(&common::test_model(model)).expect("open gguf");
@@ -68,13 +68,21 @@ fn check_reference(tok: &Tokenizer, file: &str) -> usize {
         let got_default = tok.encode(text, true, true);
         let got_no_bos = tok.encode(text, false, true);
         if got_default != want_default {
-            failures.push(format!("{text:?} default: got {got_default:?} want {want_default:?}"));
+            failures.push(format!(
+                "{text:?} default: got {got_default:?} want {want_default:?}"
+            ));
         }
         if got_no_bos != want_no_bos {
-            failures.push(format!("{text:?} no_bos: got {got_no_bos:?} want {want_no_bos:?}"));
+            failures.push(format!(
+                "{text:?} no_bos: got {got_no_bos:?} want {want_no_bos:?}"
+            ));
         }
         let pieces = e["pieces_no_bos"].as_array().expect("pieces");
-        assert_eq!(pieces.len(), want_no_bos.len(), "{text:?}: reference pieces");
+        assert_eq!(
+            pieces.len(),
+            want_no_bos.len(),
+            "{text:?}: reference pieces"
+        );
         for (id, p) in want_no_bos.iter().zip(pieces) {
             let want = piece_bytes(p);
             let got = tok.token_piece(*id).expect("piece");
@@ -84,7 +92,11 @@ fn check_reference(tok: &Tokenizer, file: &str) -> usize {
         }
         n += 1;
     }
-    let mut prompts: Vec<&Value> = r["completions"].as_array().expect("completions").iter().collect();
+    let mut prompts: Vec<&Value> = r["completions"]
+        .as_array()
+        .expect("completions")
+        .iter()
+        .collect();
     prompts.push(&r["chat"]);
     for c in prompts {
         let text = c["prompt"].as_str().expect("prompt");
@@ -98,7 +110,12 @@ fn check_reference(tok: &Tokenizer, file: &str) -> usize {
         }
         n += 1;
     }
-    assert!(failures.is_empty(), "{} mismatches:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} mismatches:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
     n
 }
 
@@ -137,10 +154,17 @@ fn qwen2_pretokenizer_matches_llama_cpp() {
         let smol_want = ids(&e["ids_smollm_pretokenizer"]);
         let smol_got = smol().encode(text, true, true);
         if smol_got != smol_want {
-            failures.push(format!("smollm {text:?}: got {smol_got:?} want {smol_want:?}"));
+            failures.push(format!(
+                "smollm {text:?}: got {smol_got:?} want {smol_want:?}"
+            ));
         }
     }
-    assert!(failures.is_empty(), "{} mismatches:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} mismatches:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
     eprintln!("qwen2: {} strings match llama.cpp", entries.len());
     assert_eq!(entries.len(), 14);
 }
@@ -212,14 +236,22 @@ fn decode_inverts_encode() {
 #[test]
 fn stream_decoder_never_splits_characters() {
     for tok in [smol(), gemma()] {
-        for s in ["日本の首都は東京です。", "emoji 🙂👍🏽 done", "émigré", "a\u{10FFFD}b"] {
+        for s in [
+            "日本の首都は東京です。",
+            "emoji 🙂👍🏽 done",
+            "émigré",
+            "a\u{10FFFD}b",
+        ] {
             let ids = tok.encode(s, true, true);
             let mut d = tok.stream();
             let mut out = String::new();
             let mut held_back = false;
             for &id in &ids {
                 let chunk = d.push(id).expect("push");
-                assert!(!chunk.contains('\u{FFFD}'), "{s:?}: broken char in {chunk:?}");
+                assert!(
+                    !chunk.contains('\u{FFFD}'),
+                    "{s:?}: broken char in {chunk:?}"
+                );
                 held_back |= d.pending_len() > 0;
                 out.push_str(&chunk);
             }
@@ -231,7 +263,11 @@ fn stream_decoder_never_splits_characters() {
         }
         // Invalid sequences become U+FFFD instead of being dropped.
         let mut d = tok.stream();
-        let e3 = tok.token_id(if tok.model_name() == "gpt2" { "ã".as_bytes() } else { b"<0xE3>" });
+        let e3 = tok.token_id(if tok.model_name() == "gpt2" {
+            "ã".as_bytes()
+        } else {
+            b"<0xE3>"
+        });
         let e3 = e3.expect("a token for the byte 0xE3");
         assert_eq!(d.push(e3).unwrap(), "");
         let a = tok.encode("a", false, false);
@@ -279,7 +315,9 @@ fn arbitrary_text_never_panics() {
                 let table = hearth::tokenizer::bpe::byte_to_char_table();
                 let representable = |b: u8| {
                     tok.model_name() != "gpt2"
-                        || tok.token_id(table[b as usize].to_string().as_bytes()).is_some()
+                        || tok
+                            .token_id(table[b as usize].to_string().as_bytes())
+                            .is_some()
                 };
                 let want: Vec<u8> = s.bytes().filter(|&b| representable(b)).collect();
                 let first_diff = back.iter().zip(&want).position(|(a, b)| a != b);

@@ -22,6 +22,8 @@ mod gguf_config;
 pub mod pretok;
 pub mod spm;
 pub mod stream;
+#[cfg(test)]
+mod tests;
 pub mod unicode;
 mod unicode_tables;
 
@@ -211,7 +213,10 @@ impl Hasher for FxHasher {
 pub type FxMap<K, V> = std::collections::HashMap<K, V, BuildHasherDefault<FxHasher>>;
 
 enum Kind {
-    Bpe { bpe: bpe::Bpe, pre: PreTokenizer },
+    Bpe {
+        bpe: Box<bpe::Bpe>,
+        pre: PreTokenizer,
+    },
     Spm,
 }
 
@@ -534,13 +539,21 @@ impl Tokenizer {
         }
         // gpt-oss: these are always rendered.
         for (i, t) in texts.iter().enumerate() {
-            if [&b"<|channel|>"[..], b"<|message|>", b"<|start|>", b"<|constrain|>"]
-                .contains(&&t[..])
+            if [
+                &b"<|channel|>"[..],
+                b"<|message|>",
+                b"<|start|>",
+                b"<|constrain|>",
+            ]
+            .contains(&&t[..])
             {
                 attrs[i] = attr::USER_DEFINED;
             }
         }
-        for id in [special.eos, special.eot, special.eom].into_iter().flatten() {
+        for id in [special.eos, special.eot, special.eom]
+            .into_iter()
+            .flatten()
+        {
             eog.insert(id);
         }
         // o200k_harmony / solar-open: "<|end|>" is not end-of-generation there.
@@ -550,7 +563,7 @@ impl Tokenizer {
             let end_id = eog.iter().copied().find(|&id| text_of(id) == b"<|end|>");
             let has_call = has(&eog, b"<|call|>") || has(&eog, b"<|calls|>");
             if let Some(end_id) = end_id {
-                if (has(&eog, b"<|return|>") && has_call) || (has_call && has(&eog, b"<|flush|>")) {
+                if has_call && (has(&eog, b"<|return|>") || has(&eog, b"<|flush|>")) {
                     eog.remove(&end_id);
                     attrs[end_id as usize] = attr::USER_DEFINED;
                 }
@@ -635,7 +648,10 @@ impl Tokenizer {
                     .as_ref()
                     .ok_or(TokenizerError::MissingKey("tokenizer.ggml.merges"))?;
                 let bpe = bpe::Bpe::new(merges, &token_to_id, n32, pre.ignore_merges())?;
-                Kind::Bpe { bpe, pre }
+                Kind::Bpe {
+                    bpe: Box::new(bpe),
+                    pre,
+                }
             }
             None => Kind::Spm,
         };
@@ -831,7 +847,11 @@ impl Tokenizer {
     /// Like llama.cpp's `llama_detokenize` (without `remove_special`), when the vocabulary
     /// adds a space prefix the first token's leading space is dropped. llama.cpp's optional
     /// "clean up tokenization spaces" pass is not applied: the bytes are exact.
-    pub fn decode_with(&self, ids: &[u32], render_special: bool) -> Result<Vec<u8>, TokenizerError> {
+    pub fn decode_with(
+        &self,
+        ids: &[u32],
+        render_special: bool,
+    ) -> Result<Vec<u8>, TokenizerError> {
         let mut out = Vec::with_capacity(ids.len() * 4);
         for (i, &id) in ids.iter().enumerate() {
             let mut p = self.piece_for_output(id, render_special)?;

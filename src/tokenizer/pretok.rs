@@ -46,8 +46,8 @@ impl PreTokenizer {
             // "gpt2" is not a llama.cpp name; accepted as an alias of "gpt-2".
             "gpt-2" | "gpt2" | "phi-2" | "jina-es" | "jina-de" | "gigachat" | "jina-v2-es"
             | "jina-v2-de" | "a.x-4.0" | "mellum" | "modern-bert" | "jina-v1-en"
-            | "jina-v2-code" | "roberta-bpe" | "mpt" | "olmo" | "jais" | "exaone4"
-            | "trillion" | "granite-docling" => PreTokenizer::Gpt2,
+            | "jina-v2-code" | "roberta-bpe" | "mpt" | "olmo" | "jais" | "exaone4" | "trillion"
+            | "granite-docling" => PreTokenizer::Gpt2,
             "smollm" | "starcoder" | "refact" | "command-r" | "codeshell" | "exaone"
             | "minerva-7b" | "mellum2" => PreTokenizer::Smollm,
             "llama3" | "llama-v3" | "llama-bpe" | "falcon3" | "falcon-h1" | "pixtral"
@@ -77,9 +77,10 @@ impl PreTokenizer {
         }
         offs.push(text.len());
 
-        let mut chunks = vec![0..cps.len()];
+        let mut chunks: Vec<Range<usize>> = Vec::with_capacity(16);
+        chunks.push(0..cps.len());
         let mut next = Vec::new();
-        let mut run = |stage: &dyn Fn(&[char], Range<usize>, &mut Vec<Range<usize>>)| {
+        let mut run = |stage: &Stage| {
             next.clear();
             for ch in chunks.iter() {
                 stage(&cps, ch.clone(), &mut next);
@@ -104,6 +105,9 @@ impl PreTokenizer {
         out.extend(chunks.into_iter().map(|r| offs[r.start]..offs[r.end]));
     }
 }
+
+/// One splitting pass: the codepoints, one chunk of them, and where its pieces go.
+type Stage = dyn Fn(&[char], Range<usize>, &mut Vec<Range<usize>>);
 
 /// `\p{N}` as llama.cpp's collapsed-text regexes see it: ASCII digits, and any non-ASCII
 /// codepoint of category N.
@@ -145,7 +149,12 @@ fn isolate_each_number(cps: &[char], r: Range<usize>, out: &mut Vec<Range<usize>
 }
 
 /// Split a chunk into maximal runs of `pred` and the gaps between them (regex `[...]+`).
-fn isolate_runs(cps: &[char], r: Range<usize>, out: &mut Vec<Range<usize>>, pred: fn(char) -> bool) {
+fn isolate_runs(
+    cps: &[char],
+    r: Range<usize>,
+    out: &mut Vec<Range<usize>>,
+    pred: fn(char) -> bool,
+) {
     let mut i = r.start;
     while i < r.end {
         let start = i;
@@ -397,7 +406,10 @@ mod tests {
     fn unknown_name_is_an_error() {
         let e = PreTokenizer::from_name(Some("tekken")).unwrap_err();
         assert!(e.to_string().contains("tekken"), "{e}");
-        assert_eq!(PreTokenizer::from_name(None).unwrap(), PreTokenizer::Default);
+        assert_eq!(
+            PreTokenizer::from_name(None).unwrap(),
+            PreTokenizer::Default
+        );
     }
 
     #[test]
@@ -425,6 +437,67 @@ mod tests {
         assert_eq!(
             words(PreTokenizer::Default, "hi, 12345!"),
             ["hi", ",", " ", "123", "45", "!"]
+        );
+    }
+    /// Llama 3 (`llama-bpe`) has no reference model here; these splits were checked against
+    /// the regex itself (Python's `regex` module running the original tokenizer.json pattern).
+    #[test]
+    fn llama3_matches_the_regex() {
+        let p = PreTokenizer::from_name(Some("llama-bpe")).unwrap();
+        assert_eq!(p, PreTokenizer::Llama3);
+        let cases: &[(&str, &[&str])] = &[
+            ("Hello world", &["Hello", " world"]),
+            (
+                "I'M FINE, you'll SEE",
+                &["I", "'M", " FINE", ",", " you", "'ll", " SEE"],
+            ),
+            ("12345678 apples", &["123", "456", "78", " apples"]),
+            ("  leading spaces", &[" ", " leading", " spaces"]),
+            (
+                "line1\r\nline2\n\n  indented\n",
+                &[
+                    "line",
+                    "1",
+                    "\r\n",
+                    "line",
+                    "2",
+                    "\n\n",
+                    " ",
+                    " indented",
+                    "\n",
+                ],
+            ),
+            (
+                "x=(alpha+beta)*gamma;",
+                &["x", "=(", "alpha", "+beta", ")*", "gamma", ";"],
+            ),
+            (
+                "tabs\tand\nnewlines\n\n",
+                &["tabs", "\tand", "\n", "newlines", "\n\n"],
+            ),
+            ("日本語のテキスト 123", &["日本語のテキスト", " ", "123"]),
+            (
+                "end.\n\nNext: 3.14",
+                &["end", ".\n\n", "Next", ":", " ", "3", ".", "14"],
+            ),
+            ("a  \n b", &["a", "  \n", " b"]),
+            (
+                "$var @user #tag!!\n\n",
+                &["$var", " @", "user", " #", "tag", "!!\n\n"],
+            ),
+            ("trailing   ", &["trailing", "   "]),
+        ];
+        for (text, want) in cases {
+            assert_eq!(words(p, text), *want, "{text:?}");
+        }
+        assert!(p.ignore_merges());
+    }
+
+    #[test]
+    fn qwen2_single_digits() {
+        assert_eq!(
+            words(PreTokenizer::Qwen2, "x 2024 ok"),
+            ["x", " ", "2", "0", "2", "4", " ok"]
         );
     }
 }

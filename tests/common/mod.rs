@@ -1,21 +1,27 @@
-//! Shared helpers for the integration tests.
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
 
 use std::path::PathBuf;
 
-/// Path of a real test model in `$HEARTH_TEST_MODELS` (default `~/.cache/hearth/test-models`).
-/// Panics (the test fails, it is never skipped) when the file is missing.
-pub fn test_model(name: &str) -> PathBuf {
-    let dir = match std::env::var_os("HEARTH_TEST_MODELS") {
+/// The real test models' cache (`$HEARTH_TEST_MODELS`, default `~/.cache/hearth/test-models`).
+pub fn models_dir() -> PathBuf {
+    match std::env::var_os("HEARTH_TEST_MODELS") {
         Some(d) => PathBuf::from(d),
-        None => {
-            let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
-            home.join(".cache/hearth/test-models")
-        }
-    };
-    let p = dir.join(name);
+        None => PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+            .join(".cache/hearth/test-models"),
+    }
+}
+
+pub const SMOLLM2: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
+pub const GEMMA3: &str = "gemma-3-270m-q4_k_m.gguf";
+
+/// The path of a real test model. Panics (failing the test, never skipping it) with the
+/// command that fetches the models when the file is missing.
+pub fn test_model(name: &str) -> PathBuf {
+    let p = models_dir().join(name);
     assert!(
         p.is_file(),
-        "test model {} is missing; run scripts/fetch-test-models to download it",
+        "test model {} is missing: run scripts/fetch-test-models (set HEARTH_TEST_MODELS to use another cache)",
         p.display()
     );
     p
@@ -23,5 +29,7 @@ pub fn test_model(name: &str) -> PathBuf {
 
 /// Path of a file under tests/data.
 pub fn data_file(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name)
 }
