@@ -205,7 +205,9 @@ impl Hasher for FxHasher {
     }
     #[inline]
     fn finish(&self) -> u64 {
-        self.hash
+        // The multiply leaves the low bits poorly mixed and hashbrown indexes buckets with
+        // them; rotating the well-mixed high bits down avoids long probe chains.
+        self.hash.rotate_left(26)
     }
 }
 
