@@ -26,3 +26,10 @@ pub fn test_model(name: &str) -> PathBuf {
     );
     p
 }
+
+/// Path of a file under tests/data.
+pub fn data_file(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name)
+}
