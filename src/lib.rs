@@ -7,5 +7,6 @@
 
 pub mod cli;
 pub mod gguf;
+pub mod ops;
 pub mod quant;
 pub mod tokenizer;

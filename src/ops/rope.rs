@@ -28,7 +28,9 @@ impl Rope {
         let inv_freq = (0..n_rot / 2)
             .map(|i| {
                 let f = freq_scale as f64 * (base as f64).powf(-2.0 * i as f64 / n_rot as f64);
-                f / freq_factors.and_then(|ff| ff.get(i)).map_or(1.0, |&x| x as f64)
+                f / freq_factors
+                    .and_then(|ff| ff.get(i))
+                    .map_or(1.0, |&x| x as f64)
             })
             .collect();
         Rope {
@@ -45,7 +47,11 @@ impl Rope {
 
     /// Writes `[cos_0, sin_0, cos_1, sin_1, …]` for position `pos` into `out`.
     pub fn table(&self, pos: usize, out: &mut [f32]) {
-        for (i, cs) in out.chunks_exact_mut(2).enumerate().take(self.inv_freq.len()) {
+        for (i, cs) in out
+            .chunks_exact_mut(2)
+            .enumerate()
+            .take(self.inv_freq.len())
+        {
             let theta = pos as f64 * self.inv_freq[i];
             let (s, c) = theta.sin_cos();
             cs[0] = c as f32;
@@ -59,7 +65,11 @@ impl Rope {
         for head in x.chunks_exact_mut(head_dim) {
             for i in 0..half {
                 let (c, s) = (table[2 * i], table[2 * i + 1]);
-                let (a, b) = if self.neox { (i, i + half) } else { (2 * i, 2 * i + 1) };
+                let (a, b) = if self.neox {
+                    (i, i + half)
+                } else {
+                    (2 * i, 2 * i + 1)
+                };
                 let (x0, x1) = (head[a], head[b]);
                 head[a] = x0 * c - x1 * s;
                 head[b] = x0 * s + x1 * c;
