@@ -373,3 +373,13 @@ pub fn build(variant: Variant, tokenizer: Vec<(String, Value)>) -> (Vec<u8>, usi
     let (bytes, layout) = writer(variant, tokenizer).build();
     (bytes, layout.data_offset)
 }
+
+/// Reference input sequence `s` (`ids[j] = 17 + z_j mod 49135`, `z_j` SplitMix64 output `j`
+/// seeded with FNV-1a 64 of `"seq<s>"`; 17.. skips SmolLM2's special tokens). The reference
+/// logits use `s` = 0, 1, 2 with lengths 8, 16, 40.
+pub fn reference_sequence(s: u32, len: usize) -> Vec<u32> {
+    let seed = fnv1a64(format!("seq{s}").as_bytes());
+    (0..len as u64)
+        .map(|j| 17 + (splitmix64(seed, j) % 49135) as u32)
+        .collect()
+}
