@@ -203,6 +203,9 @@ impl Model {
             .architecture()?
             .ok_or(ModelError::NoArchitecture)?
             .to_string();
+        if !matches!(arch.as_str(), "llama" | "qwen2" | "gemma3") {
+            return Err(ModelError::UnknownArchitecture(arch));
+        }
         let keys = Keys {
             f: &file,
             arch: &arch,
@@ -235,7 +238,7 @@ impl Model {
             None | Some("none") => 1.0,
             Some("linear") => {
                 let factor = keys.opt_f32("rope.scaling.factor")?.unwrap_or(1.0);
-                if !(factor > 0.0) {
+                if factor.is_nan() || factor <= 0.0 {
                     return Err(ModelError::Invalid(format!("rope scaling factor {factor}")));
                 }
                 1.0 / factor
