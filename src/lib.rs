@@ -8,4 +8,6 @@
 pub mod cli;
 pub mod gguf;
 pub mod quant;
+pub mod sampler;
+pub mod template;
 pub mod tokenizer;
