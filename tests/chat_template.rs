@@ -152,3 +152,64 @@ fn malformed_templates_are_errors_not_panics() {
         );
     }
 }
+
+fn synthetic_gguf(arch: &str, template: Option<&str>, add_bos: bool) -> GgufFile {
+    use hearth::gguf::write::{Value, Writer};
+    let mut w = Writer::new();
+    w.kv("general.architecture", Value::str(arch))
+        .kv(
+            "tokenizer.ggml.tokens",
+            Value::strs(&["<unk>", "<s>", "</s>", "a"]),
+        )
+        .kv("tokenizer.ggml.bos_token_id", Value::U32(1))
+        .kv("tokenizer.ggml.eos_token_id", Value::U32(2))
+        .kv("tokenizer.ggml.add_bos_token", Value::Bool(add_bos));
+    if let Some(t) = template {
+        w.kv("tokenizer.chat_template", Value::str(t));
+    }
+    GgufFile::from_bytes(w.build().0).unwrap()
+}
+
+#[test]
+fn gguf_without_template_or_known_architecture_falls_back_to_chatml_with_warning() {
+    let f = synthetic_gguf("llama", None, false);
+    let (t, note) = ChatTemplate::from_gguf(&f).unwrap();
+    assert_eq!(t.name(), "chatml");
+    let note = note.unwrap();
+    assert!(
+        note.starts_with("warning") && note.contains("ChatML"),
+        "{note}"
+    );
+    let out = t.render(&[Message::new("user", "hi")], true).unwrap();
+    assert_eq!(
+        out,
+        "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n"
+    );
+}
+
+#[test]
+fn gguf_template_gets_vocab_bos_eos_and_bos_is_not_doubled() {
+    let src = "{{ bos_token }}{% for m in messages %}[{{ m.content }}]{{ eos_token }}{% endfor %}";
+    // add_bos_token = false: the template's BOS text stays.
+    let (t, _) = ChatTemplate::from_gguf(&synthetic_gguf("llama", Some(src), false)).unwrap();
+    assert_eq!(t.source(), Some(src));
+    assert_eq!(
+        t.render(&[Message::new("user", "x")], false).unwrap(),
+        "<s>[x]</s>"
+    );
+    // add_bos_token = true: the tokenizer adds BOS, so like llama.cpp the text loses it.
+    let (t, _) = ChatTemplate::from_gguf(&synthetic_gguf("llama", Some(src), true)).unwrap();
+    assert_eq!(
+        t.render(&[Message::new("user", "x")], false).unwrap(),
+        "[x]</s>"
+    );
+}
+
+#[test]
+fn broken_gguf_template_is_an_error() {
+    let f = synthetic_gguf("llama", Some("{% for m in messages %}"), false);
+    assert!(matches!(
+        ChatTemplate::from_gguf(&f),
+        Err(TemplateError::Syntax(_))
+    ));
+}

@@ -507,6 +507,10 @@ mod tests {
             matches!(e, TemplateError::Limit(_) | TemplateError::Render(_)),
             "{e:?}"
         );
+        let deep = format!("{{{{ {}1{} }}}}", "(".repeat(100_000), ")".repeat(100_000));
+        assert!(JinjaTemplate::new(&deep, "", "").is_err());
+        let nested = "{% if true %}".repeat(50_000) + &"{% endif %}".repeat(50_000);
+        assert!(JinjaTemplate::new(&nested, "", "").is_err());
         let e = render(
             "{% for i in range(100) %}{{ 'x' * 1000000 }}{% endfor %}",
             &[],

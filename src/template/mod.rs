@@ -1,8 +1,8 @@
 //! Chat templates: turn a conversation into the one prompt string a model was trained on.
 //!
 //! A [`ChatTemplate`] is either a Jinja template (a GGUF's `tokenizer.chat_template`, rendered
-//! like Hugging Face and llama.cpp do, see [`jinja`]) or one of the built-in formats of
-//! [`builtin`] (ChatML, Gemma turns) that llama.cpp falls back to for files without a template.
+//! like Hugging Face and llama.cpp do; the private `jinja` module) or one of the [`Builtin`] formats
+//! (ChatML, Gemma turns) that llama.cpp falls back to for files without a template.
 //! [`ChatTemplate::from_gguf`] makes that choice for a model file.
 
 mod builtin;
