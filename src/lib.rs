@@ -6,7 +6,10 @@
 //! - [`tokenizer`]: text <-> token ids, built from GGUF metadata alone.
 
 pub mod cli;
+pub mod engine;
 pub mod gguf;
+pub mod model;
+pub mod ops;
 pub mod quant;
 pub mod sampler;
 pub mod template;

@@ -4,6 +4,7 @@
 //! 2 a usage error (clap's own).
 
 mod show;
+mod tokenize;
 
 use std::process::ExitCode;
 
@@ -21,6 +22,8 @@ pub struct Cli {
 pub enum Command {
     /// Show information about a model
     Show(show::ShowArgs),
+    /// Print the token ids of a text (or, with --decode, the text of token ids)
+    Tokenize(tokenize::TokenizeArgs),
 }
 
 /// Parses the process arguments, runs the command, and maps errors to an exit code.
@@ -28,6 +31,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Show(args) => show::run(args),
+        Command::Tokenize(args) => tokenize::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -19,6 +19,7 @@ use std::fmt;
 
 pub mod blocks;
 mod dequant;
+pub mod dot;
 mod error;
 mod quantize;
 

@@ -1,1 +1,947 @@
-//! Tokenizers built from GGUF metadata (being written).
+//! Tokenizers built from GGUF metadata alone, giving exactly llama.cpp's token ids.
+//!
+//! Two vocabulary kinds are implemented:
+//! - `tokenizer.ggml.model = "gpt2"`: GPT-2 byte-level BPE ([`bpe`]) after a pre-tokenizer
+//!   chosen by `tokenizer.ggml.pre` ([`pretok`]);
+//! - `tokenizer.ggml.model = "llama"`: SentencePiece-style merges by score with byte fallback
+//!   ([`spm`]), used by Llama 1/2 and Gemma.
+//!
+//! The pipeline of [`Tokenizer::encode`] is llama.cpp's `llama_vocab::impl::tokenize`:
+//! 1. special-token partition (`tokenizer_st_partition`): every control, user-defined and
+//!    unknown token found in the text becomes a single id, longest texts first (control and
+//!    unknown ones only when `parse_special`);
+//! 2. each remaining text fragment is tokenized on its own;
+//! 3. BOS/EOS are added as the metadata says when `add_special`.
+//!
+//! [`TokenizerConfig`] holds everything the tokenizer is built from; [`Tokenizer::from_gguf`]
+//! only reads it out of the file (see [`gguf_config`]), so tests and tools can build a
+//! tokenizer from edited metadata (e.g. another pre-tokenizer).
+
+pub mod bpe;
+mod gguf_config;
+pub mod pretok;
+pub mod spm;
+pub mod stream;
+#[cfg(test)]
+mod tests;
+pub mod unicode;
+mod unicode_tables;
+
+use std::collections::BTreeSet;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::ops::Range;
+
+use aho_corasick::{AhoCorasick, MatchKind};
+
+pub use pretok::PreTokenizer;
+pub use stream::StreamDecoder;
+
+/// Errors from building a tokenizer or decoding ids.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenizerError {
+    #[error(
+        "unknown pre-tokenizer '{0}' (tokenizer.ggml.pre): hearth implements 'default', \
+         'gpt-2', 'smollm', 'llama-bpe', 'qwen2' and the names llama.cpp treats as the same"
+    )]
+    UnknownPreTokenizer(String),
+    #[error("unsupported tokenizer model '{0}' (tokenizer.ggml.model): hearth implements 'gpt2' and 'llama'")]
+    UnsupportedModel(String),
+    #[error("missing metadata key {0}")]
+    MissingKey(&'static str),
+    #[error("metadata key {key}: {msg}")]
+    BadMetadata { key: &'static str, msg: String },
+    #[error("{key} has {got} entries but the vocabulary has {need} tokens")]
+    LengthMismatch {
+        key: &'static str,
+        got: usize,
+        need: usize,
+    },
+    #[error("the vocabulary is empty")]
+    EmptyVocab,
+    #[error("the vocabulary has {0} tokens, more than token ids can address")]
+    VocabTooLarge(usize),
+    #[error("merge #{index} '{merge}' is malformed: {reason}")]
+    InvalidMerge {
+        index: usize,
+        merge: String,
+        reason: &'static str,
+    },
+    #[error("token id {id} is outside the vocabulary (size {vocab_size})")]
+    InvalidTokenId { id: u32, vocab_size: usize },
+}
+
+/// Token attribute bits, as llama.cpp's `llama_token_attr`.
+pub mod attr {
+    pub const UNKNOWN: u16 = 1 << 0;
+    pub const UNUSED: u16 = 1 << 1;
+    pub const NORMAL: u16 = 1 << 2;
+    pub const CONTROL: u16 = 1 << 3;
+    pub const USER_DEFINED: u16 = 1 << 4;
+    pub const BYTE: u16 = 1 << 5;
+    pub const LSTRIP: u16 = 1 << 7;
+    pub const RSTRIP: u16 = 1 << 8;
+}
+
+/// `tokenizer.ggml.token_type` values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenType {
+    Undefined = 0,
+    Normal = 1,
+    Unknown = 2,
+    Control = 3,
+    UserDefined = 4,
+    Unused = 5,
+    Byte = 6,
+}
+
+impl TokenType {
+    fn from_i32(t: i32) -> TokenType {
+        match t {
+            1 => TokenType::Normal,
+            2 => TokenType::Unknown,
+            3 => TokenType::Control,
+            4 => TokenType::UserDefined,
+            5 => TokenType::Unused,
+            6 => TokenType::Byte,
+            _ => TokenType::Undefined,
+        }
+    }
+    fn attr(self) -> u16 {
+        match self {
+            TokenType::Undefined => 0,
+            TokenType::Normal => attr::NORMAL,
+            TokenType::Unknown => attr::UNKNOWN,
+            TokenType::Control => attr::CONTROL,
+            TokenType::UserDefined => attr::USER_DEFINED,
+            TokenType::Unused => attr::UNUSED,
+            TokenType::Byte => attr::BYTE,
+        }
+    }
+}
+
+/// Special token ids as the metadata gives them (`tokenizer.ggml.*_token_id`); `None` = key
+/// absent. Out-of-range values are ignored (llama.cpp warns and keeps its default).
+#[derive(Clone, Debug, Default)]
+pub struct SpecialIds {
+    pub bos: Option<u32>,
+    pub eos: Option<u32>,
+    pub eot: Option<u32>,
+    pub eom: Option<u32>,
+    pub unk: Option<u32>,
+    pub sep: Option<u32>,
+    pub pad: Option<u32>,
+    pub mask: Option<u32>,
+    pub fim_pre: Option<u32>,
+    pub fim_suf: Option<u32>,
+    pub fim_mid: Option<u32>,
+    pub fim_pad: Option<u32>,
+    pub fim_rep: Option<u32>,
+    pub fim_sep: Option<u32>,
+}
+
+/// Everything a [`Tokenizer`] is built from: the `tokenizer.ggml.*` metadata.
+#[derive(Clone, Debug, Default)]
+pub struct TokenizerConfig {
+    /// `tokenizer.ggml.model`: "gpt2" or "llama".
+    pub model: String,
+    /// `tokenizer.ggml.pre` (gpt2 vocabularies only).
+    pub pre: Option<String>,
+    /// `tokenizer.ggml.tokens`, raw bytes.
+    pub tokens: Vec<Vec<u8>>,
+    /// `tokenizer.ggml.scores` (SPM merge priorities).
+    pub scores: Option<Vec<f32>>,
+    /// `tokenizer.ggml.token_type`.
+    pub token_types: Option<Vec<i32>>,
+    /// `tokenizer.ggml.merges`, "left right" strings in rank order.
+    pub merges: Option<Vec<Vec<u8>>>,
+    pub special: SpecialIds,
+    /// `tokenizer.ggml.add_bos_token`.
+    pub add_bos: Option<bool>,
+    /// `tokenizer.ggml.add_eos_token`.
+    pub add_eos: Option<bool>,
+    /// `tokenizer.ggml.add_space_prefix`.
+    pub add_space_prefix: Option<bool>,
+}
+
+/// Fast non-cryptographic hasher for vocabulary maps (keys are fixed at load; the text only
+/// looks them up, so there is no flooding concern).
+#[derive(Default, Clone, Copy)]
+pub struct FxHasher {
+    hash: u64,
+}
+
+const FX_SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+
+impl FxHasher {
+    #[inline]
+    fn add(&mut self, w: u64) {
+        self.hash = (self.hash.rotate_left(5) ^ w).wrapping_mul(FX_SEED);
+    }
+}
+
+impl Hasher for FxHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.add(u64::from_le_bytes(w));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut w = [0u8; 8];
+            w[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(w) ^ ((rest.len() as u64) << 59));
+        }
+    }
+    #[inline]
+    fn write_u64(&mut self, n: u64) {
+        self.add(n);
+    }
+    #[inline]
+    fn write_usize(&mut self, n: usize) {
+        self.add(n as u64);
+    }
+    #[inline]
+    fn finish(&self) -> u64 {
+        // The multiply leaves the low bits poorly mixed and hashbrown indexes buckets with
+        // them; rotating the well-mixed high bits down avoids long probe chains.
+        self.hash.rotate_left(26)
+    }
+}
+
+/// HashMap with [`FxHasher`].
+pub type FxMap<K, V> = std::collections::HashMap<K, V, BuildHasherDefault<FxHasher>>;
+
+enum Kind {
+    Bpe {
+        bpe: Box<bpe::Bpe>,
+        pre: PreTokenizer,
+    },
+    Spm,
+}
+
+/// A piece of input after the special-token partition.
+#[derive(Clone, Debug)]
+enum Frag {
+    Text(Range<usize>),
+    Token(u32),
+}
+
+/// Texts that make a token end generation (llama.cpp's list; the token also becomes control).
+const EOG_TEXTS: &[&str] = &[
+    "<|eot_id|>",
+    "<|im_end|>",
+    "<|end|>",
+    "<|return|>",
+    "<|call|>",
+    "<|flush|>",
+    "<|calls|>",
+    "<end_of_turn>",
+    "<|endoftext|>",
+    "</s>",
+    "<|eom_id|>",
+    "<EOT>",
+    "_<EOT>",
+    "[EOT]",
+    "[EOS]",
+    "<|end_of_text|>",
+    "<end_of_utterance>",
+    "<eos>",
+    "<turn|>",
+    "<|tool_response>",
+    "<｜end▁of▁sentence｜>",
+    "[e~[",
+];
+const EOT_TEXTS: &[&str] = &[
+    "<|eot_id|>",
+    "<|im_end|>",
+    "<|end|>",
+    "<end_of_turn>",
+    "<|endoftext|>",
+    "<|end_of_text|>",
+    "<EOT>",
+    "_<EOT>",
+    "[EOT]",
+    "<｜end▁of▁sentence｜>",
+    "<end_of_utterance>",
+];
+const EOM_TEXTS: &[&str] = &["<|eom_id|>"];
+const FIM_PRE_TEXTS: &[&str] = &[
+    "<|fim_prefix|>",
+    "<fim-prefix>",
+    "<fim_prefix>",
+    "<｜fim▁begin｜>",
+    "<PRE>",
+    "▁<PRE>",
+    "<|code_prefix|>",
+    "<|prefix|>",
+];
+const FIM_SUF_TEXTS: &[&str] = &[
+    "<|fim_suffix|>",
+    "<fim-suffix>",
+    "<fim_suffix>",
+    "<｜fim▁hole｜>",
+    "<SUF>",
+    "▁<SUF>",
+    "<|code_suffix|>",
+    "<|suffix|>",
+];
+const FIM_MID_TEXTS: &[&str] = &[
+    "<|fim_middle|>",
+    "<fim-middle>",
+    "<fim_middle>",
+    "<｜fim▁end｜>",
+    "<MID>",
+    "▁<MID>",
+    "<|code_middle|>",
+    "<|middle|>",
+];
+const FIM_PAD_TEXTS: &[&str] = &["<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>", "[PAD]"];
+const FIM_REP_TEXTS: &[&str] = &[
+    "<|fim_repo|>",
+    "<|repo_name|>",
+    "<fim-repo>",
+    "<REPO>",
+    "<reponame>",
+];
+const FIM_SEP_TEXTS: &[&str] = &["<|file_sep|>"];
+
+/// Text <-> token ids for one model.
+pub struct Tokenizer {
+    model: String,
+    pre_name: Option<String>,
+    kind: Kind,
+    texts: Vec<Box<[u8]>>,
+    attrs: Vec<u16>,
+    scores: Vec<f32>,
+    token_to_id: FxMap<Box<[u8]>, u32>,
+    /// Decoded bytes of each token with control tokens rendered (llama.cpp's piece cache).
+    pieces: Vec<Box<[u8]>>,
+    special: SpecialIds,
+    eog: BTreeSet<u32>,
+    add_bos: bool,
+    add_eos: bool,
+    add_space_prefix: bool,
+    /// Control/user-defined/unknown tokens, longest text first (ties: lower id first).
+    special_cache: Vec<u32>,
+    /// Finds which of `special_cache` occur in a text (pattern index = cache index).
+    special_ac: Option<AhoCorasick>,
+    max_token_len: usize,
+    /// SPM: the token for each byte (`<0xXX>`, else the one-byte text).
+    byte_tokens: [Option<u32>; 256],
+}
+
+impl std::fmt::Debug for Tokenizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tokenizer")
+            .field("model", &self.model)
+            .field("pre", &self.pre_name)
+            .field("vocab_size", &self.texts.len())
+            .field("bos", &self.special.bos)
+            .field("eos", &self.special.eos)
+            .field("eog", &self.eog)
+            .finish_non_exhaustive()
+    }
+}
+
+/// C `isspace` in the "C" locale, which llama.cpp's lstrip/rstrip use.
+fn is_c_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | 0x0B | 0x0C | b'\r')
+}
+
+/// Parse "<0xXX>" the way llama.cpp does (`strtol` of the two characters after "<0x").
+fn parse_byte_token(text: &[u8]) -> u8 {
+    let mut v: u32 = 0;
+    for &c in text.iter().skip(3).take(2) {
+        match (c as char).to_digit(16) {
+            Some(d) => v = v * 16 + d,
+            None => break,
+        }
+    }
+    v as u8
+}
+
+impl Tokenizer {
+    /// Build the tokenizer from a GGUF file's `tokenizer.ggml.*` metadata.
+    pub fn from_gguf(f: &crate::gguf::GgufFile) -> Result<Tokenizer, TokenizerError> {
+        Tokenizer::new(TokenizerConfig::from_gguf(f)?)
+    }
+
+    /// Build the tokenizer from its configuration, with llama.cpp's defaults and fix-ups.
+    pub fn new(cfg: TokenizerConfig) -> Result<Tokenizer, TokenizerError> {
+        let n = cfg.tokens.len();
+        if n == 0 {
+            return Err(TokenizerError::EmptyVocab);
+        }
+        if n >= u32::MAX as usize / 2 {
+            return Err(TokenizerError::VocabTooLarge(n));
+        }
+        let n32 = n as u32;
+        let is_bpe = match cfg.model.as_str() {
+            "gpt2" => true,
+            "llama" => false,
+            other => return Err(TokenizerError::UnsupportedModel(other.to_string())),
+        };
+        if let Some(s) = &cfg.scores {
+            if s.len() < n {
+                return Err(TokenizerError::LengthMismatch {
+                    key: "tokenizer.ggml.scores",
+                    got: s.len(),
+                    need: n,
+                });
+            }
+        }
+        if let Some(t) = &cfg.token_types {
+            if t.len() < n {
+                return Err(TokenizerError::LengthMismatch {
+                    key: "tokenizer.ggml.token_type",
+                    got: t.len(),
+                    need: n,
+                });
+            }
+        }
+
+        // Token texts; llama.cpp renames empty ones so that every text is distinct from "".
+        let mut texts: Vec<Box<[u8]>> = Vec::with_capacity(n);
+        let mut token_to_id: FxMap<Box<[u8]>, u32> = FxMap::default();
+        token_to_id.reserve(n);
+        let mut max_token_len = 0;
+        for (i, t) in cfg.tokens.iter().enumerate() {
+            let t: Box<[u8]> = if t.is_empty() {
+                format!("[EMPTY_{i}]").into_bytes().into_boxed_slice()
+            } else {
+                t.clone().into_boxed_slice()
+            };
+            max_token_len = max_token_len.max(t.len());
+            // A repeated text maps to its last id, as llama.cpp's map assignment does.
+            token_to_id.insert(t.clone(), i as u32);
+            texts.push(t);
+        }
+        let scores: Vec<f32> = match &cfg.scores {
+            Some(s) => s[..n].to_vec(),
+            None => vec![0.0; n],
+        };
+        let mut attrs: Vec<u16> = match &cfg.token_types {
+            Some(t) => t[..n]
+                .iter()
+                .map(|&x| TokenType::from_i32(x).attr())
+                .collect(),
+            None => vec![attr::NORMAL; n],
+        };
+
+        // Pre-tokenizer and type defaults.
+        let (pre, mut add_bos, mut special) = if is_bpe {
+            let pre = PreTokenizer::from_name(cfg.pre.as_deref())?;
+            let add_bos = pre == PreTokenizer::Llama3;
+            let d = SpecialIds {
+                bos: Some(11),
+                eos: Some(11),
+                ..SpecialIds::default()
+            };
+            (Some(pre), add_bos, d)
+        } else {
+            let d = SpecialIds {
+                bos: Some(1),
+                eos: Some(2),
+                unk: Some(0),
+                ..SpecialIds::default()
+            };
+            (None, true, d)
+        };
+        let mut add_space_prefix = !is_bpe;
+        let mut add_eos = false;
+        if let Some(v) = cfg.add_space_prefix {
+            add_space_prefix = v;
+        }
+        if let Some(v) = cfg.add_bos {
+            add_bos = v;
+        }
+        if let Some(v) = cfg.add_eos {
+            add_eos = v;
+        }
+
+        // Special ids: defaults out of range are disabled; metadata values out of range are
+        // ignored (the default stays).
+        {
+            let m = &cfg.special;
+            let s = &mut special;
+            let pairs: [(&mut Option<u32>, Option<u32>); 14] = [
+                (&mut s.bos, m.bos),
+                (&mut s.eos, m.eos),
+                (&mut s.eot, m.eot),
+                (&mut s.eom, m.eom),
+                (&mut s.unk, m.unk),
+                (&mut s.sep, m.sep),
+                (&mut s.pad, m.pad),
+                (&mut s.mask, m.mask),
+                (&mut s.fim_pre, m.fim_pre),
+                (&mut s.fim_suf, m.fim_suf),
+                (&mut s.fim_mid, m.fim_mid),
+                (&mut s.fim_pad, m.fim_pad),
+                (&mut s.fim_rep, m.fim_rep),
+                (&mut s.fim_sep, m.fim_sep),
+            ];
+            for (slot, meta) in pairs {
+                if slot.is_some_and(|id| id >= n32) {
+                    *slot = None;
+                }
+                if let Some(id) = meta {
+                    if id < n32 {
+                        *slot = Some(id);
+                    }
+                }
+            }
+        }
+
+        // Detect EOT/EOM/FIM tokens by text when the metadata does not name them; such a
+        // token becomes control. llama.cpp walks a hash map here, so with several candidates
+        // its pick is arbitrary; hearth takes the lowest id.
+        let find = |list: &[&str]| -> Option<u32> {
+            (0..n32).find(|&i| list.iter().any(|t| t.as_bytes() == &texts[i as usize][..]))
+        };
+        let detect = |slot: &mut Option<u32>, list: &[&str], attrs: &mut Vec<u16>| {
+            if slot.is_none() {
+                if let Some(id) = find(list) {
+                    *slot = Some(id);
+                    attrs[id as usize] |= attr::CONTROL;
+                }
+            }
+        };
+        detect(&mut special.eot, EOT_TEXTS, &mut attrs);
+        detect(&mut special.eom, EOM_TEXTS, &mut attrs);
+        detect(&mut special.fim_pre, FIM_PRE_TEXTS, &mut attrs);
+        detect(&mut special.fim_suf, FIM_SUF_TEXTS, &mut attrs);
+        detect(&mut special.fim_mid, FIM_MID_TEXTS, &mut attrs);
+        detect(&mut special.fim_pad, FIM_PAD_TEXTS, &mut attrs);
+        detect(&mut special.fim_rep, FIM_REP_TEXTS, &mut attrs);
+        detect(&mut special.fim_sep, FIM_SEP_TEXTS, &mut attrs);
+
+        // Control tokens named "unused" are unused.
+        for (i, t) in texts.iter().enumerate() {
+            if attrs[i] & attr::CONTROL != 0 && t.windows(6).any(|w| w == b"unused") {
+                attrs[i] |= attr::UNUSED;
+            }
+        }
+
+        // End-of-generation set.
+        let mut eog = BTreeSet::new();
+        for id in [special.fim_pad, special.fim_rep, special.fim_sep]
+            .into_iter()
+            .flatten()
+        {
+            eog.insert(id);
+        }
+        for (i, t) in texts.iter().enumerate() {
+            if EOG_TEXTS.iter().any(|e| e.as_bytes() == &t[..]) {
+                eog.insert(i as u32);
+                attrs[i] |= attr::CONTROL;
+            }
+        }
+        // gpt-oss: these are always rendered.
+        for (i, t) in texts.iter().enumerate() {
+            if [
+                &b"<|channel|>"[..],
+                b"<|message|>",
+                b"<|start|>",
+                b"<|constrain|>",
+            ]
+            .contains(&&t[..])
+            {
+                attrs[i] = attr::USER_DEFINED;
+            }
+        }
+        for id in [special.eos, special.eot, special.eom]
+            .into_iter()
+            .flatten()
+        {
+            eog.insert(id);
+        }
+        // o200k_harmony / solar-open: "<|end|>" is not end-of-generation there.
+        {
+            let text_of = |id: u32| &texts[id as usize][..];
+            let has = |eog: &BTreeSet<u32>, s: &[u8]| eog.iter().any(|&id| text_of(id) == s);
+            let end_id = eog.iter().copied().find(|&id| text_of(id) == b"<|end|>");
+            let has_call = has(&eog, b"<|call|>") || has(&eog, b"<|calls|>");
+            if let Some(end_id) = end_id {
+                if has_call && (has(&eog, b"<|return|>") || has(&eog, b"<|flush|>")) {
+                    eog.remove(&end_id);
+                    attrs[end_id as usize] = attr::USER_DEFINED;
+                }
+            }
+            // gemma4 / plamo: "</s>" is a normal token when these markers exist.
+            let s_id = eog.iter().copied().find(|&id| text_of(id) == b"</s>");
+            if let Some(s_id) = s_id {
+                if has(&eog, b"<|tool_response>") || has(&eog, b"<|plamo:eos|>") {
+                    eog.remove(&s_id);
+                    attrs[s_id as usize] = attr::NORMAL;
+                }
+            }
+        }
+
+        // Special-token cache, longest first. Texts that are not UTF-8 are left out: a
+        // match of such a text could split a character of the input.
+        let mut special_cache: Vec<u32> = (0..n32)
+            .filter(|&i| {
+                attrs[i as usize] & (attr::CONTROL | attr::USER_DEFINED | attr::UNKNOWN) != 0
+                    && std::str::from_utf8(&texts[i as usize]).is_ok()
+            })
+            .collect();
+        special_cache.sort_by(|&a, &b| {
+            texts[b as usize]
+                .len()
+                .cmp(&texts[a as usize].len())
+                .then(a.cmp(&b))
+        });
+        let special_ac = if special_cache.is_empty() {
+            None
+        } else {
+            let pats: Vec<&[u8]> = special_cache
+                .iter()
+                .map(|&i| &texts[i as usize][..])
+                .collect();
+            AhoCorasick::builder()
+                .match_kind(MatchKind::Standard)
+                .build(pats)
+                .ok()
+        };
+
+        // SPM byte tokens.
+        let mut byte_tokens = [None; 256];
+        if !is_bpe {
+            for (b, slot) in byte_tokens.iter_mut().enumerate() {
+                let hex = format!("<0x{b:02X}>");
+                *slot = token_to_id
+                    .get(hex.as_bytes())
+                    .or_else(|| token_to_id.get(&[b as u8][..]))
+                    .copied();
+            }
+        }
+
+        // Pieces (llama.cpp's token_to_piece with special = true).
+        let pieces: Vec<Box<[u8]>> = (0..n)
+            .map(|i| {
+                let a = attrs[i];
+                let t = &texts[i];
+                if a & (attr::CONTROL | attr::UNKNOWN | attr::USER_DEFINED) != 0 {
+                    t.clone()
+                } else if a & attr::NORMAL != 0 {
+                    if is_bpe {
+                        bpe::decode_token_text(t).into_boxed_slice()
+                    } else {
+                        String::from_utf8_lossy(t)
+                            .replace('\u{2581}', " ")
+                            .into_bytes()
+                            .into_boxed_slice()
+                    }
+                } else if a & attr::BYTE != 0 {
+                    vec![parse_byte_token(t)].into_boxed_slice()
+                } else {
+                    Box::default()
+                }
+            })
+            .collect();
+
+        let kind = match pre {
+            Some(pre) => {
+                let merges = cfg
+                    .merges
+                    .as_ref()
+                    .ok_or(TokenizerError::MissingKey("tokenizer.ggml.merges"))?;
+                let bpe = bpe::Bpe::new(merges, &token_to_id, n32, pre.ignore_merges())?;
+                Kind::Bpe {
+                    bpe: Box::new(bpe),
+                    pre,
+                }
+            }
+            None => Kind::Spm,
+        };
+
+        unicode::warm_up();
+        Ok(Tokenizer {
+            model: cfg.model,
+            pre_name: cfg.pre,
+            kind,
+            texts,
+            attrs,
+            scores,
+            token_to_id,
+            pieces,
+            special,
+            eog,
+            add_bos,
+            add_eos,
+            add_space_prefix,
+            special_cache,
+            special_ac,
+            max_token_len,
+            byte_tokens,
+        })
+    }
+
+    /// Tokenize `text`. `add_special`: put BOS/EOS around it as the metadata says;
+    /// `parse_special`: control tokens written in the text (`<|im_start|>`) become their ids.
+    pub fn encode(&self, text: &str, add_special: bool, parse_special: bool) -> Vec<u32> {
+        let frags = self.partition(text, parse_special);
+        let mut out = Vec::with_capacity(text.len() / 3 + 2);
+        if add_special && self.add_bos {
+            if let Some(b) = self.special.bos {
+                out.push(b);
+            }
+        }
+        match &self.kind {
+            Kind::Bpe { bpe, pre } => {
+                let mut words = Vec::new();
+                let mut scratch = bpe::Scratch::default();
+                for f in &frags {
+                    match f {
+                        Frag::Token(id) => out.push(*id),
+                        Frag::Text(r) => {
+                            let Some(s) = text.get(r.clone()) else {
+                                continue;
+                            };
+                            words.clear();
+                            pre.split(s, &mut words);
+                            for w in &words {
+                                bpe.encode_word(
+                                    &s.as_bytes()[w.clone()],
+                                    &self.token_to_id,
+                                    &mut scratch,
+                                    &mut out,
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+            Kind::Spm => {
+                let v = spm::SpmVocab {
+                    token_to_id: &self.token_to_id,
+                    scores: &self.scores,
+                    max_token_len: self.max_token_len,
+                    byte_tokens: &self.byte_tokens,
+                    unk: self.special.unk,
+                };
+                // A leading space is added to the first fragment and to every fragment that
+                // follows a special token, when add_space_prefix is on.
+                let mut prev_special = true;
+                for f in &frags {
+                    match f {
+                        Frag::Token(id) => {
+                            out.push(*id);
+                            prev_special = true;
+                        }
+                        Frag::Text(r) => {
+                            let Some(s) = text.get(r.clone()) else {
+                                continue;
+                            };
+                            let esc = spm::escape(s, self.add_space_prefix && prev_special);
+                            spm::tokenize(&v, &esc, &mut out);
+                            prev_special = false;
+                        }
+                    }
+                }
+            }
+        }
+        if add_special && self.add_eos {
+            if let Some(e) = self.special.eos {
+                out.push(e);
+            }
+        }
+        out
+    }
+
+    /// llama.cpp's `tokenizer_st_partition`: for each special token in cache order, split
+    /// every remaining text fragment at each of its (non-overlapping, leftmost-first)
+    /// occurrences. Only tokens that occur somewhere in the text are tried; which ones do is
+    /// found in one Aho-Corasick pass.
+    fn partition(&self, text: &str, parse_special: bool) -> Vec<Frag> {
+        let mut frags = Vec::new();
+        if text.is_empty() {
+            return frags;
+        }
+        frags.push(Frag::Text(0..text.len()));
+        let Some(ac) = &self.special_ac else {
+            return frags;
+        };
+        let bytes = text.as_bytes();
+        let mut present = vec![false; self.special_cache.len()];
+        let mut any = false;
+        for m in ac.find_overlapping_iter(bytes) {
+            present[m.pattern().as_usize()] = true;
+            any = true;
+        }
+        if !any {
+            return frags;
+        }
+        let mut next = Vec::new();
+        for (k, &id) in self.special_cache.iter().enumerate() {
+            if !present[k] {
+                continue;
+            }
+            let a = self.attrs[id as usize];
+            if !parse_special && a & (attr::CONTROL | attr::UNKNOWN) != 0 {
+                continue;
+            }
+            let tok = &self.texts[id as usize][..];
+            let finder = memchr::memmem::Finder::new(tok);
+            next.clear();
+            for f in frags.drain(..) {
+                let Frag::Text(r) = f else {
+                    next.push(f);
+                    continue;
+                };
+                let (mut off, mut len) = (r.start, r.len());
+                loop {
+                    let Some(p) = finder.find(&bytes[off..off + len]) else {
+                        if len > 0 {
+                            next.push(Frag::Text(off..off + len));
+                        }
+                        break;
+                    };
+                    let m = off + p;
+                    if m > off {
+                        let mut left = m - off;
+                        if a & attr::LSTRIP != 0 {
+                            while left > 0 && is_c_space(bytes[off + left - 1]) {
+                                left -= 1;
+                            }
+                        }
+                        if left > 0 {
+                            next.push(Frag::Text(off..off + left));
+                        }
+                    }
+                    next.push(Frag::Token(id));
+                    let end = m + tok.len();
+                    if end >= off + len {
+                        break;
+                    }
+                    let mut roff = end;
+                    let mut rlen = off + len - end;
+                    if a & attr::RSTRIP != 0 {
+                        while rlen > 0 && is_c_space(bytes[roff]) {
+                            roff += 1;
+                            rlen -= 1;
+                        }
+                    }
+                    off = roff;
+                    len = rlen;
+                    if len == 0 {
+                        break;
+                    }
+                }
+            }
+            std::mem::swap(&mut frags, &mut next);
+        }
+        frags
+    }
+
+    /// Decode ids to bytes: the concatenation of their pieces, control and unknown tokens
+    /// rendered as nothing (llama.cpp's default). Callers may convert lossily to text.
+    /// An id outside the vocabulary is an error.
+    pub fn decode(&self, ids: &[u32]) -> Result<Vec<u8>, TokenizerError> {
+        self.decode_with(ids, false)
+    }
+
+    /// [`Tokenizer::decode`], optionally rendering control tokens as their text.
+    ///
+    /// Like llama.cpp's `llama_detokenize` (without `remove_special`), when the vocabulary
+    /// adds a space prefix the first token's leading space is dropped. llama.cpp's optional
+    /// "clean up tokenization spaces" pass is not applied: the bytes are exact.
+    pub fn decode_with(
+        &self,
+        ids: &[u32],
+        render_special: bool,
+    ) -> Result<Vec<u8>, TokenizerError> {
+        let mut out = Vec::with_capacity(ids.len() * 4);
+        for (i, &id) in ids.iter().enumerate() {
+            let mut p = self.piece_for_output(id, render_special)?;
+            if i == 0 && self.add_space_prefix && p.first() == Some(&b' ') {
+                p = &p[1..];
+            }
+            out.extend_from_slice(p);
+        }
+        Ok(out)
+    }
+
+    /// The bytes of one token as output shows them.
+    fn piece_for_output(&self, id: u32, render_special: bool) -> Result<&[u8], TokenizerError> {
+        let i = id as usize;
+        let Some(p) = self.pieces.get(i) else {
+            return Err(TokenizerError::InvalidTokenId {
+                id,
+                vocab_size: self.pieces.len(),
+            });
+        };
+        if !render_special && self.attrs[i] & (attr::CONTROL | attr::UNKNOWN) != 0 {
+            return Ok(&[]);
+        }
+        Ok(p)
+    }
+
+    /// A streaming decoder over this tokenizer (control tokens not rendered).
+    pub fn stream(&self) -> StreamDecoder<'_> {
+        StreamDecoder::new(self)
+    }
+
+    /// The decoded bytes of one token (control tokens as their text), `None` if out of range.
+    pub fn token_piece(&self, id: u32) -> Option<&[u8]> {
+        self.pieces.get(id as usize).map(|p| &p[..])
+    }
+
+    /// The raw vocabulary text of a token (GPT-2 byte-mapped or ▁-escaped).
+    pub fn token_text(&self, id: u32) -> Option<&[u8]> {
+        self.texts.get(id as usize).map(|p| &p[..])
+    }
+
+    /// The token whose vocabulary text is exactly `text`.
+    pub fn token_id(&self, text: &[u8]) -> Option<u32> {
+        self.token_to_id.get(text).copied()
+    }
+
+    /// Whether a token is control (or unknown): not rendered in output by default.
+    pub fn is_control(&self, id: u32) -> bool {
+        self.attrs
+            .get(id as usize)
+            .is_some_and(|a| a & (attr::CONTROL | attr::UNKNOWN) != 0)
+    }
+
+    pub fn vocab_size(&self) -> usize {
+        self.texts.len()
+    }
+    pub fn bos(&self) -> Option<u32> {
+        self.special.bos
+    }
+    pub fn eos(&self) -> Option<u32> {
+        self.special.eos
+    }
+    pub fn eot(&self) -> Option<u32> {
+        self.special.eot
+    }
+    /// All special ids after defaults and detection.
+    pub fn special_ids(&self) -> &SpecialIds {
+        &self.special
+    }
+    /// Every end-of-generation id, as llama.cpp computes them.
+    pub fn is_eog(&self, id: u32) -> bool {
+        self.eog.contains(&id)
+    }
+    /// The end-of-generation ids, ascending.
+    pub fn eog_ids(&self) -> Vec<u32> {
+        self.eog.iter().copied().collect()
+    }
+    pub fn add_bos(&self) -> bool {
+        self.add_bos
+    }
+    pub fn add_eos(&self) -> bool {
+        self.add_eos
+    }
+    /// "gpt2" or "llama".
+    pub fn model_name(&self) -> &str {
+        &self.model
+    }
+    pub fn pre_name(&self) -> Option<&str> {
+        self.pre_name.as_deref()
+    }
+}

@@ -1,0 +1,234 @@
+//! The forward pass: one micro-batch of tokens (from any mix of sequences) through every
+//! layer, writing their keys and values into their sequences' caches and the requested
+//! logit rows into the output.
+//!
+//! Activations are row-major `[token][feature]` in scratch buffers sized at engine
+//! creation for the largest micro-batch; a decode step uses their first rows.
+
+use crate::model::{Activation, Model};
+use crate::ops::act::{geglu, softcap, swiglu};
+use crate::ops::attention::{attention, AttnShape, TokenKv};
+use crate::ops::norm::{rmsnorm, rmsnorm_in_place};
+use crate::ops::rope::Rope;
+use crate::ops::{matmul, MatmulScratch};
+
+use super::kv::Sequence;
+
+/// A token of a micro-batch.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Token {
+    pub seq: usize,
+    pub pos: usize,
+    pub id: u32,
+    /// Where its logits go in the step's output, if wanted.
+    pub logits_row: Option<usize>,
+}
+
+/// Buffers for one micro-batch of up to `cap` tokens.
+pub(super) struct Scratch {
+    x: Vec<f32>,
+    xb: Vec<f32>,
+    q: Vec<f32>,
+    k: Vec<f32>,
+    v: Vec<f32>,
+    att: Vec<f32>,
+    gate: Vec<f32>,
+    up: Vec<f32>,
+    /// Rope angles per token: global layers, then sliding-window layers.
+    rope_global: Vec<f32>,
+    rope_local: Vec<f32>,
+    rope: Rope,
+    rope_swa: Option<Rope>,
+    mm: MatmulScratch,
+}
+
+impl Scratch {
+    pub(super) fn new(model: &Model, cap: usize) -> Scratch {
+        let c = &model.config;
+        let f = &c.features;
+        let freqs = model.rope_freqs.as_deref();
+        let rope = Rope::new(c.n_rot, f.rope_neox, c.rope_base, c.rope_scale, freqs);
+        let rope_swa = f
+            .rope_base_swa
+            .filter(|_| f.swa.is_some())
+            .map(|base| Rope::new(c.n_rot, f.rope_neox, base, 1.0, None));
+        let z = |n: usize| vec![0.0f32; n];
+        Scratch {
+            x: z(cap * c.n_embd),
+            xb: z(cap * c.n_embd),
+            q: z(cap * c.q_dim()),
+            k: z(cap * c.kv_dim()),
+            v: z(cap * c.kv_dim()),
+            att: z(cap * c.q_dim().max(c.n_embd)),
+            gate: z(cap * c.n_ff),
+            up: z(cap * c.n_ff),
+            rope_global: z(cap * rope.table_len()),
+            rope_local: z(cap * rope.table_len()),
+            rope,
+            rope_swa,
+            mm: MatmulScratch::default(),
+        }
+    }
+}
+
+fn add_bias(rows: &mut [f32], bias: Option<&Vec<f32>>) {
+    if let Some(b) = bias {
+        for r in rows.chunks_exact_mut(b.len()) {
+            for (x, y) in r.iter_mut().zip(b) {
+                *x += y;
+            }
+        }
+    }
+}
+
+fn add(dst: &mut [f32], src: &[f32]) {
+    for (a, b) in dst.iter_mut().zip(src) {
+        *a += b;
+    }
+}
+
+pub(super) fn forward(
+    model: &Model,
+    seqs: &mut [Option<Sequence>],
+    s: &mut Scratch,
+    toks: &[Token],
+    logits: &mut [f32],
+) {
+    let c = &model.config;
+    let ft = &c.features;
+    let n = toks.len();
+    let (d, qd, kvd, ff, hd) = (c.n_embd, c.q_dim(), c.kv_dim(), c.n_ff, c.head_dim);
+    let rl = s.rope.table_len();
+
+    let x = &mut s.x[..n * d];
+    for (t, row) in toks.iter().zip(x.chunks_exact_mut(d)) {
+        model.embed(t.id, row);
+        if let Some(scale) = ft.embed_scale {
+            row.iter_mut().for_each(|v| *v *= scale);
+        }
+    }
+    for (i, t) in toks.iter().enumerate() {
+        s.rope
+            .table(t.pos, &mut s.rope_global[i * rl..(i + 1) * rl]);
+        if let Some(r) = &s.rope_swa {
+            r.table(t.pos, &mut s.rope_local[i * rl..(i + 1) * rl]);
+        }
+    }
+
+    for (l, layer) in model.layers.iter().enumerate() {
+        let local = ft.swa.as_ref().is_some_and(|w| w.layers[l]);
+        let xb = &mut s.xb[..n * d];
+        rmsnorm(&s.x[..n * d], &layer.attn_norm, c.rms_eps, xb);
+
+        let (q, k, v) = (&mut s.q[..n * qd], &mut s.k[..n * kvd], &mut s.v[..n * kvd]);
+        matmul(&model.matrix(&layer.wq), xb, n, q, &mut s.mm);
+        matmul(&model.matrix(&layer.wk), xb, n, k, &mut s.mm);
+        matmul(&model.matrix(&layer.wv), xb, n, v, &mut s.mm);
+        add_bias(q, layer.bq.as_ref());
+        add_bias(k, layer.bk.as_ref());
+        add_bias(v, layer.bv.as_ref());
+        if let Some(w) = &layer.q_norm {
+            rmsnorm_in_place(q, w, c.rms_eps);
+        }
+        if let Some(w) = &layer.k_norm {
+            rmsnorm_in_place(k, w, c.rms_eps);
+        }
+        let (rope, table) = match (&s.rope_swa, local) {
+            (Some(r), true) => (r, &s.rope_local),
+            _ => (&s.rope, &s.rope_global),
+        };
+        for i in 0..n {
+            let tab = &table[i * rl..(i + 1) * rl];
+            rope.apply(&mut q[i * qd..(i + 1) * qd], hd, tab);
+            rope.apply(&mut k[i * kvd..(i + 1) * kvd], hd, tab);
+        }
+
+        // Store this micro-batch's keys and values, then attend.
+        for (i, t) in toks.iter().enumerate() {
+            if let Some(seq) = seqs.get_mut(t.seq).and_then(Option::as_mut) {
+                let at = t.pos * kvd;
+                seq.k[l][at..at + kvd].copy_from_slice(&k[i * kvd..(i + 1) * kvd]);
+                seq.v[l][at..at + kvd].copy_from_slice(&v[i * kvd..(i + 1) * kvd]);
+            }
+        }
+        let shape = AttnShape {
+            n_head: c.n_head,
+            n_kv_head: c.n_head_kv,
+            head_dim: hd,
+            scale: ft.attn_scale,
+            window: if local {
+                ft.swa.as_ref().map(|w| w.window)
+            } else {
+                None
+            },
+        };
+        let att = &mut s.att[..n * qd];
+        let seqs_ro: &[Option<Sequence>] = seqs;
+        attention(&shape, q, att, |i| {
+            let t = toks[i];
+            // The engine only schedules tokens of live sequences.
+            let seq = seqs_ro[t.seq].as_ref().expect("live sequence");
+            let end = (t.pos + 1) * kvd;
+            TokenKv {
+                k: &seq.k[l][..end],
+                v: &seq.v[l][..end],
+                pos: t.pos,
+            }
+        });
+
+        let o = &mut s.xb[..n * d];
+        matmul(&model.matrix(&layer.wo), att, n, o, &mut s.mm);
+        if let Some(w) = &layer.post_attn_norm {
+            rmsnorm_in_place(o, w, c.rms_eps);
+        }
+        add(&mut s.x[..n * d], o);
+
+        let xb = &mut s.xb[..n * d];
+        rmsnorm(&s.x[..n * d], &layer.ffn_norm, c.rms_eps, xb);
+        let (g, u) = (&mut s.gate[..n * ff], &mut s.up[..n * ff]);
+        matmul(&model.matrix(&layer.gate), xb, n, g, &mut s.mm);
+        matmul(&model.matrix(&layer.up), xb, n, u, &mut s.mm);
+        match ft.activation {
+            Activation::Silu => swiglu(g, u),
+            Activation::GeluTanh => geglu(g, u),
+        }
+        let o = &mut s.xb[..n * d];
+        matmul(&model.matrix(&layer.down), g, n, o, &mut s.mm);
+        if let Some(w) = &layer.post_ffn_norm {
+            rmsnorm_in_place(o, w, c.rms_eps);
+        }
+        add(&mut s.x[..n * d], o);
+    }
+
+    // Logits for the tokens that want them: gather, norm, project. Rows of one
+    // micro-batch are consecutive in the step's output, starting at the first one's.
+    let mut m = 0;
+    let mut first = None;
+    for (i, t) in toks.iter().enumerate() {
+        if let Some(r) = t.logits_row {
+            first.get_or_insert(r);
+            rmsnorm(
+                &s.x[i * d..(i + 1) * d],
+                &model.output_norm,
+                c.rms_eps,
+                &mut s.xb[m * d..(m + 1) * d],
+            );
+            m += 1;
+        }
+    }
+    let Some(first) = first else {
+        return;
+    };
+    let nv = c.n_vocab;
+    let out = &mut logits[first * nv..(first + m) * nv];
+    matmul(
+        &model.matrix(&model.output),
+        &s.xb[..m * d],
+        m,
+        out,
+        &mut s.mm,
+    );
+    if let Some(cap) = ft.final_softcap {
+        softcap(out, cap);
+    }
+}

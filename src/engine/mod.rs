@@ -1,0 +1,256 @@
+//! The engine: a loaded model plus its sequences, and [`Engine::step`], the one place
+//! where tokens are computed.
+//!
+//! A step takes a batch of (sequence, tokens) entries, so prefilling one prompt and
+//! decoding one token for each of many sequences go through the same forward pass. Each
+//! sequence owns its KV cache, sized for `num_ctx` positions when it is created (the
+//! pages are only touched as positions fill). Scratch buffers are allocated once for
+//! the largest micro-batch, so the decode loop allocates nothing per token.
+
+mod forward;
+mod kv;
+
+use crate::model::Model;
+
+pub use kv::Sequence;
+
+/// Engine settings fixed at creation.
+#[derive(Clone, Debug)]
+pub struct EngineOptions {
+    /// Context length per sequence (0: 4096, or the model's trained length if smaller).
+    pub num_ctx: usize,
+    /// Most tokens computed in one forward pass; longer steps are split.
+    pub batch: usize,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions {
+            num_ctx: 0,
+            batch: 512,
+        }
+    }
+}
+
+/// A sequence's handle.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct SeqId(usize);
+
+/// Which logits a step entry wants back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Logits {
+    None,
+    /// After the entry's last token (what generation needs).
+    Last,
+    /// After every token of the entry (teacher forcing, perplexity).
+    All,
+}
+
+/// One entry of a step.
+#[derive(Clone, Copy, Debug)]
+pub struct StepInput<'a> {
+    pub seq: SeqId,
+    pub tokens: &'a [u32],
+    pub logits: Logits,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("unknown sequence")]
+    UnknownSequence,
+    #[error(
+        "context full: the sequence holds {len} tokens and {adding} more exceed num_ctx {num_ctx}"
+    )]
+    ContextFull {
+        len: usize,
+        adding: usize,
+        num_ctx: usize,
+    },
+    #[error("token id {id} is outside the vocabulary ({n_vocab})")]
+    BadToken { id: u32, n_vocab: usize },
+    #[error("a sequence appears twice in one step")]
+    DuplicateSequence,
+}
+
+/// A model with its sequences.
+pub struct Engine {
+    model: Model,
+    num_ctx: usize,
+    batch: usize,
+    seqs: Vec<Option<Sequence>>,
+    scratch: forward::Scratch,
+    /// Logit rows of the last step, `n_vocab` each, in the order requested.
+    logits: Vec<f32>,
+    n_logit_rows: usize,
+    /// The micro-batch being built (kept to reuse its allocation).
+    ubatch: Vec<forward::Token>,
+}
+
+impl Engine {
+    pub fn new(model: Model, opts: EngineOptions) -> Engine {
+        let c = &model.config;
+        let num_ctx = match opts.num_ctx {
+            0 => 4096.min(c.n_ctx_train.max(1)),
+            n => n,
+        };
+        let batch = opts.batch.clamp(1, 4096);
+        let scratch = forward::Scratch::new(&model, batch);
+        Engine {
+            model,
+            num_ctx,
+            batch,
+            seqs: Vec::new(),
+            scratch,
+            logits: Vec::new(),
+            n_logit_rows: 0,
+            ubatch: Vec::with_capacity(batch),
+        }
+    }
+
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+
+    pub fn num_ctx(&self) -> usize {
+        self.num_ctx
+    }
+
+    pub fn n_vocab(&self) -> usize {
+        self.model.config.n_vocab
+    }
+
+    /// A new, empty sequence.
+    pub fn add_sequence(&mut self) -> SeqId {
+        let s = Sequence::new(&self.model.config, self.num_ctx);
+        match self.seqs.iter().position(Option::is_none) {
+            Some(i) => {
+                self.seqs[i] = Some(s);
+                SeqId(i)
+            }
+            None => {
+                self.seqs.push(Some(s));
+                SeqId(self.seqs.len() - 1)
+            }
+        }
+    }
+
+    /// Frees a sequence and its cache.
+    pub fn remove_sequence(&mut self, id: SeqId) {
+        if let Some(s) = self.seqs.get_mut(id.0) {
+            *s = None;
+        }
+    }
+
+    /// Tokens held by a sequence (0 for an unknown one).
+    pub fn sequence_len(&self, id: SeqId) -> usize {
+        self.seq(id).map_or(0, |s| s.len)
+    }
+
+    /// Forgets every position from `len` on (e.g. 0 to start over).
+    pub fn truncate(&mut self, id: SeqId, len: usize) {
+        if let Some(Some(s)) = self.seqs.get_mut(id.0) {
+            s.len = s.len.min(len);
+        }
+    }
+
+    fn seq(&self, id: SeqId) -> Option<&Sequence> {
+        self.seqs.get(id.0).and_then(Option::as_ref)
+    }
+
+    /// Runs the model over every entry's tokens, appending them to their sequences.
+    ///
+    /// The whole step is validated before anything changes; afterwards
+    /// [`logits`](Self::logits) returns the requested rows in entry order.
+    pub fn step(&mut self, inputs: &[StepInput<'_>]) -> Result<(), EngineError> {
+        let n_vocab = self.n_vocab();
+        let mut n_rows = 0;
+        for (i, e) in inputs.iter().enumerate() {
+            let s = self.seq(e.seq).ok_or(EngineError::UnknownSequence)?;
+            if inputs[..i].iter().any(|p| p.seq == e.seq) {
+                return Err(EngineError::DuplicateSequence);
+            }
+            if s.len + e.tokens.len() > self.num_ctx {
+                return Err(EngineError::ContextFull {
+                    len: s.len,
+                    adding: e.tokens.len(),
+                    num_ctx: self.num_ctx,
+                });
+            }
+            if let Some(&id) = e.tokens.iter().find(|&&t| t as usize >= n_vocab) {
+                return Err(EngineError::BadToken { id, n_vocab });
+            }
+            n_rows += match e.logits {
+                Logits::None => 0,
+                Logits::Last => usize::from(!e.tokens.is_empty()),
+                Logits::All => e.tokens.len(),
+            };
+        }
+        if self.logits.len() < n_rows * n_vocab {
+            self.logits.resize(n_rows * n_vocab, 0.0);
+        }
+        self.n_logit_rows = n_rows;
+
+        // Flatten into micro-batches of at most `batch` tokens.
+        let mut ubatch = std::mem::take(&mut self.ubatch);
+        ubatch.clear();
+        let mut row = 0;
+        for e in inputs {
+            let base = self.seq(e.seq).map_or(0, |s| s.len);
+            for (i, &t) in e.tokens.iter().enumerate() {
+                let last = i + 1 == e.tokens.len();
+                let want = match e.logits {
+                    Logits::None => false,
+                    Logits::Last => last,
+                    Logits::All => true,
+                };
+                ubatch.push(forward::Token {
+                    seq: e.seq.0,
+                    pos: base + i,
+                    id: t,
+                    logits_row: want.then(|| {
+                        row += 1;
+                        row - 1
+                    }),
+                });
+                if ubatch.len() == self.batch {
+                    self.run(&ubatch);
+                    ubatch.clear();
+                }
+            }
+        }
+        if !ubatch.is_empty() {
+            self.run(&ubatch);
+        }
+        self.ubatch = ubatch;
+        for e in inputs {
+            if let Some(Some(s)) = self.seqs.get_mut(e.seq.0) {
+                s.len += e.tokens.len();
+            }
+        }
+        Ok(())
+    }
+
+    fn run(&mut self, tokens: &[forward::Token]) {
+        forward::forward(
+            &self.model,
+            &mut self.seqs,
+            &mut self.scratch,
+            tokens,
+            &mut self.logits,
+        );
+    }
+
+    /// Row `i` of the logits the last step produced (`n_vocab` values).
+    pub fn logits(&self, i: usize) -> &[f32] {
+        let n = self.n_vocab();
+        if i >= self.n_logit_rows {
+            return &[];
+        }
+        &self.logits[i * n..(i + 1) * n]
+    }
+
+    /// How many logit rows the last step produced.
+    pub fn n_logit_rows(&self) -> usize {
+        self.n_logit_rows
+    }
+}

@@ -1,0 +1,435 @@
+//! Models: hyper-parameters read from GGUF metadata, and weights bound as views into
+//! the file's memory map (norm vectors and biases, a few KB, are the only copies).
+//!
+//! One decoder-only transformer shape covers the supported families; each family's file
+//! (`llama.rs`, `qwen2.rs`, `gemma3.rs`) says which of its optional parts a model has
+//! ([`Features`]) and reads its family-specific keys. The engine runs the one forward
+//! pass over that description.
+
+mod gemma3;
+mod llama;
+mod qwen2;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::gguf::{GgufError, GgufFile, TensorInfo};
+use crate::ops::matmul::MatrixError;
+use crate::ops::QMatrix;
+use crate::quant::{dequantize_row, GgmlType};
+
+/// What can go wrong binding a model.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error(transparent)]
+    Gguf(#[from] GgufError),
+    #[error("architecture '{0}' is not supported by hearth (supported: llama, qwen2, gemma3)")]
+    UnknownArchitecture(String),
+    #[error("the file has no general.architecture")]
+    NoArchitecture,
+    #[error("metadata key '{0}' is missing")]
+    MissingKey(String),
+    #[error("tensor '{0}' is missing")]
+    MissingTensor(String),
+    #[error("tensor '{name}' has shape {got:?}, expected {expected:?}")]
+    Shape {
+        name: String,
+        got: Vec<u64>,
+        expected: Vec<u64>,
+    },
+    #[error("tensor '{name}': {source}")]
+    Matrix {
+        name: String,
+        #[source]
+        source: MatrixError,
+    },
+    #[error("tensor '{name}' has type {ty}, which hearth cannot compute with")]
+    UnsupportedType { name: String, ty: GgmlType },
+    #[error("invalid hyper-parameters: {0}")]
+    Invalid(String),
+    #[error("{0} is not supported yet")]
+    Unsupported(String),
+}
+
+/// Which activation the gated feed-forward block uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Activation {
+    /// SwiGLU: `silu(gate) * up`.
+    Silu,
+    /// GeGLU with the tanh approximation: `gelu(gate) * up`.
+    GeluTanh,
+}
+
+/// The optional parts of the transformer, chosen per family.
+#[derive(Clone, Debug)]
+pub struct Features {
+    /// NEOX rope pairing (`x[i], x[i + n/2]`) instead of the normal one (`x[2i], x[2i+1]`).
+    pub rope_neox: bool,
+    pub activation: Activation,
+    /// Token embeddings are multiplied by this (Gemma: `sqrt(n_embd)`).
+    pub embed_scale: Option<f32>,
+    /// Per-head RMSNorm of Q and K before rope (Gemma 3).
+    pub qk_norm: bool,
+    /// RMSNorm of the attention and FFN outputs before the residual add (Gemma 2/3).
+    pub post_norms: bool,
+    /// Q/K/V biases must be present (Qwen2). They are used when present in any family.
+    pub qkv_bias_required: bool,
+    /// Multiplies q·k.
+    pub attn_scale: f32,
+    /// Sliding-window attention: the window and which layers use it.
+    pub swa: Option<SlidingWindow>,
+    /// Rope base of sliding-window layers (Gemma 3: 10000).
+    pub rope_base_swa: Option<f32>,
+    /// `logits = cap * tanh(logits / cap)`.
+    pub final_softcap: Option<f32>,
+}
+
+#[derive(Clone, Debug)]
+pub struct SlidingWindow {
+    pub window: usize,
+    /// `layers[l]`: layer l attends only within the window (and uses the SWA rope base).
+    pub layers: Vec<bool>,
+}
+
+/// Hyper-parameters.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub arch: String,
+    pub n_vocab: usize,
+    pub n_embd: usize,
+    pub n_layer: usize,
+    pub n_head: usize,
+    pub n_head_kv: usize,
+    pub head_dim: usize,
+    pub n_ff: usize,
+    pub n_ctx_train: usize,
+    pub rms_eps: f32,
+    pub rope_base: f32,
+    pub rope_scale: f32,
+    pub n_rot: usize,
+    pub features: Features,
+}
+
+impl Config {
+    pub fn q_dim(&self) -> usize {
+        self.n_head * self.head_dim
+    }
+    pub fn kv_dim(&self) -> usize {
+        self.n_head_kv * self.head_dim
+    }
+}
+
+/// A matrix's place in the file (bound once; sliced on use).
+#[derive(Clone, Copy, Debug)]
+pub struct Mat {
+    pub ty: GgmlType,
+    pub rows: usize,
+    pub cols: usize,
+    start: usize,
+    len: usize,
+}
+
+/// One transformer block's weights.
+#[derive(Debug)]
+pub struct Layer {
+    pub attn_norm: Vec<f32>,
+    pub wq: Mat,
+    pub wk: Mat,
+    pub wv: Mat,
+    pub bq: Option<Vec<f32>>,
+    pub bk: Option<Vec<f32>>,
+    pub bv: Option<Vec<f32>>,
+    pub q_norm: Option<Vec<f32>>,
+    pub k_norm: Option<Vec<f32>>,
+    pub wo: Mat,
+    pub post_attn_norm: Option<Vec<f32>>,
+    pub ffn_norm: Vec<f32>,
+    pub gate: Mat,
+    pub up: Mat,
+    pub down: Mat,
+    pub post_ffn_norm: Option<Vec<f32>>,
+}
+
+/// A loaded model: the mapped file, its hyper-parameters and bound weights.
+pub struct Model {
+    file: Arc<GgufFile>,
+    pub config: Config,
+    pub tok_embd: Mat,
+    pub output: Mat,
+    pub output_norm: Vec<f32>,
+    pub rope_freqs: Option<Vec<f32>>,
+    pub layers: Vec<Layer>,
+}
+
+impl std::fmt::Debug for Model {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Model")
+            .field("config", &self.config)
+            .finish()
+    }
+}
+
+/// Reads hyper-parameter keys under the architecture's prefix.
+pub(crate) struct Keys<'f> {
+    pub f: &'f GgufFile,
+    pub arch: &'f str,
+}
+
+impl Keys<'_> {
+    pub fn key(&self, k: &str) -> String {
+        format!("{}.{k}", self.arch)
+    }
+    pub fn opt_u32(&self, k: &str) -> Result<Option<usize>, ModelError> {
+        Ok(self.f.get_u32(&self.key(k))?.map(|v| v as usize))
+    }
+    pub fn u32(&self, k: &str) -> Result<usize, ModelError> {
+        self.opt_u32(k)?
+            .ok_or_else(|| ModelError::MissingKey(self.key(k)))
+    }
+    pub fn opt_f32(&self, k: &str) -> Result<Option<f32>, ModelError> {
+        Ok(self.f.get_f32(&self.key(k))?)
+    }
+}
+
+impl Model {
+    /// Maps and binds the model at `path`.
+    pub fn open(path: &Path) -> Result<Model, ModelError> {
+        Model::load(Arc::new(GgufFile::open(path)?))
+    }
+
+    /// Binds an opened file.
+    pub fn load(file: Arc<GgufFile>) -> Result<Model, ModelError> {
+        let arch = file
+            .architecture()?
+            .ok_or(ModelError::NoArchitecture)?
+            .to_string();
+        let keys = Keys {
+            f: &file,
+            arch: &arch,
+        };
+        let n_embd = keys.u32("embedding_length")?;
+        let n_layer = keys.u32("block_count")?;
+        let n_head = keys.u32("attention.head_count")?;
+        let n_head_kv = keys.opt_u32("attention.head_count_kv")?.unwrap_or(n_head);
+        if n_embd == 0 || n_layer == 0 || n_head == 0 || n_head_kv == 0 || n_head % n_head_kv != 0 {
+            return Err(ModelError::Invalid(format!(
+                "embedding {n_embd}, layers {n_layer}, heads {n_head}, kv heads {n_head_kv}"
+            )));
+        }
+        let head_dim = keys
+            .opt_u32("attention.key_length")?
+            .unwrap_or(n_embd / n_head);
+        let v_dim = keys.opt_u32("attention.value_length")?.unwrap_or(head_dim);
+        if v_dim != head_dim || head_dim == 0 || head_dim > 1024 {
+            return Err(ModelError::Unsupported(format!(
+                "key length {head_dim} with value length {v_dim}"
+            )));
+        }
+        let n_rot = keys.opt_u32("rope.dimension_count")?.unwrap_or(head_dim);
+        if n_rot > head_dim || n_rot % 2 != 0 {
+            return Err(ModelError::Invalid(format!(
+                "rope dimension {n_rot} for heads of {head_dim}"
+            )));
+        }
+        let rope_scale = match file.get_str(&keys.key("rope.scaling.type"))? {
+            None | Some("none") => 1.0,
+            Some("linear") => {
+                let factor = keys.opt_f32("rope.scaling.factor")?.unwrap_or(1.0);
+                if !(factor > 0.0) {
+                    return Err(ModelError::Invalid(format!("rope scaling factor {factor}")));
+                }
+                1.0 / factor
+            }
+            // Llama 3.x's scaling reaches GGUF as the rope_freqs tensor (read below).
+            Some("llama3") => 1.0,
+            Some(other) => return Err(ModelError::Unsupported(format!("rope scaling '{other}'"))),
+        };
+        let features = match arch.as_str() {
+            "llama" => llama::features(&keys, head_dim)?,
+            "qwen2" => qwen2::features(&keys, head_dim)?,
+            "gemma3" => gemma3::features(&keys, n_layer, n_embd, n_head, head_dim)?,
+            _ => return Err(ModelError::UnknownArchitecture(arch)),
+        };
+        let tok_embd = file
+            .tensor("token_embd.weight")
+            .ok_or_else(|| ModelError::MissingTensor("token_embd.weight".into()))?;
+        let n_vocab = tok_embd.n_rows() as usize;
+        let config = Config {
+            n_vocab,
+            n_embd,
+            n_layer,
+            n_head,
+            n_head_kv,
+            head_dim,
+            n_ff: keys.u32("feed_forward_length")?,
+            n_ctx_train: keys.opt_u32("context_length")?.unwrap_or(2048),
+            rms_eps: keys
+                .opt_f32("attention.layer_norm_rms_epsilon")?
+                .unwrap_or(1e-5),
+            rope_base: keys.opt_f32("rope.freq_base")?.unwrap_or(10000.0),
+            rope_scale,
+            n_rot,
+            features,
+            arch,
+        };
+        let b = Binder {
+            f: &file,
+            c: &config,
+        };
+        let tok_embd = b.mat("token_embd.weight", n_embd, n_vocab)?;
+        let output = match file.tensor("output.weight") {
+            Some(_) => b.mat("output.weight", n_embd, n_vocab)?,
+            None => tok_embd,
+        };
+        let output_norm = b.vector("output_norm.weight", n_embd)?;
+        let rope_freqs = match file.tensor("rope_freqs.weight") {
+            Some(_) => Some(b.vector("rope_freqs.weight", n_rot / 2)?),
+            None => None,
+        };
+        let layers = (0..n_layer)
+            .map(|i| b.layer(i))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Model {
+            config,
+            tok_embd,
+            output,
+            output_norm,
+            rope_freqs,
+            layers,
+            file,
+        })
+    }
+
+    /// The matrix's bytes, viewed in the map.
+    pub fn matrix(&self, m: &Mat) -> QMatrix<'_> {
+        QMatrix {
+            ty: m.ty,
+            rows: m.rows,
+            cols: m.cols,
+            data: &self.file.bytes()[m.start..m.start + m.len],
+        }
+    }
+
+    /// The GGUF file the model was bound from.
+    pub fn file(&self) -> &Arc<GgufFile> {
+        &self.file
+    }
+
+    /// Writes the embedding of `token` (unscaled) into `out` (`n_embd` values).
+    pub fn embed(&self, token: u32, out: &mut [f32]) {
+        let m = self.matrix(&self.tok_embd);
+        // Token ids are checked against n_vocab by the engine; row() is in bounds.
+        let _ = dequantize_row(m.ty, m.row(token as usize), out);
+    }
+}
+
+/// Binds tensors by name, checking shapes and types.
+struct Binder<'a> {
+    f: &'a GgufFile,
+    c: &'a Config,
+}
+
+impl Binder<'_> {
+    fn tensor(&self, name: &str) -> Result<&TensorInfo, ModelError> {
+        self.f
+            .tensor(name)
+            .ok_or_else(|| ModelError::MissingTensor(name.to_string()))
+    }
+
+    fn check_dims(t: &TensorInfo, expected: &[u64]) -> Result<(), ModelError> {
+        // Trailing 1s are insignificant (a [n, 1] tensor is a vector).
+        let trim = |d: &[u64]| {
+            let mut v = d.to_vec();
+            while v.len() > 1 && v.last() == Some(&1) {
+                v.pop();
+            }
+            v
+        };
+        if trim(&t.dims) != trim(expected) {
+            return Err(ModelError::Shape {
+                name: t.name.clone(),
+                got: t.dims.clone(),
+                expected: expected.to_vec(),
+            });
+        }
+        Ok(())
+    }
+
+    /// A matrix of `rows` outputs over `cols` inputs (ggml dims `[cols, rows]`).
+    fn mat(&self, name: &str, cols: usize, rows: usize) -> Result<Mat, ModelError> {
+        let t = self.tensor(name)?;
+        Self::check_dims(t, &[cols as u64, rows as u64])?;
+        let data = self.f.tensor_data(t);
+        QMatrix::new(t.ty, rows, cols, data).map_err(|source| ModelError::Matrix {
+            name: name.to_string(),
+            source,
+        })?;
+        Ok(Mat {
+            ty: t.ty,
+            rows,
+            cols,
+            start: (self.f.data_offset() + t.offset) as usize,
+            len: data.len(),
+        })
+    }
+
+    /// A vector (norm weight, bias), copied out as f32.
+    fn vector(&self, name: &str, n: usize) -> Result<Vec<f32>, ModelError> {
+        let t = self.tensor(name)?;
+        Self::check_dims(t, &[n as u64])?;
+        let mut out = vec![0.0; n];
+        dequantize_row(t.ty, self.f.tensor_data(t), &mut out).map_err(|_| {
+            ModelError::UnsupportedType {
+                name: name.to_string(),
+                ty: t.ty,
+            }
+        })?;
+        Ok(out)
+    }
+
+    fn opt_vector(&self, name: &str, n: usize) -> Result<Option<Vec<f32>>, ModelError> {
+        match self.f.tensor(name) {
+            Some(_) => self.vector(name, n).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn layer(&self, i: usize) -> Result<Layer, ModelError> {
+        let c = self.c;
+        let ft = &c.features;
+        let n = |s: &str| format!("blk.{i}.{s}");
+        let (d, q, kv, ff) = (c.n_embd, c.q_dim(), c.kv_dim(), c.n_ff);
+        let bias = |s: &str, len: usize| -> Result<Option<Vec<f32>>, ModelError> {
+            let v = self.opt_vector(&n(s), len)?;
+            if v.is_none() && ft.qkv_bias_required {
+                return Err(ModelError::MissingTensor(n(s)));
+            }
+            Ok(v)
+        };
+        let norm_if = |on: bool, s: &str, len: usize| -> Result<Option<Vec<f32>>, ModelError> {
+            if on {
+                self.vector(&n(s), len).map(Some)
+            } else {
+                Ok(None)
+            }
+        };
+        Ok(Layer {
+            attn_norm: self.vector(&n("attn_norm.weight"), d)?,
+            wq: self.mat(&n("attn_q.weight"), d, q)?,
+            wk: self.mat(&n("attn_k.weight"), d, kv)?,
+            wv: self.mat(&n("attn_v.weight"), d, kv)?,
+            bq: bias("attn_q.bias", q)?,
+            bk: bias("attn_k.bias", kv)?,
+            bv: bias("attn_v.bias", kv)?,
+            q_norm: norm_if(ft.qk_norm, "attn_q_norm.weight", c.head_dim)?,
+            k_norm: norm_if(ft.qk_norm, "attn_k_norm.weight", c.head_dim)?,
+            wo: self.mat(&n("attn_output.weight"), q, d)?,
+            post_attn_norm: norm_if(ft.post_norms, "post_attention_norm.weight", d)?,
+            ffn_norm: self.vector(&n("ffn_norm.weight"), d)?,
+            gate: self.mat(&n("ffn_gate.weight"), d, ff)?,
+            up: self.mat(&n("ffn_up.weight"), d, ff)?,
+            down: self.mat(&n("ffn_down.weight"), ff, d)?,
+            post_ffn_norm: norm_if(ft.post_norms, "post_ffw_norm.weight", d)?,
+        })
+    }
+}

@@ -1,0 +1,48 @@
+//! RMSNorm, computed as ggml does: the mean of squares accumulated in f64, the scale
+//! `1 / sqrt(mean + eps)` in f32, then `(x * scale) * w`.
+
+/// Normalizes each row of `x` (rows of `w.len()` values) into `out`.
+pub fn rmsnorm(x: &[f32], w: &[f32], eps: f32, out: &mut [f32]) {
+    let d = w.len();
+    for (xr, or) in x.chunks_exact(d).zip(out.chunks_exact_mut(d)) {
+        let scale = rms_scale(xr, eps);
+        for ((o, &v), &g) in or.iter_mut().zip(xr).zip(w) {
+            *o = (v * scale) * g;
+        }
+    }
+}
+
+/// Normalizes each row of `x` (rows of `w.len()` values) in place.
+pub fn rmsnorm_in_place(x: &mut [f32], w: &[f32], eps: f32) {
+    let d = w.len();
+    for xr in x.chunks_exact_mut(d) {
+        let scale = rms_scale(xr, eps);
+        for (v, &g) in xr.iter_mut().zip(w) {
+            *v = (*v * scale) * g;
+        }
+    }
+}
+
+#[inline]
+fn rms_scale(x: &[f32], eps: f32) -> f32 {
+    let sum: f64 = x.iter().map(|&v| (v * v) as f64).sum();
+    let mean = (sum / x.len() as f64) as f32;
+    1.0 / (mean + eps).sqrt()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unit_rms_after_norm() {
+        let x = [3.0f32, -4.0, 0.0, 5.0];
+        let mut out = [0.0; 4];
+        rmsnorm(&x, &[1.0; 4], 0.0, &mut out);
+        let rms = (out.iter().map(|v| v * v).sum::<f32>() / 4.0).sqrt();
+        assert!((rms - 1.0).abs() < 1e-6);
+        let mut y = x;
+        rmsnorm_in_place(&mut y, &[2.0; 4], 0.0);
+        assert_eq!(y.map(|v| v / 2.0), out);
+    }
+}

@@ -1,0 +1,191 @@
+//! Unit tests on small hand-made vocabularies: malformed metadata and edge cases.
+
+use super::*;
+
+fn gpt2_char(b: u8) -> String {
+    bpe::byte_to_char_table()[b as usize].to_string()
+}
+
+/// A tiny GPT-2 vocabulary: the 256 byte characters, "ab", "Ġa", "<|eot|>" (control).
+fn tiny_bpe() -> TokenizerConfig {
+    let mut tokens: Vec<Vec<u8>> = (0..=255u8).map(|b| gpt2_char(b).into_bytes()).collect();
+    tokens.push(b"ab".to_vec()); // 256
+    tokens.push("Ġa".as_bytes().to_vec()); // 257
+    tokens.push(b"<|im_end|>".to_vec()); // 258
+    let mut types = vec![1; tokens.len()];
+    types[258] = 3;
+    TokenizerConfig {
+        model: "gpt2".into(),
+        pre: Some("gpt-2".into()),
+        tokens,
+        token_types: Some(types),
+        merges: Some(vec![b"a b".to_vec(), "Ġ a".as_bytes().to_vec()]),
+        ..TokenizerConfig::default()
+    }
+}
+
+#[test]
+fn tiny_bpe_encodes_and_decodes() {
+    let t = Tokenizer::new(tiny_bpe()).unwrap();
+    let ids = t.encode("ab a<|im_end|>", true, true);
+    assert_eq!(ids, [256, 257, 258]);
+    assert_eq!(t.decode(&ids).unwrap(), b"ab a");
+    assert_eq!(t.decode_with(&ids, true).unwrap(), b"ab a<|im_end|>");
+    // Without parse_special the control token is plain text.
+    let plain = t.encode("<|im_end|>", false, false);
+    assert!(!plain.contains(&258));
+    assert!(t.is_eog(258));
+    // Default special ids of a gpt2 vocab (11) are in range here.
+    assert_eq!(t.bos(), Some(11));
+    assert!(matches!(
+        t.decode(&[9999]),
+        Err(TokenizerError::InvalidTokenId { id: 9999, .. })
+    ));
+}
+
+#[test]
+fn malformed_metadata_is_an_error() {
+    let mut c = tiny_bpe();
+    c.tokens.clear();
+    assert!(matches!(Tokenizer::new(c), Err(TokenizerError::EmptyVocab)));
+
+    let mut c = tiny_bpe();
+    c.model = "bert".into();
+    assert!(matches!(Tokenizer::new(c), Err(TokenizerError::UnsupportedModel(m)) if m == "bert"));
+
+    let mut c = tiny_bpe();
+    c.pre = Some("no-such-pre".into());
+    let e = Tokenizer::new(c).unwrap_err();
+    assert!(e.to_string().contains("no-such-pre"), "{e}");
+
+    let mut c = tiny_bpe();
+    c.merges = None;
+    assert!(matches!(
+        Tokenizer::new(c),
+        Err(TokenizerError::MissingKey(_))
+    ));
+
+    let mut c = tiny_bpe();
+    c.merges = Some(vec![b"x zz".to_vec()]);
+    assert!(matches!(
+        Tokenizer::new(c),
+        Err(TokenizerError::InvalidMerge { index: 0, .. })
+    ));
+
+    let mut c = tiny_bpe();
+    c.merges = Some(vec![b"a b".to_vec(), b"nospace".to_vec()]);
+    assert!(matches!(
+        Tokenizer::new(c),
+        Err(TokenizerError::InvalidMerge { index: 1, .. })
+    ));
+
+    let mut c = tiny_bpe();
+    c.scores = Some(vec![0.0; 3]);
+    assert!(matches!(
+        Tokenizer::new(c),
+        Err(TokenizerError::LengthMismatch { .. })
+    ));
+
+    let mut c = tiny_bpe();
+    c.token_types = Some(vec![1; 3]);
+    assert!(matches!(
+        Tokenizer::new(c),
+        Err(TokenizerError::LengthMismatch { .. })
+    ));
+}
+
+#[test]
+fn odd_but_loadable_metadata() {
+    // Out-of-range special ids are ignored; odd token types are tolerated; empty and
+    // duplicate token texts do not break anything.
+    let mut c = tiny_bpe();
+    c.special.bos = Some(u32::MAX);
+    c.special.eos = Some(100_000);
+    c.token_types.as_mut().unwrap()[5] = 42;
+    c.tokens.push(Vec::new());
+    c.tokens.push(b"ab".to_vec());
+    c.token_types.as_mut().unwrap().extend([1, 1]);
+    let t = Tokenizer::new(c).unwrap();
+    assert_eq!(t.bos(), Some(11));
+    assert_eq!(t.token_text(259), Some(&b"[EMPTY_259]"[..]));
+    // The later duplicate wins, as in llama.cpp.
+    assert_eq!(t.encode("ab", false, false), [260]);
+    for id in 0..t.vocab_size() as u32 {
+        let _ = t.token_piece(id);
+        let _ = t.decode(&[id]).unwrap();
+    }
+}
+
+/// A tiny SPM vocabulary with byte fallback.
+fn tiny_spm() -> TokenizerConfig {
+    let mut tokens: Vec<Vec<u8>> = vec![b"<unk>".to_vec(), b"<s>".to_vec(), b"</s>".to_vec()];
+    let mut types = vec![2, 3, 3];
+    let mut scores = vec![0.0, 0.0, 0.0];
+    for b in 0..=255u8 {
+        tokens.push(format!("<0x{b:02X}>").into_bytes());
+        types.push(6);
+        scores.push(0.0);
+    }
+    for (t, s) in [
+        ("▁", -1.0),
+        ("h", -2.0),
+        ("i", -2.0),
+        ("▁h", -1.5),
+        ("▁hi", -1.0),
+    ] {
+        tokens.push(t.as_bytes().to_vec());
+        types.push(1);
+        scores.push(s);
+    }
+    TokenizerConfig {
+        model: "llama".into(),
+        tokens,
+        scores: Some(scores),
+        token_types: Some(types),
+        ..TokenizerConfig::default()
+    }
+}
+
+#[test]
+fn tiny_spm_prefix_space_and_byte_fallback() {
+    let t = Tokenizer::new(tiny_spm()).unwrap();
+    assert!(t.add_bos());
+    let hi = t.token_id("▁hi".as_bytes()).unwrap();
+    // Default add_space_prefix for SPM is on: "hi" -> "▁hi".
+    assert_eq!(t.encode("hi", true, true), [1, hi]);
+    // "é" is not in the vocabulary: two byte tokens.
+    let ids = t.encode("é", false, false);
+    assert_eq!(ids[1..], [3 + 0xC3, 3 + 0xA9]);
+    assert_eq!(t.decode(&ids).unwrap(), "é".as_bytes());
+    let mut c = tiny_spm();
+    c.add_space_prefix = Some(false);
+    let t = Tokenizer::new(c).unwrap();
+    let h = t.token_id(b"h").unwrap();
+    let i = t.token_id(b"i").unwrap();
+    assert_eq!(t.encode("hi", false, false), [h, i]);
+    // A NaN score does not break the merge order or panic.
+    let mut c = tiny_spm();
+    c.scores.as_mut().unwrap()[3 + 256 + 3] = f32::NAN;
+    let t = Tokenizer::new(c).unwrap();
+    let _ = t.encode("hi hi hh ii", true, true);
+}
+
+#[test]
+fn special_partition_prefers_longer_tokens_first() {
+    // llama.cpp applies special tokens longest first across the whole text, so "bcd" wins
+    // over "ab" in "abcd" even though "ab" starts earlier.
+    let mut c = tiny_bpe();
+    for t in ["ab", "bcd"] {
+        c.tokens.push(format!("<{t}>").into_bytes());
+    }
+    c.tokens.push(b"xab".to_vec());
+    c.tokens.push(b"bcdx".to_vec());
+    c.token_types.as_mut().unwrap().extend([3, 3, 4, 4]);
+    let t = Tokenizer::new(c).unwrap();
+    let xab = t.token_id(b"xab").unwrap();
+    let bcdx = t.token_id(b"bcdx").unwrap();
+    let ids = t.encode("xabcdx", false, false);
+    // Both have length 4 vs 3: "bcdx" (4) first, then "xab" cannot match any more.
+    assert_eq!(ids.last(), Some(&bcdx));
+    assert!(!ids.contains(&xab));
+}
