@@ -11,4 +11,6 @@ pub mod gguf;
 pub mod model;
 pub mod ops;
 pub mod quant;
+pub mod sampler;
+pub mod template;
 pub mod tokenizer;

@@ -1,0 +1,192 @@
+//! Chat templates: turn a conversation into the one prompt string a model was trained on.
+//!
+//! A [`ChatTemplate`] is either a Jinja template (a GGUF's `tokenizer.chat_template`, rendered
+//! like Hugging Face and llama.cpp do; the private `jinja` module) or one of the [`Builtin`] formats
+//! (ChatML, Gemma turns) that llama.cpp falls back to for files without a template.
+//! [`ChatTemplate::from_gguf`] makes that choice for a model file.
+
+mod builtin;
+mod jinja;
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::gguf::{GgufError, GgufFile};
+
+pub use builtin::Builtin;
+
+/// One turn of a conversation, as the templates see it (`message['role']`, `message['content']`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    /// `system`, `user`, `assistant` (or `tool`, ... for templates that know them).
+    pub role: String,
+    pub content: String,
+}
+
+impl Message {
+    pub fn new(role: impl Into<String>, content: impl Into<String>) -> Message {
+        Message {
+            role: role.into(),
+            content: content.into(),
+        }
+    }
+}
+
+/// Why a template could not be built or rendered.
+#[derive(Debug, Error)]
+pub enum TemplateError {
+    /// The template source does not parse.
+    #[error("invalid chat template: {0}")]
+    Syntax(String),
+    /// The template failed while rendering (type error, unknown filter, ...).
+    #[error("chat template failed: {0}")]
+    Render(String),
+    /// The template called `raise_exception(message)`.
+    #[error("chat template raised an exception: {0}")]
+    Raised(String),
+    /// Rendering hit a resource bound (instruction budget, output size, recursion).
+    #[error("chat template exceeded its limits: {0}")]
+    Limit(String),
+    /// `builtin` was given a name it does not know.
+    #[error("unknown built-in chat template '{0}' (known: chatml, gemma)")]
+    UnknownBuiltin(String),
+    /// The GGUF metadata could not be read.
+    #[error(transparent)]
+    Gguf(#[from] GgufError),
+}
+
+/// A chat template ready to render conversations.
+#[derive(Debug)]
+pub struct ChatTemplate {
+    kind: Kind,
+    /// When set, a rendered prompt that starts with this text loses it: the tokenizer adds BOS
+    /// itself (llama.cpp does the same, so a template's `{{ bos_token }}` does not double it).
+    strip_bos: Option<String>,
+}
+
+#[derive(Debug)]
+enum Kind {
+    Builtin(Builtin),
+    Jinja(Box<jinja::JinjaTemplate>),
+}
+
+impl ChatTemplate {
+    /// A built-in format by name: `chatml` or `gemma`.
+    pub fn builtin(name: &str) -> Result<ChatTemplate, TemplateError> {
+        let b =
+            Builtin::from_name(name).ok_or_else(|| TemplateError::UnknownBuiltin(name.into()))?;
+        Ok(ChatTemplate {
+            kind: Kind::Builtin(b),
+            strip_bos: None,
+        })
+    }
+
+    /// A Jinja template with the texts of the model's BOS and EOS tokens (its `bos_token` and
+    /// `eos_token` variables). Fails on a syntax error.
+    pub fn jinja(
+        source: &str,
+        bos_token: &str,
+        eos_token: &str,
+    ) -> Result<ChatTemplate, TemplateError> {
+        Ok(ChatTemplate {
+            kind: Kind::Jinja(Box::new(jinja::JinjaTemplate::new(
+                source, bos_token, eos_token,
+            )?)),
+            strip_bos: None,
+        })
+    }
+
+    /// The template a model file asks for, like llama.cpp chooses it: `tokenizer.chat_template`
+    /// when present; else a built-in by `general.architecture` (Gemma turns for gemma*), with a
+    /// notice; else ChatML, with a warning. The second value is that notice or warning, for stderr.
+    pub fn from_gguf(f: &GgufFile) -> Result<(ChatTemplate, Option<String>), TemplateError> {
+        let add_bos = f.get_bool("tokenizer.ggml.add_bos_token")?.unwrap_or(false);
+        let bos = token_text(f, "tokenizer.ggml.bos_token_id")?;
+        let eos = token_text(f, "tokenizer.ggml.eos_token_id")?;
+        let strip_bos = if add_bos {
+            bos.clone().filter(|b| !b.is_empty())
+        } else {
+            None
+        };
+
+        if let Some(src) = f.get_str("tokenizer.chat_template")? {
+            let mut t = ChatTemplate::jinja(
+                src,
+                bos.as_deref().unwrap_or(""),
+                eos.as_deref().unwrap_or(""),
+            )?;
+            t.strip_bos = strip_bos;
+            return Ok((t, None));
+        }
+        let arch = f.architecture()?.unwrap_or("");
+        let (builtin, note) = match Builtin::for_architecture(arch) {
+            Some(b) => (
+                b,
+                format!(
+                    "note: the model has no chat template; using the built-in '{}' template for architecture '{arch}'",
+                    b.name()
+                ),
+            ),
+            None => (
+                Builtin::ChatMl,
+                format!(
+                    "warning: the model has no chat template and architecture '{arch}' has no built-in one; falling back to ChatML, which may not be what the model expects"
+                ),
+            ),
+        };
+        Ok((
+            ChatTemplate {
+                kind: Kind::Builtin(builtin),
+                strip_bos,
+            },
+            Some(note),
+        ))
+    }
+
+    /// `jinja`, or the built-in's name (`chatml`, `gemma`).
+    pub fn name(&self) -> &str {
+        match &self.kind {
+            Kind::Builtin(b) => b.name(),
+            Kind::Jinja(_) => "jinja",
+        }
+    }
+
+    /// The Jinja source, for a Jinja template.
+    pub fn source(&self) -> Option<&str> {
+        match &self.kind {
+            Kind::Builtin(_) => None,
+            Kind::Jinja(j) => Some(j.source()),
+        }
+    }
+
+    /// Renders `messages`; with `add_generation_prompt` the text ends with the opening of the
+    /// assistant's turn, ready for generation.
+    pub fn render(
+        &self,
+        messages: &[Message],
+        add_generation_prompt: bool,
+    ) -> Result<String, TemplateError> {
+        let out = match &self.kind {
+            Kind::Builtin(b) => b.render(messages, add_generation_prompt),
+            Kind::Jinja(j) => j.render(messages, add_generation_prompt)?,
+        };
+        match &self.strip_bos {
+            Some(bos) if out.starts_with(bos.as_str()) => Ok(out[bos.len()..].to_string()),
+            _ => Ok(out),
+        }
+    }
+}
+
+/// The vocabulary text of the token whose id is stored under `id_key`, if both exist.
+fn token_text(f: &GgufFile, id_key: &str) -> Result<Option<String>, TemplateError> {
+    let Some(id) = f.get_u32(id_key)? else {
+        return Ok(None);
+    };
+    let Some(tokens) = f.get_str_array("tokenizer.ggml.tokens")? else {
+        return Ok(None);
+    };
+    Ok(tokens
+        .iter()
+        .nth(id as usize)
+        .map(|b| String::from_utf8_lossy(b).into_owned()))
+}
