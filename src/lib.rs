@@ -6,7 +6,9 @@
 //! - [`tokenizer`]: text <-> token ids, built from GGUF metadata alone.
 
 pub mod cli;
+pub mod config;
 pub mod engine;
+pub mod generate;
 pub mod gguf;
 pub mod model;
 pub mod ops;

@@ -3,8 +3,11 @@
 //! Exit codes: 0 success, 1 an error (printed to stderr as one `Error: …` chain),
 //! 2 a usage error (clap's own).
 
+mod repl;
+mod run;
 mod show;
 mod tokenize;
+mod wrap;
 
 use std::process::ExitCode;
 
@@ -20,6 +23,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run a model: answer a prompt, or chat
+    Run(run::RunArgs),
     /// Show information about a model
     Show(show::ShowArgs),
     /// Print the token ids of a text (or, with --decode, the text of token ids)
@@ -30,6 +35,7 @@ pub enum Command {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Run(args) => run::run(args),
         Command::Show(args) => show::run(args),
         Command::Tokenize(args) => tokenize::run(args),
     };

@@ -1,0 +1,262 @@
+//! `hearth run MODEL [PROMPT]`: one answer to a prompt given as arguments or on stdin,
+//! or an interactive chat when stdin is a terminal.
+//!
+//! With a prompt argument or piped stdin, stdout carries exactly the generated text;
+//! notices and `--verbose` statistics go to stderr.
+
+use std::io::{IsTerminal, Read, Write};
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use clap::Args;
+
+use super::repl;
+use super::wrap::WordWrap;
+use crate::engine::{Engine, EngineOptions};
+use crate::generate::{Outcome, Session};
+use crate::model::Model;
+use crate::sampler::SamplerOptions;
+use crate::template::{ChatTemplate, Message};
+use crate::tokenizer::Tokenizer;
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The model (a path to a .gguf file)
+    #[arg(value_name = "MODEL")]
+    model: PathBuf,
+    /// The prompt (its words are joined by spaces); without it, stdin or a chat
+    #[arg(value_name = "PROMPT", trailing_var_arg = true)]
+    prompt: Vec<String>,
+    /// Set a model option, e.g. -o temperature=0 -o num_predict=32 (repeatable)
+    #[arg(short = 'o', long = "option", value_name = "KEY=VALUE")]
+    options: Vec<String>,
+    /// Send the prompt as it is, without the chat template
+    #[arg(long)]
+    raw: bool,
+    /// A system message for the conversation
+    #[arg(long, value_name = "TEXT")]
+    system: Option<String>,
+    /// Print timings and token rates to stderr after each answer
+    #[arg(long)]
+    verbose: bool,
+    /// Do not wrap words on a terminal
+    #[arg(long)]
+    nowordwrap: bool,
+}
+
+/// Options that configure loading rather than sampling.
+#[derive(Clone, Debug, Default)]
+pub struct LoadOptions {
+    pub num_ctx: usize,
+    pub num_thread: usize,
+}
+
+/// Splits `KEY=VALUE` options into load options and sampler options.
+pub fn parse_options(pairs: &[String]) -> Result<(LoadOptions, SamplerOptions)> {
+    let mut load = LoadOptions::default();
+    let mut sampling = SamplerOptions::default();
+    for p in pairs {
+        let (k, v) = p
+            .split_once('=')
+            .ok_or_else(|| anyhow!("option '{p}' is not KEY=VALUE"))?;
+        set_option(&mut load, &mut sampling, k.trim(), v)?;
+    }
+    Ok((load, sampling))
+}
+
+/// Sets one option by name (load options first, then the sampler's).
+pub fn set_option(load: &mut LoadOptions, s: &mut SamplerOptions, k: &str, v: &str) -> Result<()> {
+    let int = |v: &str| {
+        v.trim()
+            .parse::<usize>()
+            .map_err(|_| anyhow!("invalid int value '{v}' for parameter '{k}'"))
+    };
+    match k {
+        "num_ctx" => load.num_ctx = int(v)?,
+        "num_thread" => load.num_thread = int(v)?,
+        _ => s.set(k, v).map_err(|e| anyhow!(e))?,
+    }
+    Ok(())
+}
+
+/// A model ready to chat: engine, tokenizer and template.
+pub struct Loaded {
+    pub engine: Engine,
+    pub tokenizer: Tokenizer,
+    pub template: ChatTemplate,
+    pub template_notice: Option<String>,
+    pub load_duration: Duration,
+}
+
+impl Loaded {
+    pub fn open(path: &std::path::Path, opts: &LoadOptions) -> Result<Loaded> {
+        let t0 = Instant::now();
+        if opts.num_thread > 0 || crate::config::num_threads() > 0 {
+            let n = if opts.num_thread > 0 {
+                opts.num_thread
+            } else {
+                crate::config::num_threads()
+            };
+            // Fails only if the pool was already built, which is harmless.
+            let _ = rayon::ThreadPoolBuilder::new()
+                .num_threads(n)
+                .build_global();
+        }
+        let model = Model::open(path).with_context(|| format!("cannot load {}", path.display()))?;
+        let tokenizer = Tokenizer::from_gguf(model.file())
+            .with_context(|| format!("cannot build the tokenizer of {}", path.display()))?;
+        let (template, template_notice) = ChatTemplate::from_gguf(model.file())
+            .with_context(|| format!("cannot read the chat template of {}", path.display()))?;
+        let engine = Engine::new(
+            model,
+            EngineOptions {
+                num_ctx: opts.num_ctx,
+                ..EngineOptions::default()
+            },
+        );
+        Ok(Loaded {
+            engine,
+            tokenizer,
+            template,
+            template_notice,
+            load_duration: t0.elapsed(),
+        })
+    }
+
+    /// The token ids of a conversation rendered with the template (or of raw text).
+    pub fn prompt_ids(&self, messages: &[Message], raw: Option<&str>) -> Result<Vec<u32>> {
+        let text = match raw {
+            Some(t) => t.to_string(),
+            None => self.template.render(messages, true)?,
+        };
+        Ok(self.tokenizer.encode(&text, true, true))
+    }
+}
+
+pub fn run(args: RunArgs) -> Result<()> {
+    let t_start = Instant::now();
+    let (load_opts, sampling) = parse_options(&args.options)?;
+    let prompt = if !args.prompt.is_empty() {
+        Some(args.prompt.join(" "))
+    } else if !std::io::stdin().is_terminal() {
+        let mut buf = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut buf)
+            .context("cannot read stdin")?;
+        Some(String::from_utf8(buf).context("stdin is not valid UTF-8")?)
+    } else {
+        None
+    };
+    let mut loaded = Loaded::open(&args.model, &load_opts)?;
+    if let (Some(note), false) = (&loaded.template_notice, args.raw) {
+        eprintln!("{note}");
+    }
+    let Some(prompt) = prompt else {
+        return repl::run(
+            loaded,
+            repl::Settings {
+                sampling,
+                load: load_opts,
+                system: args.system,
+                verbose: args.verbose,
+                wordwrap: !args.nowordwrap,
+            },
+        );
+    };
+    if prompt.trim().is_empty() && !args.raw {
+        bail!("the prompt is empty");
+    }
+    let mut messages = Vec::new();
+    if let Some(s) = &args.system {
+        messages.push(Message::new("system", s.as_str()));
+    }
+    messages.push(Message::new("user", prompt.as_str()));
+    let ids = loaded.prompt_ids(&messages, args.raw.then_some(prompt.as_str()))?;
+    let wrap = !args.nowordwrap && std::io::stdout().is_terminal();
+    let cancel = AtomicBool::new(false);
+    let mut session = Session::new(&mut loaded.engine);
+    let (outcome, _) = answer(&mut loaded, &mut session, &ids, &sampling, &cancel, wrap)?;
+    if std::io::stdout().is_terminal() {
+        println!();
+    }
+    if args.verbose {
+        print_stats(&outcome, loaded.load_duration, t_start.elapsed());
+    }
+    Ok(())
+}
+
+/// Streams one answer to stdout; returns the outcome and the text printed.
+pub fn answer(
+    loaded: &mut Loaded,
+    session: &mut Session,
+    ids: &[u32],
+    sampling: &SamplerOptions,
+    cancel: &AtomicBool,
+    wrap: bool,
+) -> Result<(Outcome, String)> {
+    let stdout = std::io::stdout();
+    let width = terminal_size::terminal_size().map_or(80, |(w, _)| w.0 as usize);
+    let mut wrapper = WordWrap::new(stdout.lock(), width.saturating_sub(1));
+    let mut text = String::new();
+    let result = {
+        let mut plain = stdout.lock();
+        let mut on_text = |t: &str| -> std::io::Result<()> {
+            text.push_str(t);
+            if wrap {
+                wrapper.write_str(t)
+            } else {
+                plain.write_all(t.as_bytes())?;
+                plain.flush()
+            }
+        };
+        session.generate(
+            &mut loaded.engine,
+            &loaded.tokenizer,
+            ids,
+            sampling,
+            cancel,
+            &mut on_text,
+        )
+    };
+    if wrap {
+        wrapper.finish()?;
+    }
+    match result {
+        Ok(o) => Ok((o, text)),
+        // A closed pipe (`hearth run m x | head -1`) ends the answer quietly.
+        Err(crate::generate::GenerateError::Output(e))
+            if e.kind() == std::io::ErrorKind::BrokenPipe =>
+        {
+            std::process::exit(0)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Ollama's `--verbose` block, on stderr.
+pub fn print_stats(o: &Outcome, load: Duration, total: Duration) {
+    let s = &o.stats;
+    let rate = |n: usize, d: Duration| {
+        if d.as_secs_f64() > 0.0 {
+            n as f64 / d.as_secs_f64()
+        } else {
+            0.0
+        }
+    };
+    eprintln!("total duration:       {total:?}");
+    eprintln!("load duration:        {load:?}");
+    eprintln!("prompt eval count:    {} token(s)", s.prompt_eval_count);
+    eprintln!("prompt eval duration: {:?}", s.prompt_eval_duration);
+    eprintln!(
+        "prompt eval rate:     {:.2} tokens/s",
+        rate(s.prompt_eval_count, s.prompt_eval_duration)
+    );
+    eprintln!("eval count:           {} token(s)", s.eval_count);
+    eprintln!("eval duration:        {:?}", s.eval_duration);
+    eprintln!(
+        "eval rate:            {:.2} tokens/s",
+        rate(s.eval_count, s.eval_duration)
+    );
+}
