@@ -26,10 +26,23 @@ end
 
 complete -c hearth -n "__fish_hearth_needs_command" -s h -l help -d 'Print help'
 complete -c hearth -n "__fish_hearth_needs_command" -s V -l version -d 'Print version'
+complete -c hearth -n "__fish_hearth_needs_command" -f -a "run" -d 'Run a model: answer a prompt, or chat'
 complete -c hearth -n "__fish_hearth_needs_command" -f -a "show" -d 'Show information about a model'
+complete -c hearth -n "__fish_hearth_needs_command" -f -a "tokenize" -d 'Print the token ids of a text (or, with --decode, the text of token ids)'
 complete -c hearth -n "__fish_hearth_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c hearth -n "__fish_hearth_using_subcommand run" -s o -l option -d 'Set a model option, e.g. -o temperature=0 -o num_predict=32 (repeatable)' -r
+complete -c hearth -n "__fish_hearth_using_subcommand run" -l system -d 'A system message for the conversation' -r
+complete -c hearth -n "__fish_hearth_using_subcommand run" -l raw -d 'Send the prompt as it is, without the chat template'
+complete -c hearth -n "__fish_hearth_using_subcommand run" -l verbose -d 'Print timings and token rates to stderr after each answer'
+complete -c hearth -n "__fish_hearth_using_subcommand run" -l nowordwrap -d 'Do not wrap words on a terminal'
+complete -c hearth -n "__fish_hearth_using_subcommand run" -s h -l help -d 'Print help'
 complete -c hearth -n "__fish_hearth_using_subcommand show" -l file -d 'Read this .gguf file' -r -F
 complete -c hearth -n "__fish_hearth_using_subcommand show" -s v -l verbose -d 'Also list all metadata and tensors'
 complete -c hearth -n "__fish_hearth_using_subcommand show" -s h -l help -d 'Print help'
-complete -c hearth -n "__fish_hearth_using_subcommand help; and not __fish_seen_subcommand_from show help" -f -a "show" -d 'Show information about a model'
-complete -c hearth -n "__fish_hearth_using_subcommand help; and not __fish_seen_subcommand_from show help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c hearth -n "__fish_hearth_using_subcommand tokenize" -l no-bos -d 'Do not add the BOS token the model would add'
+complete -c hearth -n "__fish_hearth_using_subcommand tokenize" -l decode -d 'Decode a JSON array of token ids to text instead'
+complete -c hearth -n "__fish_hearth_using_subcommand tokenize" -s h -l help -d 'Print help'
+complete -c hearth -n "__fish_hearth_using_subcommand help; and not __fish_seen_subcommand_from run show tokenize help" -f -a "run" -d 'Run a model: answer a prompt, or chat'
+complete -c hearth -n "__fish_hearth_using_subcommand help; and not __fish_seen_subcommand_from run show tokenize help" -f -a "show" -d 'Show information about a model'
+complete -c hearth -n "__fish_hearth_using_subcommand help; and not __fish_seen_subcommand_from run show tokenize help" -f -a "tokenize" -d 'Print the token ids of a text (or, with --decode, the text of token ids)'
+complete -c hearth -n "__fish_hearth_using_subcommand help; and not __fish_seen_subcommand_from run show tokenize help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
