@@ -26,10 +26,18 @@ end
 
 complete -c hearth -n "__fish_hearth_needs_command" -s h -l help -d 'Print help'
 complete -c hearth -n "__fish_hearth_needs_command" -s V -l version -d 'Print version'
+complete -c hearth -n "__fish_hearth_needs_command" -f -a "bench" -d 'Measure prompt processing and generation speed'
 complete -c hearth -n "__fish_hearth_needs_command" -f -a "run" -d 'Run a model: answer a prompt, or chat'
 complete -c hearth -n "__fish_hearth_needs_command" -f -a "show" -d 'Show information about a model'
 complete -c hearth -n "__fish_hearth_needs_command" -f -a "tokenize" -d 'Print the token ids of a text (or, with --decode, the text of token ids)'
 complete -c hearth -n "__fish_hearth_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c hearth -n "__fish_hearth_using_subcommand bench" -s p -l n-prompt -d 'Prompt tokens per pp test (0 to skip)' -r
+complete -c hearth -n "__fish_hearth_using_subcommand bench" -s n -l n-gen -d 'Generated tokens per tg test (0 to skip)' -r
+complete -c hearth -n "__fish_hearth_using_subcommand bench" -s r -l repetitions -d 'Repetitions of each test' -r
+complete -c hearth -n "__fish_hearth_using_subcommand bench" -s t -l threads -d 'Threads (default: HEARTH_NUM_THREADS or one per CPU)' -r
+complete -c hearth -n "__fish_hearth_using_subcommand bench" -l batch -d 'Sequences decoded together, comma-separated (e.g. 1,2,4,8)' -r
+complete -c hearth -n "__fish_hearth_using_subcommand bench" -l json -d 'Print one JSON array instead of a table'
+complete -c hearth -n "__fish_hearth_using_subcommand bench" -s h -l help -d 'Print help'
 complete -c hearth -n "__fish_hearth_using_subcommand run" -s o -l option -d 'Set a model option, e.g. -o temperature=0 -o num_predict=32 (repeatable)' -r
 complete -c hearth -n "__fish_hearth_using_subcommand run" -l system -d 'A system message for the conversation' -r
 complete -c hearth -n "__fish_hearth_using_subcommand run" -l raw -d 'Send the prompt as it is, without the chat template'
@@ -42,7 +50,8 @@ complete -c hearth -n "__fish_hearth_using_subcommand show" -s h -l help -d 'Pri
 complete -c hearth -n "__fish_hearth_using_subcommand tokenize" -l no-bos -d 'Do not add the BOS token the model would add'
 complete -c hearth -n "__fish_hearth_using_subcommand tokenize" -l decode -d 'Decode a JSON array of token ids to text instead'
 complete -c hearth -n "__fish_hearth_using_subcommand tokenize" -s h -l help -d 'Print help'
-complete -c hearth -n "__fish_hearth_using_subcommand help; and not __fish_seen_subcommand_from run show tokenize help" -f -a "run" -d 'Run a model: answer a prompt, or chat'
-complete -c hearth -n "__fish_hearth_using_subcommand help; and not __fish_seen_subcommand_from run show tokenize help" -f -a "show" -d 'Show information about a model'
-complete -c hearth -n "__fish_hearth_using_subcommand help; and not __fish_seen_subcommand_from run show tokenize help" -f -a "tokenize" -d 'Print the token ids of a text (or, with --decode, the text of token ids)'
-complete -c hearth -n "__fish_hearth_using_subcommand help; and not __fish_seen_subcommand_from run show tokenize help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c hearth -n "__fish_hearth_using_subcommand help; and not __fish_seen_subcommand_from bench run show tokenize help" -f -a "bench" -d 'Measure prompt processing and generation speed'
+complete -c hearth -n "__fish_hearth_using_subcommand help; and not __fish_seen_subcommand_from bench run show tokenize help" -f -a "run" -d 'Run a model: answer a prompt, or chat'
+complete -c hearth -n "__fish_hearth_using_subcommand help; and not __fish_seen_subcommand_from bench run show tokenize help" -f -a "show" -d 'Show information about a model'
+complete -c hearth -n "__fish_hearth_using_subcommand help; and not __fish_seen_subcommand_from bench run show tokenize help" -f -a "tokenize" -d 'Print the token ids of a text (or, with --decode, the text of token ids)'
+complete -c hearth -n "__fish_hearth_using_subcommand help; and not __fish_seen_subcommand_from bench run show tokenize help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

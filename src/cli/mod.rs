@@ -3,6 +3,7 @@
 //! Exit codes: 0 success, 1 an error (printed to stderr as one `Error: …` chain),
 //! 2 a usage error (clap's own).
 
+mod bench;
 mod repl;
 mod run;
 mod show;
@@ -23,6 +24,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Measure prompt processing and generation speed
+    Bench(bench::BenchArgs),
     /// Run a model: answer a prompt, or chat
     Run(run::RunArgs),
     /// Show information about a model
@@ -35,6 +38,7 @@ pub enum Command {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Bench(args) => bench::run(args),
         Command::Run(args) => run::run(args),
         Command::Show(args) => show::run(args),
         Command::Tokenize(args) => tokenize::run(args),

@@ -93,16 +93,8 @@ pub struct Loaded {
 impl Loaded {
     pub fn open(path: &std::path::Path, opts: &LoadOptions) -> Result<Loaded> {
         let t0 = Instant::now();
-        if opts.num_thread > 0 || crate::config::num_threads() > 0 {
-            let n = if opts.num_thread > 0 {
-                opts.num_thread
-            } else {
-                crate::config::num_threads()
-            };
-            // Fails only if the pool was already built, which is harmless.
-            let _ = rayon::ThreadPoolBuilder::new()
-                .num_threads(n)
-                .build_global();
+        if opts.num_thread > 0 && !crate::ops::pool::Pool::init_global(opts.num_thread) {
+            eprintln!("note: num_thread applies when the model is next loaded");
         }
         let model = Model::open(path).with_context(|| format!("cannot load {}", path.display()))?;
         let tokenizer = Tokenizer::from_gguf(model.file())

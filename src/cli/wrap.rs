@@ -9,6 +9,8 @@ pub struct WordWrap<W: Write> {
     col: usize,
     word: String,
     word_len: usize,
+    /// Spaces seen after the last word, written before the next word unless it wraps.
+    spaces: usize,
 }
 
 impl<W: Write> WordWrap<W> {
@@ -19,6 +21,7 @@ impl<W: Write> WordWrap<W> {
             col: 0,
             word: String::new(),
             word_len: 0,
+            spaces: 0,
         }
     }
 
@@ -26,10 +29,16 @@ impl<W: Write> WordWrap<W> {
         if self.word.is_empty() {
             return Ok(());
         }
-        if self.col > 0 && self.col + self.word_len > self.width {
+        if self.col > 0 && self.col + self.spaces + self.word_len > self.width {
             self.out.write_all(b"\n")?;
             self.col = 0;
+        } else {
+            for _ in 0..self.spaces {
+                self.out.write_all(b" ")?;
+            }
+            self.col += self.spaces;
         }
+        self.spaces = 0;
         self.out.write_all(self.word.as_bytes())?;
         self.col += self.word_len;
         self.word.clear();
@@ -42,18 +51,13 @@ impl<W: Write> WordWrap<W> {
             match c {
                 '\n' => {
                     self.flush_word()?;
+                    self.spaces = 0;
                     self.out.write_all(b"\n")?;
                     self.col = 0;
                 }
                 ' ' | '\t' => {
                     self.flush_word()?;
-                    if self.col + 1 > self.width {
-                        self.out.write_all(b"\n")?;
-                        self.col = 0;
-                    } else if self.col > 0 {
-                        self.out.write_all(b" ")?;
-                        self.col += 1;
-                    }
+                    self.spaces += 1;
                 }
                 c => {
                     self.word.push(c);

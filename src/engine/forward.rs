@@ -10,7 +10,7 @@ use crate::ops::act::{geglu, softcap, swiglu};
 use crate::ops::attention::{attention, AttnShape, TokenKv};
 use crate::ops::norm::{rmsnorm, rmsnorm_in_place};
 use crate::ops::rope::Rope;
-use crate::ops::{matmul, MatmulScratch};
+use crate::ops::{matmul, matmul_many, MatmulScratch};
 
 use super::kv::Sequence;
 
@@ -121,9 +121,17 @@ pub(super) fn forward(
         rmsnorm(&s.x[..n * d], &layer.attn_norm, c.rms_eps, xb);
 
         let (q, k, v) = (&mut s.q[..n * qd], &mut s.k[..n * kvd], &mut s.v[..n * kvd]);
-        matmul(&model.matrix(&layer.wq), xb, n, q, &mut s.mm);
-        matmul(&model.matrix(&layer.wk), xb, n, k, &mut s.mm);
-        matmul(&model.matrix(&layer.wv), xb, n, v, &mut s.mm);
+        matmul_many(
+            &[
+                model.matrix(&layer.wq),
+                model.matrix(&layer.wk),
+                model.matrix(&layer.wv),
+            ],
+            xb,
+            n,
+            &mut [&mut q[..], &mut k[..], &mut v[..]],
+            &mut s.mm,
+        );
         add_bias(q, layer.bq.as_ref());
         add_bias(k, layer.bk.as_ref());
         add_bias(v, layer.bv.as_ref());
@@ -186,8 +194,13 @@ pub(super) fn forward(
         let xb = &mut s.xb[..n * d];
         rmsnorm(&s.x[..n * d], &layer.ffn_norm, c.rms_eps, xb);
         let (g, u) = (&mut s.gate[..n * ff], &mut s.up[..n * ff]);
-        matmul(&model.matrix(&layer.gate), xb, n, g, &mut s.mm);
-        matmul(&model.matrix(&layer.up), xb, n, u, &mut s.mm);
+        matmul_many(
+            &[model.matrix(&layer.gate), model.matrix(&layer.up)],
+            xb,
+            n,
+            &mut [&mut g[..], &mut u[..]],
+            &mut s.mm,
+        );
         match ft.activation {
             Activation::Silu => swiglu(g, u),
             Activation::GeluTanh => geglu(g, u),

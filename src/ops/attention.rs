@@ -5,7 +5,7 @@
 //! with a numerically stable online softmax, so no score buffer is needed at any
 //! context length.
 
-use rayon::prelude::*;
+use super::pool::Pool;
 
 /// The geometry of one attention layer.
 #[derive(Clone, Copy, Debug)]
@@ -39,7 +39,7 @@ where
     let hd = shape.head_dim;
     let group = shape.n_head / shape.n_kv_head.max(1);
     let kv_dim = shape.n_kv_head * hd;
-    out.par_chunks_mut(hd).enumerate().for_each(|(i, o)| {
+    Pool::global().for_each_chunk_mut(&mut [out], &[hd], &|_, i, o| {
         let (t, h) = (i / shape.n_head, i % shape.n_head);
         let c = kv(t);
         let qh = &q[i * hd..(i + 1) * hd];

@@ -6,10 +6,10 @@
 //! split across threads, and each weight row is dotted with every activation row while
 //! it is hot in cache, so a batch of N tokens reads the weights once, not N times.
 
-use rayon::prelude::*;
-
 use crate::quant::dot::{dot_fn, quantize_activations, vec_dot_type, DotFn};
 use crate::quant::GgmlType;
+
+use super::pool::Pool;
 
 /// A weight matrix viewed in place (in the model file's map): `rows` rows of `cols`
 /// values each, row after row.
@@ -85,65 +85,121 @@ pub struct MatmulScratch {
     out_t: Vec<f32>,
 }
 
-/// Rows of output computed per parallel task (a multiple of 8 keeps tasks cache-friendly).
-const ROWS_PER_TASK: usize = 16;
+/// Most matrices one [`matmul_many`] call takes.
+pub const MAX_FUSED: usize = 4;
+
+/// Output rows per parallel task: enough tasks for load balance (8 per thread), few
+/// enough that each amortises its atomic hand-out.
+fn rows_per_task(rows: usize, threads: usize) -> usize {
+    (rows / (threads * 8)).clamp(16, 256).next_multiple_of(4)
+}
 
 /// `out[t * w.rows + r] = Σ_c w[r][c] * x[t * w.cols + c]` for `t < n`.
 ///
 /// `x` holds `n` rows of `w.cols`; `out` `n` rows of `w.rows`.
 pub fn matmul(w: &QMatrix<'_>, x: &[f32], n: usize, out: &mut [f32], scratch: &mut MatmulScratch) {
-    debug_assert_eq!(x.len(), n * w.cols);
-    debug_assert_eq!(out.len(), n * w.rows);
-    // QMatrix::new proved both exist.
-    let (Some(act_ty), Some(dot)) = (vec_dot_type(w.ty), dot_fn(w.ty)) else {
-        return;
-    };
-    let act_row = act_ty.row_bytes(w.cols as u64).unwrap_or(0) as usize;
-    if scratch.act.len() < n * act_row {
-        scratch.act.resize(n * act_row, 0);
-    }
-    let act = &mut scratch.act[..n * act_row];
-    for (src, dst) in x.chunks_exact(w.cols).zip(act.chunks_exact_mut(act_row)) {
-        // Lengths match by construction (act_row is row_bytes of cols).
-        let _ = quantize_activations(act_ty, src, dst);
-    }
-    let act = &scratch.act[..n * act_row];
-
-    if n == 1 {
-        out.par_chunks_mut(ROWS_PER_TASK)
-            .enumerate()
-            .for_each(|(i, o)| rows_1(w, dot, act, i * ROWS_PER_TASK, o));
-        return;
-    }
-    // Several activation rows: compute out transposed ([r][t]) so each task owns a
-    // contiguous block, then transpose into place.
-    if scratch.out_t.len() < n * w.rows {
-        scratch.out_t.resize(n * w.rows, 0.0);
-    }
-    let out_t = &mut scratch.out_t[..n * w.rows];
-    out_t
-        .par_chunks_mut(ROWS_PER_TASK * n)
-        .enumerate()
-        .for_each(|(i, o)| {
-            let r0 = i * ROWS_PER_TASK;
-            for (j, orow) in o.chunks_exact_mut(n).enumerate() {
-                let wr = w.row(r0 + j);
-                for (t, v) in orow.iter_mut().enumerate() {
-                    *v = dot(wr, &act[t * act_row..(t + 1) * act_row]);
-                }
-            }
-        });
-    for (r, col) in out_t.chunks_exact(n).enumerate() {
-        for (t, &v) in col.iter().enumerate() {
-            out[t * w.rows + r] = v;
-        }
-    }
+    matmul_many(&[*w], x, n, &mut [out], scratch);
 }
 
-#[inline]
-fn rows_1(w: &QMatrix<'_>, dot: DotFn, act: &[u8], r0: usize, out: &mut [f32]) {
-    for (j, o) in out.iter_mut().enumerate() {
-        *o = dot(w.row(r0 + j), act);
+/// Several products of the same input (Q, K and V; gate and up) in one parallel loop:
+/// the activations are quantized once per format and the threads are woken once.
+pub fn matmul_many(
+    ws: &[QMatrix<'_>],
+    x: &[f32],
+    n: usize,
+    outs: &mut [&mut [f32]],
+    scratch: &mut MatmulScratch,
+) {
+    assert!(ws.len() <= MAX_FUSED && ws.len() == outs.len());
+    let cols = ws[0].cols;
+    debug_assert_eq!(x.len(), n * cols);
+    // Quantize the input once per activation format; `act_at[b]` is matrix b's copy.
+    let mut kernels: [Option<(GgmlType, DotFn)>; MAX_FUSED] = [None; MAX_FUSED];
+    let mut act_at = [0usize; MAX_FUSED];
+    let mut act_row = [0usize; MAX_FUSED];
+    let mut done: [(Option<GgmlType>, usize); MAX_FUSED] = [(None, 0); MAX_FUSED];
+    let mut used = 0;
+    for (b, w) in ws.iter().enumerate() {
+        debug_assert_eq!(w.cols, cols);
+        // QMatrix::new proved both exist.
+        let (Some(act), Some(dot)) = (vec_dot_type(w.ty), dot_fn(w.ty)) else {
+            return;
+        };
+        kernels[b] = Some((act, dot));
+        act_row[b] = act.row_bytes(cols as u64).unwrap_or(0) as usize;
+        if let Some(&(_, at)) = done.iter().find(|d| d.0 == Some(act)) {
+            act_at[b] = at;
+            continue;
+        }
+        let size = n * act_row[b];
+        if scratch.act.len() < used + size {
+            scratch.act.resize(used + size, 0);
+        }
+        for (src, dst) in x
+            .chunks_exact(cols)
+            .zip(scratch.act[used..used + size].chunks_exact_mut(act_row[b]))
+        {
+            // Lengths match by construction (act_row is row_bytes of cols).
+            let _ = quantize_activations(act, src, dst);
+        }
+        done[b] = (Some(act), used);
+        act_at[b] = used;
+        used += size;
+    }
+    let act = &scratch.act[..used];
+    let pool = Pool::global();
+    let mut chunk = [0usize; MAX_FUSED];
+    for (b, w) in ws.iter().enumerate() {
+        chunk[b] = rows_per_task(w.rows, pool.threads());
+    }
+    let nb = ws.len();
+
+    if n == 1 {
+        pool.for_each_chunk_mut(outs, &chunk[..nb], &|b, c, part| {
+            let Some((_, dot)) = kernels[b] else { return };
+            let a = &act[act_at[b]..act_at[b] + act_row[b]];
+            let r0 = c * chunk[b];
+            for (j, o) in part.iter_mut().enumerate() {
+                *o = dot(ws[b].row(r0 + j), a);
+            }
+        });
+        return;
+    }
+    // Several activation rows: each task computes its rows for every token while the
+    // weight rows are in cache, into a transposed buffer ([r][t]) it owns contiguously.
+    let total: usize = ws.iter().map(|w| w.rows * n).sum();
+    if scratch.out_t.len() < total {
+        scratch.out_t.resize(total, 0.0);
+    }
+    let mut rest = &mut scratch.out_t[..total];
+    let mut parts: [&mut [f32]; MAX_FUSED] = Default::default();
+    for (b, w) in ws.iter().enumerate() {
+        let (head, tail) = rest.split_at_mut(w.rows * n);
+        parts[b] = head;
+        rest = tail;
+    }
+    let mut tchunk = [0usize; MAX_FUSED];
+    for b in 0..nb {
+        tchunk[b] = chunk[b] * n;
+    }
+    pool.for_each_chunk_mut(&mut parts[..nb], &tchunk[..nb], &|b, c, part| {
+        let Some((_, dot)) = kernels[b] else { return };
+        let r0 = c * chunk[b];
+        let ar = act_row[b];
+        let base = act_at[b];
+        for (j, orow) in part.chunks_exact_mut(n).enumerate() {
+            let wr = ws[b].row(r0 + j);
+            for (t, v) in orow.iter_mut().enumerate() {
+                *v = dot(wr, &act[base + t * ar..base + (t + 1) * ar]);
+            }
+        }
+    });
+    for (b, w) in ws.iter().enumerate() {
+        for (r, col) in parts[b].chunks_exact(n).enumerate() {
+            for (t, &v) in col.iter().enumerate() {
+                outs[b][t * w.rows + r] = v;
+            }
+        }
     }
 }
 

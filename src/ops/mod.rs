@@ -9,6 +9,7 @@ pub mod act;
 pub mod attention;
 pub mod matmul;
 pub mod norm;
+pub mod pool;
 pub mod rope;
 
-pub use matmul::{matmul, MatmulScratch, QMatrix};
+pub use matmul::{matmul, matmul_many, MatmulScratch, QMatrix};
