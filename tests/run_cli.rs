@@ -3,12 +3,13 @@
 
 mod common;
 
+use common::{ids, reference};
+
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
 use hearth::gguf::GgufFile;
 use hearth::tokenizer::Tokenizer;
-use serde_json::Value;
 
 fn hearth() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_hearth"));
@@ -36,18 +37,6 @@ fn run(args: &[&str], stdin: Option<&str>) -> Output {
             .unwrap();
     }
     child.wait_with_output().unwrap()
-}
-
-fn reference(name: &str) -> Value {
-    serde_json::from_slice(&std::fs::read(common::data_file(name)).unwrap()).unwrap()
-}
-
-fn ids(v: &Value) -> Vec<u32> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_u64().unwrap() as u32)
-        .collect()
 }
 
 /// Greedy runs of every raw prompt: "1, 2, 3, 4, 5," in full (no step has a margin
