@@ -625,8 +625,9 @@ unsafe fn bf16_dot(w: &[u8], x: &[u8]) -> f32 {
 macro_rules! safe_dot {
     ($($name:ident => $imp:ident),* $(,)?) => {$(
         fn $name(w: &[u8], x: &[u8]) -> f32 {
-            // SAFETY: these fns are reachable only through `dot_fn`, which
-            // `simd::dot_fn_for` calls after detecting AVX2, FMA and F16C.
+            // These fns are reachable only through `dot_fn`, which `simd::dot_fn_for`
+            // calls after detecting the features.
+            // SAFETY: the CPU has AVX2, FMA and F16C (checked before handing this fn out).
             unsafe { $imp(w, x) }
         }
     )*};
