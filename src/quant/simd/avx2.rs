@@ -620,6 +620,166 @@ unsafe fn bf16_dot(w: &[u8], x: &[u8]) -> f32 {
 }
 
 // ---------------------------------------------------------------------------------------
+// Four-row kernels: each activation block (its scale conversion and loads) is used for
+// four weight rows, and the four accumulators are independent dependency chains.
+// The rows should hold equally many blocks (rows of one matrix); otherwise all four sums
+// stop at the shortest row.
+
+/// Blocks of the four rows and the activations that all of them have.
+#[inline(always)]
+fn rows4<'a, const A: usize, const B: usize>(
+    w: &[&'a [u8]; 4],
+    x: &'a [u8],
+) -> ([&'a [[u8; A]]; 4], &'a [[u8; B]]) {
+    let rows = w.map(|r| r.as_chunks::<A>().0);
+    let xs = x.as_chunks::<B>().0;
+    let n = rows.iter().map(|r| r.len()).fold(xs.len(), usize::min);
+    (rows.map(|r| &r[..n]), &xs[..n])
+}
+
+/// Legacy blocks (Q8_0 or Q8_1 activations, quants in their last 32 bytes): `block`
+/// returns a weight block's (d, min, i32 lanes of Σ q * y) given the activation quants;
+/// `min` multiplies Q8_1's `s` (0 for formats without a min).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn legacy4<const A: usize, const B: usize>(
+    w: &[&[u8]; 4],
+    x: &[u8],
+    block: impl Fn(&[u8; A], __m256i) -> (f32, f32, __m256i),
+) -> [f32; 4] {
+    let (rows, xs) = rows4::<A, B>(w, x);
+    let mut acc = [_mm256_setzero_ps(); 4];
+    let mut mins = [0.0f32; 4];
+    for (i, b) in xs.iter().enumerate() {
+        let dx = h2f(at(b, 0));
+        let sx = if B == Q81 { h2f(at(b, 2)) } else { 0.0 };
+        let y = ld256(at(b, B - 32));
+        for r in 0..4 {
+            let (dw, mw, s) = block(&rows[r][i], y);
+            acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(dw * dx), _mm256_cvtepi32_ps(s), acc[r]);
+            mins[r] += mw * sx;
+        }
+    }
+    [0, 1, 2, 3].map(|r| hsum_ps(acc[r]) + mins[r])
+}
+
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C.
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn q8_0_x4(w: &[&[u8]; 4], x: &[u8]) -> [f32; 4] {
+    legacy4::<Q80, Q80>(w, x, |a, y| {
+        (h2f(at(a, 0)), 0.0, dot_i8(ld256(at(a, 2)), y))
+    })
+}
+
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C.
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn q4_1_x4(w: &[&[u8]; 4], x: &[u8]) -> [f32; 4] {
+    legacy4::<{ BlockQ4_1::SIZE }, Q81>(w, x, |a, y| {
+        let p = _mm256_maddubs_epi16(nibbles(at(a, 4)), y);
+        (h2f(at(a, 0)), h2f(at(a, 2)), sum_pairs(p))
+    })
+}
+
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C.
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn q5_0_x4(w: &[&[u8]; 4], x: &[u8]) -> [f32; 4] {
+    legacy4::<{ BlockQ5_0::SIZE }, Q80>(w, x, |a, y| {
+        let hi = bit_mask(u32::from_le_bytes(*at(a, 2)));
+        let q = _mm256_sub_epi8(
+            nibbles(at(a, 6)),
+            _mm256_andnot_si256(hi, _mm256_set1_epi8(0x10)),
+        );
+        (h2f(at(a, 0)), 0.0, dot_i8(q, y))
+    })
+}
+
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C.
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn q4_k_x4(w: &[&[u8]; 4], x: &[u8]) -> [f32; 4] {
+    let m4 = _mm256_set1_epi8(0x0f);
+    let (rows, xs) = rows4::<{ BlockQ4K::SIZE }, Q8K>(w, x);
+    let mut acc = [_mm256_setzero_ps(); 4];
+    for (i, b) in xs.iter().enumerate() {
+        let blk = rows.map(|r| &r[i]);
+        let sm = blk.map(|a| k4_scales(at(a, 4)));
+        let mut sumi = [_mm256_setzero_si256(); 4];
+        for g in 0..4 {
+            let y0 = ld256(at(b, YQ + 64 * g));
+            let y1 = ld256(at(b, YQ + 64 * g + 32));
+            for r in 0..4 {
+                let q = ld256(at(blk[r], 16 + 32 * g));
+                let lo = _mm256_and_si256(q, m4);
+                let hi = _mm256_and_si256(_mm256_srli_epi16::<4>(q), m4);
+                let s0 =
+                    _mm256_madd_epi16(_mm256_maddubs_epi16(lo, y0), bcast_scale(sm[r].0, 2 * g));
+                let s1 = _mm256_madd_epi16(
+                    _mm256_maddubs_epi16(hi, y1),
+                    bcast_scale(sm[r].0, 2 * g + 1),
+                );
+                sumi[r] = _mm256_add_epi32(sumi[r], _mm256_add_epi32(s0, s1));
+            }
+        }
+        let yd = f32_le(at(b, 0));
+        let bs = bsums(b);
+        for r in 0..4 {
+            let d = _mm256_set1_ps(yd * h2f(at(blk[r], 0)));
+            let dmin = _mm256_set1_ps(yd * h2f(at(blk[r], 2)));
+            let m = k4_mins(sm[r].1, bs);
+            acc[r] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(sumi[r]), acc[r]);
+            acc[r] = _mm256_fnmadd_ps(dmin, _mm256_cvtepi32_ps(m), acc[r]);
+        }
+    }
+    acc.map(|a| hsum_ps(a))
+}
+
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C.
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn q6_k_x4(w: &[&[u8]; 4], x: &[u8]) -> [f32; 4] {
+    let m4 = _mm256_set1_epi8(0x0f);
+    let m2 = _mm256_set1_epi8(0x30);
+    let (rows, xs) = rows4::<{ BlockQ6K::SIZE }, Q8K>(w, x);
+    let mut acc = [_mm256_setzero_ps(); 4];
+    for (i, b) in xs.iter().enumerate() {
+        let blk = rows.map(|r| &r[i]);
+        let sc = blk.map(|a| ld128(at(a, 192)));
+        let mut sumi = [_mm256_setzero_si256(); 4];
+        for h in 0..2 {
+            for k in 0..4 {
+                let y = ld256(at(b, YQ + 128 * h + 32 * k));
+                for r in 0..4 {
+                    let ql = ld256(at(blk[r], 64 * h + 32 * (k % 2)));
+                    let qh = ld256(at(blk[r], 128 + 32 * h));
+                    let (lo, hb) = match k {
+                        0 => (ql, _mm256_slli_epi16::<4>(qh)),
+                        1 => (ql, _mm256_slli_epi16::<2>(qh)),
+                        2 => (_mm256_srli_epi16::<4>(ql), qh),
+                        _ => (_mm256_srli_epi16::<4>(ql), _mm256_srli_epi16::<2>(qh)),
+                    };
+                    let q = _mm256_or_si256(_mm256_and_si256(lo, m4), _mm256_and_si256(hb, m2));
+                    let p = _mm256_maddubs_epi16(q, y);
+                    let v = _mm256_madd_epi16(p, scale_pair(sc[r], 8 * h + 2 * k));
+                    sumi[r] = _mm256_add_epi32(sumi[r], v);
+                }
+            }
+        }
+        let yd = f32_le(at(b, 0));
+        let bs = bsums(b);
+        for r in 0..4 {
+            let off = _mm256_madd_epi16(_mm256_cvtepi8_epi16(sc[r]), bs);
+            let s = _mm256_sub_epi32(sumi[r], _mm256_slli_epi32::<5>(off));
+            let d = _mm256_set1_ps(yd * h2f(at(blk[r], 208)));
+            acc[r] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(s), acc[r]);
+        }
+    }
+    acc.map(|a| hsum_ps(a))
+}
+
+// ---------------------------------------------------------------------------------------
 // Safe entry points.
 
 macro_rules! safe_dot {
@@ -675,7 +835,35 @@ pub(super) fn dot_fn(ty: GgmlType) -> Option<DotFn> {
     })
 }
 
-/// Four-row kernels (none yet).
-pub(super) fn dot4_fn(_ty: GgmlType) -> Option<Dot4Fn> {
-    None
+macro_rules! safe_dot4 {
+    ($($name:ident => $imp:ident),* $(,)?) => {$(
+        fn $name(w: &[&[u8]; 4], x: &[u8]) -> [f32; 4] {
+            // These fns are reachable only through `dot4_fn`, which `simd::dot4_fn_for`
+            // calls after detecting the features.
+            // SAFETY: the CPU has AVX2, FMA and F16C (checked before handing this fn out).
+            unsafe { $imp(w, x) }
+        }
+    )*};
+}
+
+safe_dot4! {
+    dot4_q4_1 => q4_1_x4,
+    dot4_q5_0 => q5_0_x4,
+    dot4_q8_0 => q8_0_x4,
+    dot4_q4_k => q4_k_x4,
+    dot4_q6_k => q6_k_x4,
+}
+
+/// The AVX2 four-row kernel for a weight type, for the hottest formats. Only
+/// `simd::dot4_fn_for` may call this, after the same checks as for [`dot_fn`].
+pub(super) fn dot4_fn(ty: GgmlType) -> Option<Dot4Fn> {
+    use GgmlType::*;
+    Some(match ty {
+        Q4_1 => dot4_q4_1,
+        Q5_0 => dot4_q5_0,
+        Q8_0 => dot4_q8_0,
+        Q4K => dot4_q4_k,
+        Q6K => dot4_q6_k,
+        _ => return None,
+    })
 }
