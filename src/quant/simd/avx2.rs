@@ -70,6 +70,17 @@ fn h2f(b: &[u8; 2]) -> f32 {
     _mm_cvtss_f32(_mm_cvtph_ps(v))
 }
 
+/// Two consecutive f16 (4 little-endian bytes) to f32 lanes 0 and 1 (lanes 2, 3 zero).
+/// Used where a block has a scale and a min: one conversion for both, and a `vmovd`
+/// load that cannot tie the result to a previous register's value (a scalar `+=` of
+/// converted halves made LLVM merge them into the accumulator register with `vpinsrw`,
+/// a false loop-carried dependency that halved Q4_1's speed).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn h2f2(b: &[u8; 4]) -> __m128 {
+    _mm_cvtph_ps(_mm_cvtsi32_si128(u32::from_le_bytes(*b) as i32))
+}
+
 #[inline]
 fn f32_le(b: &[u8; 4]) -> f32 {
     f32::from_le_bytes(*b)
@@ -82,6 +93,13 @@ fn hsum_ps(v: __m256) -> f32 {
     let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
     let s = _mm_add_ss(s, _mm_movehdup_ps(s));
     _mm_cvtss_f32(s)
+}
+
+/// Lane 1 of a vector.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn lane1(v: __m128) -> f32 {
+    _mm_cvtss_f32(_mm_movehdup_ps(v))
 }
 
 /// Pairwise sums of i16 to i32.
@@ -176,7 +194,7 @@ fn pairs<'a, const A: usize, const B: usize>(
 unsafe fn q8_0(w: &[u8], x: &[u8]) -> f32 {
     let mut acc = _mm256_setzero_ps();
     for (a, b) in pairs::<Q80, Q80>(w, x) {
-        let d = _mm256_set1_ps(h2f(at(a, 0)) * h2f(at(b, 0)));
+        let d = _mm256_broadcastss_ps(_mm_mul_ps(h2f2(at(a, 0)), h2f2(at(b, 0))));
         let s = dot_i8(ld256(at(a, 2)), ld256(at(b, 2)));
         acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(s), acc);
     }
@@ -189,7 +207,7 @@ unsafe fn q8_0(w: &[u8], x: &[u8]) -> f32 {
 unsafe fn q4_0(w: &[u8], x: &[u8]) -> f32 {
     let mut acc = _mm256_setzero_ps();
     for (a, b) in pairs::<{ BlockQ4_0::SIZE }, Q80>(w, x) {
-        let d = _mm256_set1_ps(h2f(at(a, 0)) * h2f(at(b, 0)));
+        let d = _mm256_broadcastss_ps(_mm_mul_ps(h2f2(at(a, 0)), h2f2(at(b, 0))));
         let q = _mm256_sub_epi8(nibbles(at(a, 2)), _mm256_set1_epi8(8));
         let s = dot_i8(q, ld256(at(b, 2)));
         acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(s), acc);
@@ -202,15 +220,20 @@ unsafe fn q4_0(w: &[u8], x: &[u8]) -> f32 {
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn q4_1(w: &[u8], x: &[u8]) -> f32 {
     let mut acc = _mm256_setzero_ps();
-    let mut mins = 0.0f32;
+    let mut mins = _mm_setzero_ps();
     for (a, b) in pairs::<{ BlockQ4_1::SIZE }, Q81>(w, x) {
-        let d = _mm256_set1_ps(h2f(at(a, 0)) * h2f(at(b, 0)));
-        mins += h2f(at(a, 2)) * h2f(at(b, 2));
+        // [d * dx, m * s]
+        let dm = _mm_mul_ps(h2f2(at(a, 0)), h2f2(at(b, 0)));
+        mins = _mm_add_ps(mins, dm);
         // Unsigned 0..16 weights: maddubs directly.
         let p = _mm256_maddubs_epi16(nibbles(at(a, 4)), ld256(at(b, 4)));
-        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(sum_pairs(p)), acc);
+        acc = _mm256_fmadd_ps(
+            _mm256_broadcastss_ps(dm),
+            _mm256_cvtepi32_ps(sum_pairs(p)),
+            acc,
+        );
     }
-    hsum_ps(acc) + mins
+    hsum_ps(acc) + lane1(mins)
 }
 
 /// # Safety
@@ -219,7 +242,7 @@ unsafe fn q4_1(w: &[u8], x: &[u8]) -> f32 {
 unsafe fn q5_0(w: &[u8], x: &[u8]) -> f32 {
     let mut acc = _mm256_setzero_ps();
     for (a, b) in pairs::<{ BlockQ5_0::SIZE }, Q80>(w, x) {
-        let d = _mm256_set1_ps(h2f(at(a, 0)) * h2f(at(b, 0)));
+        let d = _mm256_broadcastss_ps(_mm_mul_ps(h2f2(at(a, 0)), h2f2(at(b, 0))));
         let hi = bit_mask(u32::from_le_bytes(*at(a, 2)));
         // q - 16 = nibble - (16 where bit 4 is clear).
         let q = _mm256_sub_epi8(
@@ -237,10 +260,11 @@ unsafe fn q5_0(w: &[u8], x: &[u8]) -> f32 {
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn q5_1(w: &[u8], x: &[u8]) -> f32 {
     let mut acc = _mm256_setzero_ps();
-    let mut mins = 0.0f32;
+    let mut mins = _mm_setzero_ps();
     for (a, b) in pairs::<{ BlockQ5_1::SIZE }, Q81>(w, x) {
-        let d = _mm256_set1_ps(h2f(at(a, 0)) * h2f(at(b, 0)));
-        mins += h2f(at(a, 2)) * h2f(at(b, 2));
+        let dm = _mm_mul_ps(h2f2(at(a, 0)), h2f2(at(b, 0)));
+        mins = _mm_add_ps(mins, dm);
+        let d = _mm256_broadcastss_ps(dm);
         let hi = bit_mask(u32::from_le_bytes(*at(a, 4)));
         let q = _mm256_or_si256(
             nibbles(at(a, 8)),
@@ -249,7 +273,7 @@ unsafe fn q5_1(w: &[u8], x: &[u8]) -> f32 {
         let p = _mm256_maddubs_epi16(q, ld256(at(b, 4)));
         acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(sum_pairs(p)), acc);
     }
-    hsum_ps(acc) + mins
+    hsum_ps(acc) + lane1(mins)
 }
 
 /// # Safety
@@ -259,7 +283,7 @@ unsafe fn iq4_nl(w: &[u8], x: &[u8]) -> f32 {
     let table = iq4_table();
     let mut acc = _mm256_setzero_ps();
     for (a, b) in pairs::<{ BlockIq4Nl::SIZE }, Q80>(w, x) {
-        let d = _mm256_set1_ps(h2f(at(a, 0)) * h2f(at(b, 0)));
+        let d = _mm256_broadcastss_ps(_mm_mul_ps(h2f2(at(a, 0)), h2f2(at(b, 0))));
         let q = _mm256_shuffle_epi8(table, nibbles(at(a, 2)));
         let s = dot_i8(q, ld256(at(b, 2)));
         acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(s), acc);
@@ -325,8 +349,9 @@ unsafe fn q4_k(w: &[u8], x: &[u8]) -> f32 {
     let mut acc = _mm256_setzero_ps();
     for (a, b) in pairs::<{ BlockQ4K::SIZE }, Q8K>(w, x) {
         let yd = f32_le(at(b, 0));
-        let d = _mm256_set1_ps(yd * h2f(at(a, 0)));
-        let dmin = _mm256_set1_ps(yd * h2f(at(a, 2)));
+        let dm = _mm_mul_ps(_mm_set1_ps(yd), h2f2(at(a, 0)));
+        let d = _mm256_broadcastss_ps(dm);
+        let dmin = _mm256_set1_ps(lane1(dm));
         let (scales, mins) = k4_scales(at(a, 4));
         let mut sumi = _mm256_setzero_si256();
         for g in 0..4 {
@@ -355,8 +380,9 @@ unsafe fn q5_k(w: &[u8], x: &[u8]) -> f32 {
     let mut acc = _mm256_setzero_ps();
     for (a, b) in pairs::<{ BlockQ5K::SIZE }, Q8K>(w, x) {
         let yd = f32_le(at(b, 0));
-        let d = _mm256_set1_ps(yd * h2f(at(a, 0)));
-        let dmin = _mm256_set1_ps(yd * h2f(at(a, 2)));
+        let dm = _mm_mul_ps(_mm_set1_ps(yd), h2f2(at(a, 0)));
+        let d = _mm256_broadcastss_ps(dm);
+        let dmin = _mm256_set1_ps(lane1(dm));
         let (scales, mins) = k4_scales(at(a, 4));
         // Bits 2g and 2g+1 of qh[l]: shifted down by 2 per group (16-bit shifts only
         // carry bits across bytes into positions 6..8, which are never read).
@@ -394,7 +420,8 @@ unsafe fn q6_k(w: &[u8], x: &[u8]) -> f32 {
     let m2 = _mm256_set1_epi8(0x30);
     let mut acc = _mm256_setzero_ps();
     for (a, b) in pairs::<{ BlockQ6K::SIZE }, Q8K>(w, x) {
-        let d = _mm256_set1_ps(f32_le(at(b, 0)) * h2f(at(a, 208)));
+        // d is the block's last 2 bytes: lane 1 of the 4 bytes ending there.
+        let d = _mm256_set1_ps(f32_le(at(b, 0)) * lane1(h2f2(at(a, 206))));
         let sc = ld128(at(a, 192));
         // Unsigned q (0..64) first: |Σ| <= 256 * 63 * 127 * 128 < 2^31.
         let mut sumi = _mm256_setzero_si256();
@@ -460,7 +487,8 @@ unsafe fn q3_k(w: &[u8], x: &[u8]) -> f32 {
     let b2 = _mm256_set1_epi8(4);
     let mut acc = _mm256_setzero_ps();
     for (a, b) in pairs::<{ BlockQ3K::SIZE }, Q8K>(w, x) {
-        let d = _mm256_set1_ps(f32_le(at(b, 0)) * h2f(at(a, 108)));
+        // d is the block's last 2 bytes: lane 1 of the 4 bytes ending there.
+        let d = _mm256_set1_ps(f32_le(at(b, 0)) * lane1(h2f2(at(a, 106))));
         let sc = q3k_scales(at(a, 96));
         // q = low2 + 4 * hbit - 4: unsigned low2 + 4 * hbit (0..8) in maddubs, then
         // -4 * Σ_i scale_i * bsums_i. |Σ| <= 256 * 7 * 127 * 32 per block.
@@ -496,8 +524,9 @@ unsafe fn q2_k(w: &[u8], x: &[u8]) -> f32 {
     let mut acc = _mm256_setzero_ps();
     for (a, b) in pairs::<{ BlockQ2K::SIZE }, Q8K>(w, x) {
         let yd = f32_le(at(b, 0));
-        let d = _mm256_set1_ps(yd * h2f(at(a, 80)));
-        let dmin = _mm256_set1_ps(yd * h2f(at(a, 82)));
+        let dm = _mm_mul_ps(_mm_set1_ps(yd), h2f2(at(a, 80)));
+        let d = _mm256_broadcastss_ps(dm);
+        let dmin = _mm256_set1_ps(lane1(dm));
         let raw = ld128(at(a, 0));
         let sc = _mm_and_si128(raw, m4);
         let mn = _mm_and_si128(_mm_srli_epi16::<4>(raw), m4);
@@ -526,7 +555,7 @@ unsafe fn iq4_xs(w: &[u8], x: &[u8]) -> f32 {
     let table = iq4_table();
     let mut acc = _mm256_setzero_ps();
     for (a, b) in pairs::<{ BlockIq4Xs::SIZE }, Q8K>(w, x) {
-        let d = _mm256_set1_ps(f32_le(at(b, 0)) * h2f(at(a, 0)));
+        let d = _mm256_set1_ps(f32_le(at(b, 0)) * _mm_cvtss_f32(h2f2(at(a, 0))));
         let sh = u16::from_le_bytes(*at(a, 2)) as u32;
         let sl = u32::from_le_bytes(*at(a, 4));
         // |Σ| <= 256 * 127 * 127 * 32 per block.
@@ -638,38 +667,41 @@ fn rows4<'a, const A: usize, const B: usize>(
 }
 
 /// Legacy blocks (Q8_0 or Q8_1 activations, quants in their last 32 bytes): `block`
-/// returns a weight block's (d, min, i32 lanes of Σ q * y) given the activation quants;
-/// `min` multiplies Q8_1's `s` (0 for formats without a min).
+/// returns a weight block's `[d, min, ..]` (from [`h2f2`]; lane 1 is only read with Q8_1
+/// activations, whose `s` it multiplies) and the i32 lanes of Σ q * y, given the
+/// activation quants.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 fn legacy4<const A: usize, const B: usize>(
     w: &[&[u8]; 4],
     x: &[u8],
-    block: impl Fn(&[u8; A], __m256i) -> (f32, f32, __m256i),
+    block: impl Fn(&[u8; A], __m256i) -> (__m128, __m256i),
 ) -> [f32; 4] {
     let (rows, xs) = rows4::<A, B>(w, x);
     let mut acc = [_mm256_setzero_ps(); 4];
-    let mut mins = [0.0f32; 4];
+    let mut mins = [_mm_setzero_ps(); 4];
     for (i, b) in xs.iter().enumerate() {
-        let dx = h2f(at(b, 0));
-        let sx = if B == Q81 { h2f(at(b, 2)) } else { 0.0 };
+        // [dx, s] for Q8_1; [dx, garbage] for Q8_0 (lane 1 unused then).
+        let ds = h2f2(at(b, 0));
         let y = ld256(at(b, B - 32));
         for r in 0..4 {
-            let (dw, mw, s) = block(&rows[r][i], y);
-            acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(dw * dx), _mm256_cvtepi32_ps(s), acc[r]);
-            mins[r] += mw * sx;
+            let (dm, s) = block(&rows[r][i], y);
+            let dm = _mm_mul_ps(dm, ds);
+            if B == Q81 {
+                mins[r] = _mm_add_ps(mins[r], dm);
+            }
+            let d = _mm256_broadcastss_ps(dm);
+            acc[r] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(s), acc[r]);
         }
     }
-    [0, 1, 2, 3].map(|r| hsum_ps(acc[r]) + mins[r])
+    [0, 1, 2, 3].map(|r| hsum_ps(acc[r]) + if B == Q81 { lane1(mins[r]) } else { 0.0 })
 }
 
 /// # Safety
 /// The CPU must support AVX2, FMA and F16C.
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn q8_0_x4(w: &[&[u8]; 4], x: &[u8]) -> [f32; 4] {
-    legacy4::<Q80, Q80>(w, x, |a, y| {
-        (h2f(at(a, 0)), 0.0, dot_i8(ld256(at(a, 2)), y))
-    })
+    legacy4::<Q80, Q80>(w, x, |a, y| (h2f2(at(a, 0)), dot_i8(ld256(at(a, 2)), y)))
 }
 
 /// # Safety
@@ -678,7 +710,7 @@ unsafe fn q8_0_x4(w: &[&[u8]; 4], x: &[u8]) -> [f32; 4] {
 unsafe fn q4_1_x4(w: &[&[u8]; 4], x: &[u8]) -> [f32; 4] {
     legacy4::<{ BlockQ4_1::SIZE }, Q81>(w, x, |a, y| {
         let p = _mm256_maddubs_epi16(nibbles(at(a, 4)), y);
-        (h2f(at(a, 0)), h2f(at(a, 2)), sum_pairs(p))
+        (h2f2(at(a, 0)), sum_pairs(p))
     })
 }
 
@@ -692,7 +724,7 @@ unsafe fn q5_0_x4(w: &[&[u8]; 4], x: &[u8]) -> [f32; 4] {
             nibbles(at(a, 6)),
             _mm256_andnot_si256(hi, _mm256_set1_epi8(0x10)),
         );
-        (h2f(at(a, 0)), 0.0, dot_i8(q, y))
+        (h2f2(at(a, 0)), dot_i8(q, y))
     })
 }
 
@@ -726,8 +758,9 @@ unsafe fn q4_k_x4(w: &[&[u8]; 4], x: &[u8]) -> [f32; 4] {
         let yd = f32_le(at(b, 0));
         let bs = bsums(b);
         for r in 0..4 {
-            let d = _mm256_set1_ps(yd * h2f(at(blk[r], 0)));
-            let dmin = _mm256_set1_ps(yd * h2f(at(blk[r], 2)));
+            let dm = _mm_mul_ps(_mm_set1_ps(yd), h2f2(at(blk[r], 0)));
+            let d = _mm256_broadcastss_ps(dm);
+            let dmin = _mm256_set1_ps(lane1(dm));
             let m = k4_mins(sm[r].1, bs);
             acc[r] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(sumi[r]), acc[r]);
             acc[r] = _mm256_fnmadd_ps(dmin, _mm256_cvtepi32_ps(m), acc[r]);
@@ -772,7 +805,7 @@ unsafe fn q6_k_x4(w: &[&[u8]; 4], x: &[u8]) -> [f32; 4] {
         for r in 0..4 {
             let off = _mm256_madd_epi16(_mm256_cvtepi8_epi16(sc[r]), bs);
             let s = _mm256_sub_epi32(sumi[r], _mm256_slli_epi32::<5>(off));
-            let d = _mm256_set1_ps(yd * h2f(at(blk[r], 208)));
+            let d = _mm256_set1_ps(yd * lane1(h2f2(at(blk[r], 206))));
             acc[r] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(s), acc[r]);
         }
     }
