@@ -1335,7 +1335,7 @@ fn ts_type(v: &Value) -> String {
             _ => v.field(go).unwrap_or(Value::Nil),
         }
     };
-    let one = |t: &str, v: &Value| -> String {
+    let one = |t: &str| -> String {
         match t {
             "string" => "string".into(),
             "number" | "integer" => "number".into(),
@@ -1355,11 +1355,11 @@ fn ts_type(v: &Value) -> String {
         }
     }
     match get("Type", "type") {
-        Value::Str(t) => one(&t, v),
+        Value::Str(t) => one(&t),
         Value::List(ts, _) if !ts.is_empty() => ts
             .iter()
             .map(|t| match t {
-                Value::Str(t) => one(t, v),
+                Value::Str(t) => one(t),
                 _ => "any".into(),
             })
             .collect::<Vec<_>>()
