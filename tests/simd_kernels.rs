@@ -286,13 +286,7 @@ fn real_model_rows() {
 }
 
 /// The formats with a four-row AVX2 kernel.
-const DOT4_TYPES: [GgmlType; 5] = [
-    GgmlType::Q4_1,
-    GgmlType::Q5_0,
-    GgmlType::Q8_0,
-    GgmlType::Q4K,
-    GgmlType::Q6K,
-];
+const DOT4_TYPES: [GgmlType; 3] = [GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q8_0];
 
 /// Four rows at once vs the scalar kernel row by row (same tolerance as `check`).
 fn check4(ty: GgmlType, w: [&[u8]; 4], xf: &[f32], label: &str) {
