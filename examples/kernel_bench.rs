@@ -11,8 +11,10 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use hearth::quant::dot::{quantize_activations, vec_dot_type, Dot4Fn, DotFn};
-use hearth::quant::simd::{dot4_fn_for, dot_fn_for, Kernel};
+use hearth::quant::dot::{
+    quantize_activations, scalar_quantize_activations, vec_dot_type, Dot4Fn, DotFn,
+};
+use hearth::quant::simd::{dot4_fn_for, dot_fn_for, quantize_fn_for, Kernel};
 use hearth::quant::GgmlType;
 
 fn bytes(n: usize, seed: u64) -> Vec<u8> {
@@ -118,6 +120,9 @@ fn main() {
     if !avx2 {
         println!("!!! this CPU lacks AVX2/FMA/F16C: scalar figures only !!!");
     }
+    if wanted.is_empty() {
+        quantize_table(min, avx2);
+    }
     println!(
         "| type | shape | MB | scalar GB/s | avx2 GB/s | x | avx2 4-row GB/s |\n|---|---|---|---|---|---|---|"
     );
@@ -156,4 +161,31 @@ fn main() {
             );
         }
     }
+}
+
+/// Activation quantization: GB/s of f32 input (a 2048-element row, as one token's input).
+fn quantize_table(min: Duration, avx2: bool) {
+    println!("| activations | scalar GB/s | avx2 GB/s |\n|---|---|---|");
+    let n = 2048;
+    let xf: Vec<f32> = bytes(n, 5).iter().map(|&b| b as f32 / 64.0 - 2.0).collect();
+    for act in [GgmlType::Q8_0, GgmlType::Q8_1, GgmlType::Q8K] {
+        let mut out = vec![0u8; act.row_bytes(n as u64).unwrap() as usize];
+        let scalar = rate(4 * n, min, || {
+            scalar_quantize_activations(act, &xf, &mut out).unwrap();
+            out[0] as f32
+        });
+        let fast = quantize_fn_for(Kernel::Avx2, act)
+            .filter(|_| avx2)
+            .map(|q| {
+                rate(4 * n, min, || {
+                    q(&xf, &mut out).unwrap();
+                    out[0] as f32
+                })
+            });
+        println!(
+            "| {act} | {scalar:.2} | {} |",
+            fast.map_or("-".to_string(), |v| format!("{v:.2}"))
+        );
+    }
+    println!();
 }
