@@ -12,9 +12,14 @@
 //!   so one block's integer sum is exact in i32 (bounds noted per kernel) and converted to
 //!   float once per block, like the scalar code.
 //! - Packed scales (Q3_K, Q4_K, Q5_K) are decoded four at a time with u32 bit arithmetic.
-//! - All loads are unaligned (tensor data comes from an mmap at any alignment) and go
-//!   through [`ld256`]/[`ld128`], which read exactly one borrowed `[u8; N]`, so bounds are
-//!   those of the safe slices: blocks are zipped from `as_chunks`, as in the scalar code.
+//! - All loads and stores are unaligned (tensor data comes from an mmap at any alignment)
+//!   and go through [`ld256`]/[`ld128`]/[`ld8`]/[`st256`], which touch exactly one
+//!   borrowed array, so bounds are those of the safe slices: blocks are zipped from
+//!   `as_chunks`, as in the scalar code, and short inputs only shorten the sum.
+//! - f16 scales are loaded 4 bytes at a time ([`h2f2`]) and converted with F16C.
+//!
+//! Contents: single-row dot kernels for every weight type hearth computes with, four-row
+//! kernels for Q4_1/Q5_0/Q8_0, and byte-exact Q8_0/Q8_1/Q8_K activation quantizers.
 //!
 //! The kernel bodies are `unsafe fn` only because of `#[target_feature]`: the caller must
 //! guarantee the CPU has AVX2, FMA and F16C. The safe wrappers at the bottom are handed out
