@@ -286,13 +286,7 @@ fn real_model_rows() {
 }
 
 /// The formats with a four-row AVX2 kernel.
-const DOT4_TYPES: [GgmlType; 5] = [
-    GgmlType::Q4_1,
-    GgmlType::Q5_0,
-    GgmlType::Q8_0,
-    GgmlType::Q4K,
-    GgmlType::Q6K,
-];
+const DOT4_TYPES: [GgmlType; 3] = [GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q8_0];
 
 /// Four rows at once vs the scalar kernel row by row (same tolerance as `check`).
 fn check4(ty: GgmlType, w: [&[u8]; 4], xf: &[f32], label: &str) {
@@ -372,4 +366,78 @@ fn four_rows() {
         }
         assert!(seen > 0, "{name}: no tensor of a four-row type");
     }
+}
+
+/// The AVX2 activation quantizers give the scalar references' bytes exactly.
+#[test]
+fn quantizers_bit_identical() {
+    use hearth::quant::dot::scalar_quantize_activations;
+    use hearth::quant::simd::quantize_fn_for;
+    let Some(()) = avx2() else { return };
+    let n = 2048;
+    let mut inputs: Vec<(String, Vec<f32>)> = Vec::new();
+    for (scale, seed) in [(1e-3f32, 1u64), (1.0, 2), (3e4, 3), (1e-30, 4)] {
+        let x = floats(n, seed).iter().map(|v| v * scale).collect();
+        inputs.push((format!("random x{scale}"), x));
+    }
+    for seed in 0..100u64 {
+        let scale = 2f32.powi((seed % 80) as i32 - 40);
+        let x = floats(n, 100 + seed).iter().map(|v| v * scale).collect();
+        inputs.push((
+            format!("random seed {seed} x2^{}", (seed % 80) as i32 - 40),
+            x,
+        ));
+    }
+    // Exact ties: max 127 gives d = 1 (Q8_0/Q8_1) and iscale = -1 (Q8_K).
+    let ties: Vec<f32> = (0..n)
+        .map(|i| match i % 64 {
+            0 => 127.0,
+            k => (k as f32 - 32.0) + 0.5,
+        })
+        .collect();
+    inputs.push(("ties".into(), ties.clone()));
+    inputs.push(("-ties".into(), ties.iter().map(|v| -v).collect()));
+    // Largest magnitude on both signs (the first decides Q8_K's sign), -0.0, zeros.
+    let mut mixed = floats(n, 9);
+    for b in 0..n / 256 {
+        mixed[256 * b + 3] = -9.0;
+        mixed[256 * b + 200] = 9.0;
+        mixed[256 * b + 7] = -0.0;
+    }
+    for v in &mut mixed[512..768] {
+        *v = 0.0;
+    }
+    mixed[768] = -0.0;
+    inputs.push(("mixed".into(), mixed));
+    // Non-finite and subnormal blocks (scalar fallback), next to ordinary ones.
+    let mut odd = floats(n, 11);
+    odd[5] = f32::NAN;
+    odd[300] = f32::INFINITY;
+    odd[600] = f32::NEG_INFINITY;
+    for v in &mut odd[1024..1280] {
+        *v *= 1e-39;
+    }
+    odd[1300] = 1e-40;
+    inputs.push(("non-finite and subnormal".into(), odd));
+
+    for act in [GgmlType::Q8_0, GgmlType::Q8_1, GgmlType::Q8K] {
+        let q = quantize_fn_for(Kernel::Avx2, act).expect("an AVX2 quantizer");
+        assert!(quantize_fn_for(Kernel::Scalar, act).is_none());
+        let len = act.row_bytes(n as u64).unwrap() as usize;
+        for (name, x) in &inputs {
+            let (mut want, mut got) = (vec![0u8; len], vec![0xaau8; len]);
+            scalar_quantize_activations(act, x, &mut want).unwrap();
+            q(x, &mut got).unwrap();
+            if let Some(i) = want.iter().zip(&got).position(|(a, b)| a != b) {
+                panic!(
+                    "{act} {name}: first differing byte {i} (block {})",
+                    i / act.type_size()
+                );
+            }
+        }
+        let mut short = vec![0u8; len - 1];
+        assert!(q(&inputs[0].1, &mut short).is_err());
+        assert!(q(&inputs[0].1[..n - 1], &mut vec![0u8; len]).is_err());
+    }
+    assert!(quantize_fn_for(Kernel::Avx2, GgmlType::F32).is_none());
 }

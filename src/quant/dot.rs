@@ -34,8 +34,24 @@ pub fn vec_dot_type(ty: GgmlType) -> Option<GgmlType> {
 }
 
 /// Converts an activation row to `act` (a [`vec_dot_type`]): `dst` must hold
-/// `act.row_bytes(src.len())` bytes.
+/// `act.row_bytes(src.len())` bytes. Uses the chosen instruction set's quantizer
+/// ([`simd::kernel`]); all of them give the scalar reference's bytes exactly.
 pub fn quantize_activations(act: GgmlType, src: &[f32], dst: &mut [u8]) -> Result<(), QuantError> {
+    match simd::quantize_fn_for(simd::kernel(), act) {
+        Some(q) => q(src, dst),
+        None => scalar_quantize_activations(act, src, dst),
+    }
+}
+
+/// A quantizer of one activation row: (f32 values, destination bytes).
+pub type QuantizeFn = fn(&[f32], &mut [u8]) -> Result<(), QuantError>;
+
+/// [`quantize_activations`] with the scalar reference quantizers.
+pub fn scalar_quantize_activations(
+    act: GgmlType,
+    src: &[f32],
+    dst: &mut [u8],
+) -> Result<(), QuantError> {
     match act {
         GgmlType::Q8_0 => quantize_row_q8_0(src, dst),
         GgmlType::Q8_1 => quantize_row_q8_1(src, dst),

@@ -24,7 +24,7 @@ use std::fmt;
 pub mod blocks;
 mod dequant;
 pub mod dot;
-mod error;
+pub(crate) mod error;
 mod quantize;
 pub mod simd;
 

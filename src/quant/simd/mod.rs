@@ -13,12 +13,13 @@
 //!   `quant::dot`); only the order of float accumulation differs, which the tests in
 //!   `tests/simd_kernels.rs` bound.
 //!
-//! Activation quantization stays scalar: it is O(cols) per token against O(rows * cols)
-//! for the dot products, and the scalar quantizers are the bit-exact oracle.
+//! - Activation quantizers (Q8_0, Q8_1, Q8_K) have AVX2 versions too, byte-identical to
+//!   the scalar references in `quant::quantize` (tested), so switching kernels never
+//!   changes which integers the dot products see.
 
 use std::sync::OnceLock;
 
-use super::dot::{scalar_dot_fn, Dot4Fn, DotFn};
+use super::dot::{scalar_dot_fn, Dot4Fn, DotFn, QuantizeFn};
 use super::GgmlType;
 
 #[cfg(target_arch = "x86_64")]
@@ -149,6 +150,28 @@ pub fn dot4_fn_for(kernel: Kernel, ty: GgmlType) -> Option<Dot4Fn> {
             #[cfg(target_arch = "x86_64")]
             {
                 avx2::dot4_fn(ty)
+            }
+            #[cfg(not(target_arch = "x86_64"))]
+            {
+                None
+            }
+        }
+    }
+}
+
+/// `kernel`'s quantizer for an activation format (Q8_0, Q8_1, Q8_K), with
+/// [`dot_fn_for`]'s guarantees; `None` for the scalar kernel and other formats (use
+/// `dot::scalar_quantize_activations`).
+pub fn quantize_fn_for(kernel: Kernel, act: GgmlType) -> Option<QuantizeFn> {
+    match kernel {
+        Kernel::Scalar => None,
+        Kernel::Avx2 => {
+            if !avx2_available() {
+                return None;
+            }
+            #[cfg(target_arch = "x86_64")]
+            {
+                avx2::quantize_fn(act)
             }
             #[cfg(not(target_arch = "x86_64"))]
             {
