@@ -13,6 +13,8 @@ pub mod gguf;
 pub mod model;
 pub mod ops;
 pub mod quant;
+pub mod registry;
 pub mod sampler;
+pub mod store;
 pub mod template;
 pub mod tokenizer;
