@@ -162,8 +162,15 @@ impl Client {
             }
         }
         self.progress.status("verifying sha256 digest");
+        // Check every blob (each bad one is deleted), then report the first failure.
+        let mut first_err = None;
         for d in &fetched {
-            self.verify_and_commit(d)?;
+            if let Err(e) = self.verify_and_commit(d) {
+                first_err.get_or_insert(e);
+            }
+        }
+        if let Some(e) = first_err {
+            return Err(e);
         }
         self.progress.status("writing manifest");
         self.store.write_manifest(name, &bytes)?;
