@@ -113,7 +113,10 @@ fn files(dir: &Path) -> Vec<(String, u64)> {
 
 fn assert_pulled(fx: &Fixture) {
     let s = Store::at(&fx.dir);
-    assert_eq!(std::fs::read(s.model_path(&fx.name).unwrap()).unwrap(), fx.blob);
+    assert_eq!(
+        std::fs::read(s.model_path(&fx.name).unwrap()).unwrap(),
+        fx.blob
+    );
     assert!(s.has_blob(&fx.config_digest));
     let leftovers: Vec<_> = files(&fx.dir)
         .into_iter()
@@ -130,7 +133,11 @@ fn plain_pull_then_nothing_new() {
     let first = fx.server.served();
     assert!(first >= fx.blob.len() as u64);
     client(&fx.dir, opts()).pull(&fx.name).unwrap();
-    assert_eq!(fx.server.served(), first, "a second pull downloaded blob bytes");
+    assert_eq!(
+        fx.server.served(),
+        first,
+        "a second pull downloaded blob bytes"
+    );
     let l = Store::at(&fx.dir).list().unwrap();
     assert_eq!(l.len(), 1);
     assert_eq!(l[0].name, fx.name);
@@ -147,7 +154,10 @@ fn dropped_connection_resumes_within_the_process() {
     assert_pulled(&fx);
     let served = fx.server.served();
     let total = (fx.blob.len() + 60) as u64;
-    assert!(served <= total + 100, "served {served} of {total}: refetched data");
+    assert!(
+        served <= total + 100,
+        "served {served} of {total}: refetched data"
+    );
 }
 
 #[test]
@@ -164,9 +174,14 @@ fn resume_across_a_restart() {
         f.drop_after = 600_000;
         f.drop_count = 1;
     });
-    let e = client(&fx.dir, one_part.clone()).pull(&fx.name).unwrap_err();
+    let e = client(&fx.dir, one_part.clone())
+        .pull(&fx.name)
+        .unwrap_err();
     assert!(matches!(e, RegistryError::Network(_)), "{e}");
-    assert!(Store::at(&fx.dir).resolve(&fx.name).is_err(), "manifest written");
+    assert!(
+        Store::at(&fx.dir).resolve(&fx.name).is_err(),
+        "manifest written"
+    );
     let before = fx.server.served();
     // A new client (as after a process restart) fetches only the rest.
     client(&fx.dir, one_part).pull(&fx.name).unwrap();
@@ -189,7 +204,10 @@ fn server_errors_and_rate_limits_are_retried() {
     let t = Instant::now();
     client(&fx.dir, opts()).pull(&fx.name).unwrap();
     assert_pulled(&fx);
-    assert!(t.elapsed() >= Duration::from_millis(900), "Retry-After ignored");
+    assert!(
+        t.elapsed() >= Duration::from_millis(900),
+        "Retry-After ignored"
+    );
 }
 
 #[test]
@@ -233,7 +251,8 @@ fn a_wrong_byte_is_refused() {
         .collect();
     // Nothing committed for the corrupted blob, no partial data, no manifest.
     assert!(
-        left.iter().all(|(f, _)| !f.contains("partial") && !f.starts_with("manifests")),
+        left.iter()
+            .all(|(f, _)| !f.contains("partial") && !f.starts_with("manifests")),
         "{left:?}"
     );
     assert!(!Store::at(&fx.dir).has_blob(&fx.digest));
@@ -342,7 +361,10 @@ fn full_disk() {
     client(&mnt, opts()).pull(&small.name).unwrap();
     let before = files(&mnt);
     let e = client(&mnt, opts()).pull(&fx.name).unwrap_err();
-    assert!(matches!(e, RegistryError::Store(StoreError::NoSpace(_))), "{e:?}");
+    assert!(
+        matches!(e, RegistryError::Store(StoreError::NoSpace(_))),
+        "{e:?}"
+    );
     assert!(e.to_string().contains("no space left"), "{e}");
     assert_eq!(files(&mnt), before);
     assert!(Store::at(&mnt).resolve(&fx.name).is_err());

@@ -69,7 +69,10 @@ fn start_registry(dir: PathBuf) -> Registry {
         if ok {
             return reg;
         }
-        assert!(t.elapsed() < Duration::from_secs(20), "docker-registry did not start");
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "docker-registry did not start"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -126,7 +129,12 @@ fn push_rm_pull_round_trip() {
         .unwrap();
 
     let out = hearth(&store_dir, &["push", "--insecure", &name_s]);
-    for s in ["retrieving manifest", &format!("pushing {}", md.short()), "pushing manifest", "success"] {
+    for s in [
+        "retrieving manifest",
+        &format!("pushing {}", md.short()),
+        "pushing manifest",
+        "success",
+    ] {
         assert!(out.contains(s), "push output lacks {s:?}:\n{out}");
     }
     // A second push finds every blob there.

@@ -97,7 +97,10 @@ mod tests {
 
     #[test]
     fn durations() {
-        assert_eq!(human_duration(Duration::from_millis(10)), "Less than a second");
+        assert_eq!(
+            human_duration(Duration::from_millis(10)),
+            "Less than a second"
+        );
         assert_eq!(human_duration(Duration::from_secs(65)), "About a minute");
         assert_eq!(human_duration(Duration::from_secs(4 * 60 + 5)), "4 minutes");
         assert_eq!(human_duration(Duration::from_secs(3 * 86400)), "3 days");

@@ -104,7 +104,10 @@ impl FaultServer {
 }
 
 fn respond(c: &mut TcpStream, code: u16, headers: &[(&str, String)], body: &[u8]) {
-    let mut h = format!("HTTP/1.1 {code} X\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    let mut h = format!(
+        "HTTP/1.1 {code} X\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
     for (k, v) in headers {
         h.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -166,7 +169,12 @@ fn handle(mut c: TcpStream, sh: &Shared) -> std::io::Result<()> {
                     )],
                     m,
                 ),
-                None => respond(&mut c, 404, &[], br#"{"errors":[{"code":"MANIFEST_UNKNOWN"}]}"#),
+                None => respond(
+                    &mut c,
+                    404,
+                    &[],
+                    br#"{"errors":[{"code":"MANIFEST_UNKNOWN"}]}"#,
+                ),
             }
             return Ok(());
         }
@@ -212,7 +220,11 @@ fn serve_blob(
         Some(r) => {
             let (a, b) = r.split_once('-').unwrap();
             let a: usize = a.parse().unwrap();
-            let b: usize = if b.is_empty() { blob.len() - 1 } else { b.parse().unwrap() };
+            let b: usize = if b.is_empty() {
+                blob.len() - 1
+            } else {
+                b.parse().unwrap()
+            };
             (a, b.min(blob.len() - 1))
         }
         None => (0, blob.len() - 1),
@@ -221,7 +233,11 @@ fn serve_blob(
     if f.corrupt && !body.is_empty() {
         body[0] ^= 0xff;
     }
-    let code = if headers.contains_key("range") { 206 } else { 200 };
+    let code = if headers.contains_key("range") {
+        206
+    } else {
+        200
+    };
     let mut h = format!(
         "HTTP/1.1 {code} X\r\nConnection: close\r\nContent-Length: {}\r\nContent-Range: bytes {start}-{end}/{}\r\n\r\n",
         body.len(),
