@@ -11,6 +11,7 @@ pub mod engine;
 pub mod generate;
 pub mod gguf;
 pub mod model;
+pub mod modelfile;
 pub mod ops;
 pub mod quant;
 pub mod registry;

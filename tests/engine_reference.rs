@@ -9,25 +9,14 @@
 
 mod common;
 
+use common::{ids, reference};
+
 use std::sync::Arc;
 
 use hearth::engine::{Engine, EngineOptions, Logits, StepInput};
 use hearth::gguf::GgufFile;
 use hearth::model::{Model, ModelError};
 use serde_json::Value;
-
-fn reference(name: &str) -> Value {
-    let bytes = std::fs::read(common::data_file(name)).unwrap();
-    serde_json::from_slice(&bytes).unwrap()
-}
-
-fn ids(v: &Value) -> Vec<u32> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_u64().unwrap() as u32)
-        .collect()
-}
 
 fn argmax(x: &[f32]) -> u32 {
     let mut best = 0;

@@ -3,12 +3,13 @@
 
 mod common;
 
+use common::{ids, reference};
+
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
 use hearth::gguf::GgufFile;
 use hearth::tokenizer::Tokenizer;
-use serde_json::Value;
 
 fn hearth() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_hearth"));
@@ -36,18 +37,6 @@ fn run(args: &[&str], stdin: Option<&str>) -> Output {
             .unwrap();
     }
     child.wait_with_output().unwrap()
-}
-
-fn reference(name: &str) -> Value {
-    serde_json::from_slice(&std::fs::read(common::data_file(name)).unwrap()).unwrap()
-}
-
-fn ids(v: &Value) -> Vec<u32> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_u64().unwrap() as u32)
-        .collect()
 }
 
 /// Greedy runs of every raw prompt: "1, 2, 3, 4, 5," in full (no step has a margin
@@ -277,6 +266,56 @@ fn repl_two_turns_clear_bye() {
     p.exp_string(">>> ").unwrap();
     p.send_line("/?").unwrap();
     p.exp_string("/bye").unwrap();
+    p.exp_string(">>> ").unwrap();
+    p.send_line("/bye").unwrap();
+    p.exp_eof().unwrap();
+}
+
+/// Sampling with a seed is reproducible; another seed gives another answer.
+#[test]
+fn seeded_sampling_is_reproducible() {
+    let path = common::test_model(common::SMOLLM2);
+    let go = |seed: &str| {
+        let seed = format!("seed={seed}");
+        let out = run(
+            &[
+                "run",
+                "--raw",
+                "-o",
+                "temperature=1.0",
+                "-o",
+                &seed,
+                "-o",
+                "num_predict=24",
+                path.to_str().unwrap(),
+                "Once upon a time",
+            ],
+            None,
+        );
+        assert!(out.status.success());
+        out.stdout
+    };
+    let a = go("42");
+    assert_eq!(a, go("42"), "same seed, same text");
+    assert!(
+        [go("1"), go("2"), go("3")].iter().any(|o| *o != a),
+        "other seeds should give other text"
+    );
+}
+
+/// Ctrl-C during an answer stops it and returns to the prompt; the session goes on.
+#[test]
+fn repl_ctrl_c_stops_the_answer() {
+    let path = common::test_model(common::SMOLLM2);
+    let mut cmd = hearth();
+    cmd.args(["run", "-o", "temperature=0", path.to_str().unwrap()]);
+    let mut p = rexpect::session::spawn_command(cmd, Some(120_000)).unwrap();
+    p.exp_string(">>> ").unwrap();
+    p.send_line("Write a very long story about a dragon.")
+        .unwrap();
+    // Wait for the answer to start, then interrupt it.
+    p.exp_regex(r"[A-Za-z]{3}").unwrap();
+    p.send_control('c').unwrap();
     p.exp_string(">>> ").unwrap();
     p.send_line("/bye").unwrap();
     p.exp_eof().unwrap();

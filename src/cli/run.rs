@@ -132,17 +132,23 @@ impl Loaded {
 pub fn run(args: RunArgs) -> Result<()> {
     let t_start = Instant::now();
     let (load_opts, sampling) = parse_options(&args.options)?;
-    let prompt = if !args.prompt.is_empty() {
-        Some(args.prompt.join(" "))
-    } else if !std::io::stdin().is_terminal() {
+    // Like Ollama: piped stdin comes first, then the prompt arguments
+    // (`cat notes.txt | hearth run m "Summarize:"`); a terminal on stdin means a chat
+    // unless there are prompt arguments.
+    let mut parts = Vec::new();
+    if !std::io::stdin().is_terminal() {
         let mut buf = Vec::new();
         std::io::stdin()
             .read_to_end(&mut buf)
             .context("cannot read stdin")?;
-        Some(String::from_utf8(buf).context("stdin is not valid UTF-8")?)
-    } else {
-        None
-    };
+        let text = String::from_utf8(buf).context("stdin is not valid UTF-8")?;
+        if !text.is_empty() {
+            parts.push(text);
+        }
+    }
+    parts.extend(args.prompt.iter().cloned());
+    let interactive = parts.is_empty() && std::io::stdin().is_terminal();
+    let prompt = (!interactive).then(|| parts.join(" "));
     let path = super::model_ref::gguf_path(&args.model, true, args.insecure)?;
     let mut loaded = Loaded::open(&path, &load_opts)?;
     if let (Some(note), false) = (&loaded.template_notice, args.raw) {

@@ -45,38 +45,67 @@ where
         let qh = &q[i * hd..(i + 1) * hd];
         let off = (h / group.max(1)) * hd;
         let start = shape.window.map_or(0, |w| (c.pos + 1).saturating_sub(w));
-        o.fill(0.0);
-        let mut max = f32::NEG_INFINITY;
-        let mut sum = 0.0f32;
-        for p in start..=c.pos {
-            let k = &c.k[p * kv_dim + off..p * kv_dim + off + hd];
-            let s = dot(qh, k) * shape.scale;
-            if s > max {
-                // Rescale what was accumulated under the old maximum.
-                let f = (max - s).exp();
-                sum *= f;
-                for x in o.iter_mut() {
-                    *x *= f;
-                }
-                max = s;
-            }
-            let wgt = (s - max).exp();
-            sum += wgt;
-            let v = &c.v[p * kv_dim + off..p * kv_dim + off + hd];
-            for (x, &vv) in o.iter_mut().zip(v) {
-                *x += wgt * vv;
-            }
-        }
-        if sum > 0.0 {
-            let inv = 1.0 / sum;
-            for x in o.iter_mut() {
-                *x *= inv;
-            }
-        }
+        attend(qh, c.k, c.v, kv_dim, off, start, c.pos, shape.scale, o);
     });
 }
 
-#[inline]
+/// Keys scored per block: one max and one rescale per block instead of per key.
+const BLOCK: usize = 64;
+
+/// One query head against the cached positions `start..=end` (head offset `off` in
+/// rows of `kv_dim`), written to `o`. Also compiled for AVX2 (chosen at run time); plain
+/// multiply-adds, not `mul_add`, so the portable build has no software-FMA calls.
+#[multiversion::multiversion(targets("x86_64+avx2+fma"))]
+#[allow(clippy::too_many_arguments)]
+fn attend(
+    qh: &[f32],
+    k: &[f32],
+    v: &[f32],
+    kv_dim: usize,
+    off: usize,
+    start: usize,
+    end: usize,
+    scale: f32,
+    o: &mut [f32],
+) {
+    let hd = qh.len();
+    o.fill(0.0);
+    let mut max = f32::NEG_INFINITY;
+    let mut sum = 0.0f32;
+    let mut s = [0.0f32; BLOCK];
+    let mut p = start;
+    while p <= end {
+        let m = (end + 1 - p).min(BLOCK);
+        let mut bmax = f32::NEG_INFINITY;
+        for (j, sj) in s[..m].iter_mut().enumerate() {
+            let at = (p + j) * kv_dim + off;
+            *sj = dot(qh, &k[at..at + hd]) * scale;
+            bmax = bmax.max(*sj);
+        }
+        if bmax > max {
+            // Rescale what was accumulated under the old maximum (0 on the first block).
+            let f = (max - bmax).exp();
+            sum *= f;
+            o.iter_mut().for_each(|x| *x *= f);
+            max = bmax;
+        }
+        for (j, &sj) in s[..m].iter().enumerate() {
+            let w = (sj - max).exp();
+            sum += w;
+            let at = (p + j) * kv_dim + off;
+            for (x, &y) in o.iter_mut().zip(&v[at..at + hd]) {
+                *x += w * y;
+            }
+        }
+        p += m;
+    }
+    if sum > 0.0 {
+        let inv = 1.0 / sum;
+        o.iter_mut().for_each(|x| *x *= inv);
+    }
+}
+
+#[inline(always)]
 fn dot(a: &[f32], b: &[f32]) -> f32 {
     // Eight independent accumulators let the compiler vectorize the reduction.
     let mut acc = [0.0f32; 8];

@@ -6,7 +6,7 @@
 //! split across threads, and each weight row is dotted with every activation row while
 //! it is hot in cache, so a batch of N tokens reads the weights once, not N times.
 
-use crate::quant::dot::{dot_fn, quantize_activations, vec_dot_type, DotFn};
+use crate::quant::dot::{dot4_fn, dot_fn, quantize_activations, vec_dot_type, Dot4Fn, DotFn};
 use crate::quant::GgmlType;
 
 use super::pool::Pool;
@@ -114,7 +114,7 @@ pub fn matmul_many(
     let cols = ws[0].cols;
     debug_assert_eq!(x.len(), n * cols);
     // Quantize the input once per activation format; `act_at[b]` is matrix b's copy.
-    let mut kernels: [Option<(GgmlType, DotFn)>; MAX_FUSED] = [None; MAX_FUSED];
+    let mut kernels: [Option<(DotFn, Option<Dot4Fn>)>; MAX_FUSED] = [None; MAX_FUSED];
     let mut act_at = [0usize; MAX_FUSED];
     let mut act_row = [0usize; MAX_FUSED];
     let mut done: [(Option<GgmlType>, usize); MAX_FUSED] = [(None, 0); MAX_FUSED];
@@ -125,7 +125,7 @@ pub fn matmul_many(
         let (Some(act), Some(dot)) = (vec_dot_type(w.ty), dot_fn(w.ty)) else {
             return;
         };
-        kernels[b] = Some((act, dot));
+        kernels[b] = Some((dot, dot4_fn(w.ty)));
         act_row[b] = act.row_bytes(cols as u64).unwrap_or(0) as usize;
         if let Some(&(_, at)) = done.iter().find(|d| d.0 == Some(act)) {
             act_at[b] = at;
@@ -156,11 +156,24 @@ pub fn matmul_many(
 
     if n == 1 {
         pool.for_each_chunk_mut(outs, &chunk[..nb], &|b, c, part| {
-            let Some((_, dot)) = kernels[b] else { return };
+            let Some((dot, dot4)) = kernels[b] else {
+                return;
+            };
             let a = &act[act_at[b]..act_at[b] + act_row[b]];
+            let w = &ws[b];
             let r0 = c * chunk[b];
-            for (j, o) in part.iter_mut().enumerate() {
-                *o = dot(ws[b].row(r0 + j), a);
+            let mut j = 0;
+            if let Some(dot4) = dot4 {
+                // Four weight rows share each activation block load.
+                while j + 4 <= part.len() {
+                    let r = r0 + j;
+                    let rows = [w.row(r), w.row(r + 1), w.row(r + 2), w.row(r + 3)];
+                    part[j..j + 4].copy_from_slice(&dot4(&rows, a));
+                    j += 4;
+                }
+            }
+            for (jj, o) in part.iter_mut().enumerate().skip(j) {
+                *o = dot(w.row(r0 + jj), a);
             }
         });
         return;
@@ -183,14 +196,34 @@ pub fn matmul_many(
         tchunk[b] = chunk[b] * n;
     }
     pool.for_each_chunk_mut(&mut parts[..nb], &tchunk[..nb], &|b, c, part| {
-        let Some((_, dot)) = kernels[b] else { return };
+        let Some((dot, dot4)) = kernels[b] else {
+            return;
+        };
+        let w = &ws[b];
         let r0 = c * chunk[b];
         let ar = act_row[b];
         let base = act_at[b];
-        for (j, orow) in part.chunks_exact_mut(n).enumerate() {
-            let wr = ws[b].row(r0 + j);
-            for (t, v) in orow.iter_mut().enumerate() {
-                *v = dot(wr, &act[base + t * ar..base + (t + 1) * ar]);
+        let a = |t: usize| &act[base + t * ar..base + (t + 1) * ar];
+        let n_rows = part.len() / n;
+        let mut j = 0;
+        if let Some(dot4) = dot4 {
+            // Four weight rows (in L1) against every token.
+            while j + 4 <= n_rows {
+                let r = r0 + j;
+                let rows = [w.row(r), w.row(r + 1), w.row(r + 2), w.row(r + 3)];
+                for t in 0..n {
+                    let v = dot4(&rows, a(t));
+                    for (i, x) in v.iter().enumerate() {
+                        part[(j + i) * n + t] = *x;
+                    }
+                }
+                j += 4;
+            }
+        }
+        for jj in j..n_rows {
+            let wr = w.row(r0 + jj);
+            for t in 0..n {
+                part[jj * n + t] = dot(wr, a(t));
             }
         }
     });

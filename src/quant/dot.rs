@@ -19,7 +19,7 @@
 //! a short input can only shorten the sum, never read out of bounds.
 
 use super::blocks::*;
-use super::{quantize_row_q8_0, quantize_row_q8_1, quantize_row_q8_k, GgmlType, QuantError};
+use super::{quantize_row_q8_0, quantize_row_q8_1, quantize_row_q8_k, simd, GgmlType, QuantError};
 
 /// Activation format for a weight type, or `None` when hearth has no dot kernel for it.
 pub fn vec_dot_type(ty: GgmlType) -> Option<GgmlType> {
@@ -34,8 +34,24 @@ pub fn vec_dot_type(ty: GgmlType) -> Option<GgmlType> {
 }
 
 /// Converts an activation row to `act` (a [`vec_dot_type`]): `dst` must hold
-/// `act.row_bytes(src.len())` bytes.
+/// `act.row_bytes(src.len())` bytes. Uses the chosen instruction set's quantizer
+/// ([`simd::kernel`]); all of them give the scalar reference's bytes exactly.
 pub fn quantize_activations(act: GgmlType, src: &[f32], dst: &mut [u8]) -> Result<(), QuantError> {
+    match simd::quantize_fn_for(simd::kernel(), act) {
+        Some(q) => q(src, dst),
+        None => scalar_quantize_activations(act, src, dst),
+    }
+}
+
+/// A quantizer of one activation row: (f32 values, destination bytes).
+pub type QuantizeFn = fn(&[f32], &mut [u8]) -> Result<(), QuantError>;
+
+/// [`quantize_activations`] with the scalar reference quantizers.
+pub fn scalar_quantize_activations(
+    act: GgmlType,
+    src: &[f32],
+    dst: &mut [u8],
+) -> Result<(), QuantError> {
     match act {
         GgmlType::Q8_0 => quantize_row_q8_0(src, dst),
         GgmlType::Q8_1 => quantize_row_q8_1(src, dst),
@@ -61,8 +77,26 @@ pub fn quantize_activations(act: GgmlType, src: &[f32], dst: &mut [u8]) -> Resul
 /// A dot-product kernel: (weight row bytes, activation row bytes) -> sum.
 pub type DotFn = fn(&[u8], &[u8]) -> f32;
 
-/// The scalar kernel for a weight type (its activations in [`vec_dot_type`]'s format).
+/// A four-row kernel: (4 weight rows, one activation row) -> the 4 sums. It reads each
+/// activation block once for the 4 rows; results equal 4 [`DotFn`] calls up to float
+/// accumulation order.
+pub type Dot4Fn = fn(&[&[u8]; 4], &[u8]) -> [f32; 4];
+
+/// The dot kernel for a weight type (activations in [`vec_dot_type`]'s format), for the
+/// instruction set chosen at startup ([`simd::kernel`]: the best the CPU has, or
+/// `HEARTH_KERNEL`).
 pub fn dot_fn(ty: GgmlType) -> Option<DotFn> {
+    simd::dot_fn_for(simd::kernel(), ty)
+}
+
+/// The four-row kernel for a weight type, if the chosen instruction set has one for it
+/// (callers fall back to [`dot_fn`] per row).
+pub fn dot4_fn(ty: GgmlType) -> Option<Dot4Fn> {
+    simd::dot4_fn_for(simd::kernel(), ty)
+}
+
+/// The scalar (portable, reference) kernel for a weight type.
+pub fn scalar_dot_fn(ty: GgmlType) -> Option<DotFn> {
     use GgmlType::*;
     Some(match ty {
         F32 => dot_f32,
@@ -479,7 +513,8 @@ mod tests {
             .map(|&b| (b as f32 - 128.0) / 50.0)
             .collect();
         for ty in GgmlType::all().filter(|t| {
-            dot_fn(*t).is_some() && !matches!(t, GgmlType::F32 | GgmlType::F16 | GgmlType::Bf16)
+            scalar_dot_fn(*t).is_some()
+                && !matches!(t, GgmlType::F32 | GgmlType::F16 | GgmlType::Bf16)
         }) {
             let w = weights(ty, n, ty.id() as u64);
             let mut wf = vec![0f32; n];
@@ -500,7 +535,7 @@ mod tests {
                 dequantize_row(act, &xq, &mut xd).unwrap();
             }
             let want: f64 = wf.iter().zip(&xd).map(|(&a, &b)| a as f64 * b as f64).sum();
-            let got = dot_fn(ty).unwrap()(&w, &xq) as f64;
+            let got = scalar_dot_fn(ty).unwrap()(&w, &xq) as f64;
             let scale: f64 = wf
                 .iter()
                 .zip(&xd)

@@ -10,6 +10,10 @@
 //! - `dequant`: [`dequantize_row`], the scalar reference (and test oracle for SIMD kernels).
 //! - `quantize`: [`quantize_row_q8_0`], [`quantize_row_q8_1`], [`quantize_row_q8_k`] for
 //!   activations.
+//! - `dot`: dot products of a weight row with a quantized activation row (scalar
+//!   reference kernels, and [`dot::dot_fn`], which hands out the `simd` kernel chosen at
+//!   startup).
+//! - `simd`: runtime instruction-set choice and the AVX2 kernels.
 //! - `error`: [`QuantError`].
 //!
 //! All kernels are bit-exact with ggml's reference C (`ggml-quants.c`); the integration
@@ -20,8 +24,9 @@ use std::fmt;
 pub mod blocks;
 mod dequant;
 pub mod dot;
-mod error;
+pub(crate) mod error;
 mod quantize;
+pub mod simd;
 
 pub use dequant::dequantize_row;
 pub use error::QuantError;

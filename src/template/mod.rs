@@ -6,6 +6,7 @@
 //! [`ChatTemplate::from_gguf`] makes that choice for a model file.
 
 mod builtin;
+pub mod gotmpl;
 mod jinja;
 
 use serde::{Deserialize, Serialize};
