@@ -29,3 +29,16 @@ pub fn num_threads() -> usize {
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(0)
 }
+
+/// The model store: `$HEARTH_MODELS`, else `$OLLAMA_MODELS` (so an Ollama store can be
+/// shared), else `~/.hearth/models`.
+pub fn models_dir() -> PathBuf {
+    for var in ["HEARTH_MODELS", "OLLAMA_MODELS"] {
+        if let Some(d) = std::env::var_os(var) {
+            if !d.is_empty() {
+                return PathBuf::from(d);
+            }
+        }
+    }
+    home_dir().join(".hearth").join("models")
+}

@@ -14,6 +14,8 @@ pub mod model;
 pub mod modelfile;
 pub mod ops;
 pub mod quant;
+pub mod registry;
 pub mod sampler;
+pub mod store;
 pub mod template;
 pub mod tokenizer;

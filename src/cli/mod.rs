@@ -4,7 +4,13 @@
 //! 2 a usage error (clap's own).
 
 mod bench;
+mod cp;
+mod list;
+mod model_ref;
+mod pull;
+mod push;
 mod repl;
+mod rm;
 mod run;
 mod show;
 mod tokenize;
@@ -26,6 +32,17 @@ pub struct Cli {
 pub enum Command {
     /// Measure prompt processing and generation speed
     Bench(bench::BenchArgs),
+    /// Copy a model under another name
+    Cp(cp::CpArgs),
+    /// List the models in the store
+    #[command(visible_alias = "ls")]
+    List(list::ListArgs),
+    /// Pull a model from a registry
+    Pull(pull::PullArgs),
+    /// Push a model to a registry
+    Push(push::PushArgs),
+    /// Remove models
+    Rm(rm::RmArgs),
     /// Run a model: answer a prompt, or chat
     Run(run::RunArgs),
     /// Show information about a model
@@ -39,6 +56,11 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Bench(args) => bench::run(args),
+        Command::Cp(args) => cp::run(args),
+        Command::List(args) => list::run(args),
+        Command::Pull(args) => pull::run(args),
+        Command::Push(args) => push::run(args),
+        Command::Rm(args) => rm::run(args),
         Command::Run(args) => run::run(args),
         Command::Show(args) => show::run(args),
         Command::Tokenize(args) => tokenize::run(args),

@@ -5,7 +5,6 @@
 //! notices and `--verbose` statistics go to stderr.
 
 use std::io::{IsTerminal, Read, Write};
-use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
@@ -23,9 +22,9 @@ use crate::tokenizer::Tokenizer;
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// The model (a path to a .gguf file)
+    /// The model: a store name (pulled first when missing) or a path to a .gguf file
     #[arg(value_name = "MODEL")]
-    model: PathBuf,
+    model: String,
     /// The prompt (its words are joined by spaces); without it, stdin or a chat
     #[arg(value_name = "PROMPT", trailing_var_arg = true)]
     prompt: Vec<String>,
@@ -44,6 +43,9 @@ pub struct RunArgs {
     /// Do not wrap words on a terminal
     #[arg(long)]
     nowordwrap: bool,
+    /// Allow plain http when the model must be pulled
+    #[arg(long)]
+    insecure: bool,
 }
 
 /// Options that configure loading rather than sampling.
@@ -147,7 +149,8 @@ pub fn run(args: RunArgs) -> Result<()> {
     parts.extend(args.prompt.iter().cloned());
     let interactive = parts.is_empty() && std::io::stdin().is_terminal();
     let prompt = (!interactive).then(|| parts.join(" "));
-    let mut loaded = Loaded::open(&args.model, &load_opts)?;
+    let path = super::model_ref::gguf_path(&args.model, true, args.insecure)?;
+    let mut loaded = Loaded::open(&path, &load_opts)?;
     if let (Some(note), false) = (&loaded.template_notice, args.raw) {
         eprintln!("{note}");
     }

@@ -13,9 +13,9 @@ use crate::quant::GgmlType;
 
 #[derive(Debug, Args)]
 pub struct ShowArgs {
-    /// The model (a path to a .gguf file)
+    /// The model: a store name or a path to a .gguf file
     #[arg(value_name = "MODEL", required_unless_present = "file")]
-    model: Option<PathBuf>,
+    model: Option<String>,
     /// Read this .gguf file
     #[arg(long, value_name = "PATH", conflicts_with = "model")]
     file: Option<PathBuf>,
@@ -25,8 +25,10 @@ pub struct ShowArgs {
 }
 
 pub fn run(args: ShowArgs) -> Result<()> {
-    let Some(path) = args.file.or(args.model) else {
-        bail!("name a model or a --file");
+    let path = match (args.file, args.model) {
+        (Some(f), _) => f,
+        (None, Some(m)) => super::model_ref::gguf_path(&m, false, false)?,
+        (None, None) => bail!("name a model or a --file"),
     };
     let file = GgufFile::open(&path).with_context(|| format!("cannot open {}", path.display()))?;
     print!("{}", render(&file, args.verbose)?);

@@ -34,6 +34,7 @@ pub fn data_file(name: &str) -> PathBuf {
         .join(name)
 }
 
+pub mod fault;
 pub mod qwen2_synthetic;
 
 /// Lower-case hex sha256 of `bytes`.

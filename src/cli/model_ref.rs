@@ -1,0 +1,39 @@
+//! MODEL arguments: a path to a GGUF file (when it exists on disk or ends in `.gguf`),
+//! or a model name looked up in the store (pulled first where Ollama would).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+use crate::registry::{progress, Client, Options};
+use crate::store::{Name, Store, StoreError};
+
+/// Whether a MODEL argument means a file rather than a store name.
+pub fn is_path(arg: &str) -> bool {
+    Path::new(arg).exists() || arg.to_ascii_lowercase().ends_with(".gguf")
+}
+
+/// The GGUF file a MODEL argument denotes; a missing store model is pulled first
+/// when `pull` is set.
+pub fn gguf_path(arg: &str, pull: bool, insecure: bool) -> Result<PathBuf> {
+    if is_path(arg) {
+        return Ok(PathBuf::from(arg));
+    }
+    let name = Name::parse(arg)?;
+    let store = Store::open();
+    match store.model_path(&name) {
+        Err(StoreError::NotFound(_)) if pull => {
+            let client = Client::new(
+                store.clone(),
+                Options {
+                    insecure,
+                    ..Options::default()
+                },
+                progress::for_stderr(),
+            );
+            client.pull(&name)?;
+            Ok(store.model_path(&name)?)
+        }
+        r => r.with_context(|| format!("cannot use model '{arg}'")),
+    }
+}
