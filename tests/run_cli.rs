@@ -178,7 +178,7 @@ fn verbose_stats_go_to_stderr() {
     for field in [
         "total duration:",
         "load duration:",
-        "prompt eval count:    6 token(s)",
+        "prompt eval count:    14 token(s)",
         "prompt eval rate:",
         "eval count:           4 token(s)",
         "eval rate:",
