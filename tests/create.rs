@@ -91,7 +91,10 @@ fn create_list_run_show_roundtrip() {
     let (_, err) = ok(&dir, &["create", "smol"]);
     assert!(err.contains("parsing GGUF"), "{err}");
     assert!(err.contains("creating new layer sha256:"), "{err}");
-    assert!(err.contains("writing manifest") && err.trim_end().ends_with("success"), "{err}");
+    assert!(
+        err.contains("writing manifest") && err.trim_end().ends_with("success"),
+        "{err}"
+    );
 
     let m = manifest(&dir, "smol");
     let types: Vec<String> = layer_digests(&m).into_iter().map(|(t, _)| t).collect();
@@ -131,17 +134,26 @@ fn create_list_run_show_roundtrip() {
     assert!(evals <= 8, "{stats}");
 
     let (params, _) = ok(&dir, &["show", "smol", "--parameters"]);
-    assert!(params.contains("stop") && params.contains("\"<|im_end|>\""), "{params}");
+    assert!(
+        params.contains("stop") && params.contains("\"<|im_end|>\""),
+        "{params}"
+    );
     let (system, _) = ok(&dir, &["show", "smol", "--system"]);
     assert_eq!(system.trim(), "You are a helpful assistant.");
     let (template, _) = ok(&dir, &["show", "smol", "--template"]);
     assert_eq!(template.trim_end(), CHATML.trim_end());
     let (summary, _) = ok(&dir, &["show", "smol"]);
-    assert!(summary.contains("  Parameters") && summary.contains("  System"), "{summary}");
+    assert!(
+        summary.contains("  Parameters") && summary.contains("  System"),
+        "{summary}"
+    );
 
     // show --modelfile reads back into the same layers.
     let (mf, _) = ok(&dir, &["show", "smol", "--modelfile"]);
-    assert!(mf.contains("FROM ") && mf.contains("/blobs/sha256-"), "{mf}");
+    assert!(
+        mf.contains("FROM ") && mf.contains("/blobs/sha256-"),
+        "{mf}"
+    );
     std::fs::write(dir.join("Modelfile2"), mf).unwrap();
     let (_, err) = ok(&dir, &["create", "other", "-f", "Modelfile2"]);
     assert!(!err.contains("creating new layer"), "{err}");
@@ -160,7 +172,10 @@ fn from_name_and_reuse() {
     // Creating again reuses the model blob.
     let (_, err) = ok(&dir, &["create", "base2", "-f", "Modelfile"]);
     let model = &layer_digests(&manifest(&dir, "base"))[0].1;
-    assert!(err.contains(&format!("using existing layer {model}")), "{err}");
+    assert!(
+        err.contains(&format!("using existing layer {model}")),
+        "{err}"
+    );
 
     // FROM an existing name keeps its layers; a new SYSTEM replaces the old one.
     std::fs::write(
@@ -177,7 +192,10 @@ fn from_name_and_reuse() {
     let (system, _) = ok(&dir, &["show", "derived", "--system"]);
     assert_eq!(system.trim(), "Answer in one word.");
     let (params, _) = ok(&dir, &["show", "derived", "--parameters"]);
-    assert!(params.contains("num_predict                    4"), "{params}");
+    assert!(
+        params.contains("num_predict                    4"),
+        "{params}"
+    );
     assert!(params.contains("temperature"), "merged: {params}");
     let (out, _) = ok(&dir, &["run", "derived", "Hi"]);
     assert!(!out.trim().is_empty());
@@ -187,7 +205,11 @@ fn from_name_and_reuse() {
 #[test]
 fn modelfile_errors() {
     let dir = temp_dir();
-    std::fs::write(dir.join("Bad"), "FROM x\n\nPARAMETER temperature 0\nBOGUS y\n").unwrap();
+    std::fs::write(
+        dir.join("Bad"),
+        "FROM x\n\nPARAMETER temperature 0\nBOGUS y\n",
+    )
+    .unwrap();
     let o = hearth(&dir, &["create", "bad", "-f", "Bad"]);
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);

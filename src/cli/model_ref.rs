@@ -16,11 +16,7 @@ pub fn is_path(arg: &str) -> bool {
 
 /// The GGUF file a MODEL argument denotes and, for a store model, its small layers
 /// (template, system, params, messages, license).
-pub fn resolve(
-    arg: &str,
-    pull: bool,
-    insecure: bool,
-) -> Result<(PathBuf, Option<ModelLayers>)> {
+pub fn resolve(arg: &str, pull: bool, insecure: bool) -> Result<(PathBuf, Option<ModelLayers>)> {
     let path = gguf_path(arg, pull, insecure)?;
     if is_path(arg) {
         return Ok((path, None));

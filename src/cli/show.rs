@@ -10,8 +10,8 @@ use clap::{ArgGroup, Args};
 
 use crate::gguf::{GgufFile, MetaValue, ValueType};
 use crate::modelfile::Modelfile;
-use crate::store::create::ModelLayers;
 use crate::quant::GgmlType;
+use crate::store::create::ModelLayers;
 
 #[derive(Debug, Args)]
 #[command(group(ArgGroup::new("part").args(["modelfile", "template", "parameters", "system", "license"])))]
@@ -240,9 +240,8 @@ impl Summary {
             _ => f.tensors().iter().map(|t| t.n_elements()).sum(),
         };
         let file_type = match f.get_u32("general.file_type")? {
-            Some(ft) => {
-                crate::gguf::file_type_name(ft).map_or_else(|| format!("unknown ({ft})"), str::to_string)
-            }
+            Some(ft) => crate::gguf::file_type_name(ft)
+                .map_or_else(|| format!("unknown ({ft})"), str::to_string),
             // No declared type: name the type holding most bytes.
             None => by_type
                 .iter()

@@ -165,22 +165,20 @@ impl ModelLayers {
                 manifest::MEDIA_SYSTEM => out.system = Some(text(l)?),
                 manifest::MEDIA_LICENSE => out.license.push(text(l)?),
                 manifest::MEDIA_PARAMS => {
-                    out.params = serde_json::from_str(&text(l)?).map_err(|e| {
-                        CreateError::BadLayer {
+                    out.params =
+                        serde_json::from_str(&text(l)?).map_err(|e| CreateError::BadLayer {
                             what: "params",
                             digest: l.digest.clone(),
                             reason: e.to_string(),
-                        }
-                    })?
+                        })?
                 }
                 manifest::MEDIA_MESSAGES => {
-                    out.messages = serde_json::from_str(&text(l)?).map_err(|e| {
-                        CreateError::BadLayer {
+                    out.messages =
+                        serde_json::from_str(&text(l)?).map_err(|e| CreateError::BadLayer {
                             what: "messages",
                             digest: l.digest.clone(),
                             reason: e.to_string(),
-                        }
-                    })?
+                        })?
                 }
                 _ => {}
             }

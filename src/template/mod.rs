@@ -101,7 +101,8 @@ impl ChatTemplate {
 
     /// An Ollama Go template (a model's `TEMPLATE`), rendered like Ollama's chat endpoint.
     pub fn go(source: &str) -> Result<ChatTemplate, TemplateError> {
-        let t = gotmpl::GoTemplate::parse(source).map_err(|e| TemplateError::Syntax(e.to_string()))?;
+        let t =
+            gotmpl::GoTemplate::parse(source).map_err(|e| TemplateError::Syntax(e.to_string()))?;
         Ok(ChatTemplate {
             kind: Kind::Go(Box::new(t)),
             strip_bos: None,
@@ -190,12 +191,12 @@ impl ChatTemplate {
         let out = match &self.kind {
             Kind::Builtin(b) => b.render(messages, add_generation_prompt),
             Kind::Jinja(j) => j.render(messages, add_generation_prompt)?,
-            Kind::Go(g) => gotmpl::render_chat(g, messages, add_generation_prompt).map_err(
-                |e| match e {
+            Kind::Go(g) => {
+                gotmpl::render_chat(g, messages, add_generation_prompt).map_err(|e| match e {
                     gotmpl::GoTemplateError::Limit(m) => TemplateError::Limit(m),
                     e => TemplateError::Render(e.to_string()),
-                },
-            )?,
+                })?
+            }
         };
         match &self.strip_bos {
             Some(bos) if out.starts_with(bos.as_str()) => Ok(out[bos.len()..].to_string()),
