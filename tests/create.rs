@@ -199,6 +199,17 @@ fn from_name_and_reuse() {
     assert!(params.contains("temperature"), "merged: {params}");
     let (out, _) = ok(&dir, &["run", "derived", "Hi"]);
     assert!(!out.trim().is_empty());
+
+    // Replacing a model drops the layers only the old version used.
+    let old_system = derived[2].1.replace(':', "-");
+    assert!(dir.join("store/blobs").join(&old_system).is_file());
+    std::fs::write(dir.join("Derived"), "FROM base\nSYSTEM Be brief.\n").unwrap();
+    ok(&dir, &["create", "derived", "-f", "Derived"]);
+    assert!(!dir.join("store/blobs").join(&old_system).exists());
+    assert!(dir
+        .join("store/blobs")
+        .join(base[0].1.replace(':', "-"))
+        .is_file());
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -274,7 +274,7 @@ pub fn create(
     req: &CreateRequest,
     status: &mut dyn FnMut(&str),
 ) -> Result<Manifest> {
-    let _guard = store.write_guard()?;
+    let guard = store.write_guard()?;
     let mut layers: Vec<Layer> = Vec::new();
     let mut config: Map<String, Value>;
     let mut base = ModelLayers::default();
@@ -360,7 +360,13 @@ pub fn create(
     let (cd, csize) = store.write_blob_bytes(&config_json)?;
     let m = Manifest::new(layer(manifest::MEDIA_CONFIG, &cd, csize), layers);
     status("writing manifest");
+    let replaced = store.manifest_path(name).is_file();
     store.write_manifest(name, &serde_json::to_vec(&m).expect("manifest serializes"))?;
+    drop(guard);
+    if replaced {
+        // Like Ollama, drop the layers only the replaced manifest used.
+        let _ = store.gc();
+    }
     status("success");
     Ok(m)
 }
