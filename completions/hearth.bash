@@ -22,6 +22,9 @@ _hearth() {
             hearth,cp)
                 cmd="hearth__subcmd__cp"
                 ;;
+            hearth,create)
+                cmd="hearth__subcmd__create"
+                ;;
             hearth,help)
                 cmd="hearth__subcmd__help"
                 ;;
@@ -55,6 +58,9 @@ _hearth() {
             hearth__subcmd__help,cp)
                 cmd="hearth__subcmd__help__subcmd__cp"
                 ;;
+            hearth__subcmd__help,create)
+                cmd="hearth__subcmd__help__subcmd__create"
+                ;;
             hearth__subcmd__help,help)
                 cmd="hearth__subcmd__help__subcmd__help"
                 ;;
@@ -86,7 +92,7 @@ _hearth() {
 
     case "${cmd}" in
         hearth)
-            opts="-h -V --help --version bench cp list ls pull push rm run show tokenize help"
+            opts="-h -V --help --version bench cp create list ls pull push rm run show tokenize help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -163,8 +169,30 @@ _hearth() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        hearth__subcmd__create)
+            opts="-f -h --file --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -f)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         hearth__subcmd__help)
-            opts="bench cp list pull push rm run show tokenize help"
+            opts="bench cp create list pull push rm run show tokenize help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -192,6 +220,20 @@ _hearth() {
             return 0
             ;;
         hearth__subcmd__help__subcmd__cp)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hearth__subcmd__help__subcmd__create)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -400,7 +442,7 @@ _hearth() {
             return 0
             ;;
         hearth__subcmd__show)
-            opts="-v -h --file --verbose --help"
+            opts="-v -h --file --verbose --modelfile --template --parameters --system --license --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -163,6 +163,11 @@ pub fn format_params(
                 let f = parse_go_float32(raw).ok_or_else(|| bad("float"))?;
                 // Shortest float32 text, read back as f64: what Go's json prints for a float32.
                 let f64v: f64 = format!("{f}").parse().unwrap_or(f as f64);
+                // Go's json prints whole floats without a fraction (`0`, not `0.0`).
+                if f64v.fract() == 0.0 && f64v.abs() < 1e15 {
+                    out.insert(name.clone(), Value::from(f64v as i64));
+                    continue;
+                }
                 serde_json::Number::from_f64(f64v)
                     .map(Value::Number)
                     .ok_or_else(|| bad("float"))?
@@ -942,5 +947,16 @@ REQUIRES v0.14.0
                 let _ = m.typed_parameters();
             }
         }
+    }
+
+    #[test]
+    fn whole_floats_print_like_go() {
+        let p = |v: &str| vec![("temperature".to_string(), v.to_string())];
+        let (m, _) = format_params(&p("0")).unwrap();
+        assert_eq!(serde_json::to_string(&m).unwrap(), r#"{"temperature":0}"#);
+        let (m, _) = format_params(&p("1.0")).unwrap();
+        assert_eq!(serde_json::to_string(&m).unwrap(), r#"{"temperature":1}"#);
+        let (m, _) = format_params(&p("0.7")).unwrap();
+        assert_eq!(serde_json::to_string(&m).unwrap(), r#"{"temperature":0.7}"#);
     }
 }

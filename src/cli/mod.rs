@@ -5,6 +5,7 @@
 
 mod bench;
 mod cp;
+mod create;
 mod list;
 mod model_ref;
 mod pull;
@@ -34,6 +35,8 @@ pub enum Command {
     Bench(bench::BenchArgs),
     /// Copy a model under another name
     Cp(cp::CpArgs),
+    /// Create a model from a Modelfile
+    Create(create::CreateArgs),
     /// List the models in the store
     #[command(visible_alias = "ls")]
     List(list::ListArgs),
@@ -57,6 +60,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Bench(args) => bench::run(args),
         Command::Cp(args) => cp::run(args),
+        Command::Create(args) => create::run(args),
         Command::List(args) => list::run(args),
         Command::Pull(args) => pull::run(args),
         Command::Push(args) => push::run(args),

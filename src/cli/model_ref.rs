@@ -6,11 +6,29 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 
 use crate::registry::{progress, Client, Options};
+use crate::store::create::ModelLayers;
 use crate::store::{Name, Store, StoreError};
 
 /// Whether a MODEL argument means a file rather than a store name.
 pub fn is_path(arg: &str) -> bool {
     Path::new(arg).exists() || arg.to_ascii_lowercase().ends_with(".gguf")
+}
+
+/// The GGUF file a MODEL argument denotes and, for a store model, its small layers
+/// (template, system, params, messages, license).
+pub fn resolve(arg: &str, pull: bool, insecure: bool) -> Result<(PathBuf, Option<ModelLayers>)> {
+    let path = gguf_path(arg, pull, insecure)?;
+    if is_path(arg) {
+        return Ok((path, None));
+    }
+    let store = Store::open();
+    let name = Name::parse(arg)?;
+    let m = store
+        .resolve(&name)
+        .with_context(|| format!("cannot use model '{arg}'"))?;
+    let layers = ModelLayers::read(&store, &m)
+        .with_context(|| format!("cannot read the layers of model '{arg}'"))?;
+    Ok((path, Some(layers)))
 }
 
 /// The GGUF file a MODEL argument denotes; a missing store model is pulled first

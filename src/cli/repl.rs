@@ -22,6 +22,8 @@ pub struct Settings {
     pub sampling: SamplerOptions,
     pub load: LoadOptions,
     pub system: Option<String>,
+    /// The model's `MESSAGE`s, before the chat's own.
+    pub history: Vec<Message>,
     pub verbose: bool,
     pub wordwrap: bool,
 }
@@ -83,6 +85,7 @@ pub fn run(mut loaded: Loaded, mut s: Settings) -> Result<()> {
         if let Some(sys) = &s.system {
             convo.push(Message::new("system", sys.as_str()));
         }
+        convo.extend(s.history.iter().cloned());
         convo.extend(messages.iter().cloned());
         convo.push(Message::new("user", input.as_str()));
         let ids = match loaded.prompt_ids(&convo, None) {

@@ -55,17 +55,52 @@ pub struct LoadOptions {
     pub num_thread: usize,
 }
 
-/// Splits `KEY=VALUE` options into load options and sampler options.
-pub fn parse_options(pairs: &[String]) -> Result<(LoadOptions, SamplerOptions)> {
-    let mut load = LoadOptions::default();
-    let mut sampling = SamplerOptions::default();
+/// Applies a model's params layer (typed JSON options) like Ollama: over the defaults,
+/// under the command line's options.
+pub fn apply_params(
+    load: &mut LoadOptions,
+    s: &mut SamplerOptions,
+    params: &serde_json::Map<String, serde_json::Value>,
+) -> Result<()> {
+    use serde_json::Value;
+    for (k, v) in params {
+        let items = match v {
+            Value::Array(a) => a.clone(),
+            v => vec![v.clone()],
+        };
+        for item in items {
+            let text = match item {
+                Value::String(t) => t,
+                Value::Bool(b) => b.to_string(),
+                Value::Number(n) => n.to_string(),
+                other => other.to_string(),
+            };
+            match set_option(load, s, k, &text) {
+                Ok(()) => {}
+                // Options hearth has no use for (num_batch, use_mmap, num_gpu…) are ignored.
+                Err(_) if crate::modelfile::parameter_kind(k).is_some() => {}
+                Err(e) => {
+                    return Err(e.context(format!("invalid parameter '{k}' in the model's params")))
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Applies `KEY=VALUE` options.
+pub fn apply_options(
+    load: &mut LoadOptions,
+    sampling: &mut SamplerOptions,
+    pairs: &[String],
+) -> Result<()> {
     for p in pairs {
         let (k, v) = p
             .split_once('=')
             .ok_or_else(|| anyhow!("option '{p}' is not KEY=VALUE"))?;
-        set_option(&mut load, &mut sampling, k.trim(), v)?;
+        set_option(load, sampling, k.trim(), v)?;
     }
-    Ok((load, sampling))
+    Ok(())
 }
 
 /// Sets one option by name (load options first, then the sampler's).
@@ -131,7 +166,6 @@ impl Loaded {
 
 pub fn run(args: RunArgs) -> Result<()> {
     let t_start = Instant::now();
-    let (load_opts, sampling) = parse_options(&args.options)?;
     // Like Ollama: piped stdin comes first, then the prompt arguments
     // (`cat notes.txt | hearth run m "Summarize:"`); a terminal on stdin means a chat
     // unless there are prompt arguments.
@@ -149,8 +183,23 @@ pub fn run(args: RunArgs) -> Result<()> {
     parts.extend(args.prompt.iter().cloned());
     let interactive = parts.is_empty() && std::io::stdin().is_terminal();
     let prompt = (!interactive).then(|| parts.join(" "));
-    let path = super::model_ref::gguf_path(&args.model, true, args.insecure)?;
+    let (path, layers) = super::model_ref::resolve(&args.model, true, args.insecure)?;
+    let layers = layers.unwrap_or_default();
+    // Ollama's precedence: defaults, then the model's params layer, then the command line.
+    let mut load_opts = LoadOptions::default();
+    let mut sampling = SamplerOptions::default();
+    apply_params(&mut load_opts, &mut sampling, &layers.params)?;
+    apply_options(&mut load_opts, &mut sampling, &args.options)?;
+    let system = args.system.clone().or(layers.system.clone());
     let mut loaded = Loaded::open(&path, &load_opts)?;
+    if let Some(src) = &layers.template {
+        // A template layer (Go) wins over the GGUF's own template, as in Ollama.
+        loaded
+            .template
+            .set_go(src)
+            .context("cannot use the model's template layer")?;
+        loaded.template_notice = None;
+    }
     if let (Some(note), false) = (&loaded.template_notice, args.raw) {
         eprintln!("{note}");
     }
@@ -160,7 +209,8 @@ pub fn run(args: RunArgs) -> Result<()> {
             repl::Settings {
                 sampling,
                 load: load_opts,
-                system: args.system,
+                system,
+                history: layers.messages,
                 verbose: args.verbose,
                 wordwrap: !args.nowordwrap,
             },
@@ -170,9 +220,10 @@ pub fn run(args: RunArgs) -> Result<()> {
         bail!("the prompt is empty");
     }
     let mut messages = Vec::new();
-    if let Some(s) = &args.system {
+    if let Some(s) = &system {
         messages.push(Message::new("system", s.as_str()));
     }
+    messages.extend(layers.messages.iter().cloned());
     messages.push(Message::new("user", prompt.as_str()));
     let ids = loaded.prompt_ids(&messages, args.raw.then_some(prompt.as_str()))?;
     let wrap = !args.nowordwrap && std::io::stdout().is_terminal();

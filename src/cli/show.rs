@@ -6,12 +6,15 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
-use clap::Args;
+use clap::{ArgGroup, Args};
 
 use crate::gguf::{GgufFile, MetaValue, ValueType};
+use crate::modelfile::Modelfile;
 use crate::quant::GgmlType;
+use crate::store::create::ModelLayers;
 
 #[derive(Debug, Args)]
+#[command(group(ArgGroup::new("part").args(["modelfile", "template", "parameters", "system", "license"])))]
 pub struct ShowArgs {
     /// The model: a store name or a path to a .gguf file
     #[arg(value_name = "MODEL", required_unless_present = "file")]
@@ -22,17 +25,116 @@ pub struct ShowArgs {
     /// Also list all metadata and tensors
     #[arg(short, long)]
     verbose: bool,
+    /// Print the model's Modelfile
+    #[arg(long)]
+    modelfile: bool,
+    /// Print the model's template
+    #[arg(long)]
+    template: bool,
+    /// Print the model's parameters
+    #[arg(long)]
+    parameters: bool,
+    /// Print the model's system message
+    #[arg(long)]
+    system: bool,
+    /// Print the model's license
+    #[arg(long)]
+    license: bool,
 }
 
 pub fn run(args: ShowArgs) -> Result<()> {
-    let path = match (args.file, args.model) {
-        (Some(f), _) => f,
-        (None, Some(m)) => super::model_ref::gguf_path(&m, false, false)?,
+    let (path, layers, name) = match (&args.file, &args.model) {
+        (Some(f), _) => (f.clone(), None, None),
+        (None, Some(m)) => {
+            let (p, l) = super::model_ref::resolve(m, false, false)?;
+            let name = l.is_some().then(|| m.clone());
+            (p, l, name)
+        }
         (None, None) => bail!("name a model or a --file"),
     };
+    let layers = layers.unwrap_or_default();
     let file = GgufFile::open(&path).with_context(|| format!("cannot open {}", path.display()))?;
-    print!("{}", render(&file, args.verbose)?);
+    if args.modelfile {
+        let mf = Modelfile {
+            from: path.display().to_string(),
+            template: layers.template.clone(),
+            system: layers.system.clone(),
+            parameters: layers.parameter_pairs(),
+            license: layers.license.clone(),
+            messages: layers
+                .messages
+                .iter()
+                .map(|m| (m.role.clone(), m.content.clone()))
+                .collect(),
+            ..Modelfile::default()
+        };
+        print!("{}", mf.render_named(name.as_deref()));
+    } else if args.template {
+        let t = match &layers.template {
+            Some(t) => Some(t.clone()),
+            None => file.get_str("tokenizer.chat_template")?.map(str::to_string),
+        };
+        if let Some(t) = t {
+            println!("{t}");
+        }
+    } else if args.parameters {
+        print!("{}", parameter_lines(&layers.params, ""));
+    } else if args.system {
+        if let Some(s) = &layers.system {
+            println!("{s}");
+        }
+    } else if args.license {
+        if !layers.license.is_empty() {
+            println!("{}", layers.license.join("\n"));
+        }
+    } else {
+        print!("{}", render(&file, args.verbose)?);
+        print!("{}", render_layers(&layers));
+    }
     Ok(())
+}
+
+/// `name   value` lines like Ollama's `show --parameters` (`%-30s %#v`): strings quoted.
+fn parameter_lines(params: &serde_json::Map<String, serde_json::Value>, indent: &str) -> String {
+    let mut out = String::new();
+    for (k, v) in params {
+        let items = match v {
+            serde_json::Value::Array(a) => a.clone(),
+            v => vec![v.clone()],
+        };
+        for i in items {
+            let _ = writeln!(out, "{indent}{k:<30} {i}");
+        }
+    }
+    out
+}
+
+/// The Parameters, System and License sections of the summary, when the model has them.
+pub fn render_layers(l: &ModelLayers) -> String {
+    let mut out = String::new();
+    if !l.params.is_empty() {
+        out.push_str("  Parameters\n");
+        out.push_str(&parameter_lines(&l.params, "    "));
+        out.push('\n');
+    }
+    let mut text = |title: &str, t: &str, max_lines: usize| {
+        let _ = writeln!(out, "  {title}");
+        let lines: Vec<&str> = t.trim().lines().collect();
+        for line in lines.iter().take(max_lines) {
+            let _ = writeln!(out, "    {line}");
+        }
+        if lines.len() > max_lines {
+            out.push_str("    ...\n");
+        }
+        out.push('\n');
+    };
+    if let Some(s) = &l.system {
+        text("System", s, usize::MAX);
+    }
+    for lic in &l.license {
+        text("License", lic, 2);
+    }
+    out
 }
 
 /// The whole `show` text for one file.
@@ -138,9 +240,8 @@ impl Summary {
             _ => f.tensors().iter().map(|t| t.n_elements()).sum(),
         };
         let file_type = match f.get_u32("general.file_type")? {
-            Some(ft) => {
-                file_type_name(ft).map_or_else(|| format!("unknown ({ft})"), str::to_string)
-            }
+            Some(ft) => crate::gguf::file_type_name(ft)
+                .map_or_else(|| format!("unknown ({ft})"), str::to_string),
             // No declared type: name the type holding most bytes.
             None => by_type
                 .iter()
@@ -160,46 +261,6 @@ impl Summary {
             architecture,
         })
     }
-}
-
-/// llama.cpp's `llama_ftype` names (general.file_type).
-fn file_type_name(ft: u32) -> Option<&'static str> {
-    Some(match ft {
-        0 => "F32",
-        1 => "F16",
-        2 => "Q4_0",
-        3 => "Q4_1",
-        7 => "Q8_0",
-        8 => "Q5_0",
-        9 => "Q5_1",
-        10 => "Q2_K",
-        11 => "Q3_K_S",
-        12 => "Q3_K_M",
-        13 => "Q3_K_L",
-        14 => "Q4_K_S",
-        15 => "Q4_K_M",
-        16 => "Q5_K_S",
-        17 => "Q5_K_M",
-        18 => "Q6_K",
-        19 => "IQ2_XXS",
-        20 => "IQ2_XS",
-        21 => "Q2_K_S",
-        22 => "IQ3_XS",
-        23 => "IQ3_XXS",
-        24 => "IQ1_S",
-        25 => "IQ4_NL",
-        26 => "IQ3_S",
-        27 => "IQ3_M",
-        28 => "IQ2_S",
-        29 => "IQ2_M",
-        30 => "IQ4_XS",
-        31 => "IQ1_M",
-        32 => "BF16",
-        36 => "TQ1_0",
-        37 => "TQ2_0",
-        38 => "MXFP4_MOE",
-        _ => return None,
-    })
 }
 
 /// 134.52M, 1.2B, 512K: Ollama's way of printing parameter counts.

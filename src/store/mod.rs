@@ -12,6 +12,7 @@
 //! shared from their first blob to their manifest, and GC runs only if it can take it
 //! exclusively at once (otherwise it is skipped and the next `remove` collects).
 
+pub mod create;
 pub mod manifest;
 pub mod name;
 
@@ -277,14 +278,21 @@ impl Store {
 
     /// Copies a file into the store as a blob and returns its digest and size.
     pub fn write_blob_from_file(&self, path: &Path) -> Result<(Digest, u64)> {
+        self.import_file(path).map(|(d, s, _)| (d, s))
+    }
+
+    /// Copies a file into the store as a blob, hashing while copying; the third value says
+    /// whether an identical blob was already there (the copy is then dropped).
+    pub fn import_file(&self, path: &Path) -> Result<(Digest, u64, bool)> {
         let mut f = File::open(path).map_err(io_err("cannot open", path))?;
         let (tmp, got, size) = self.copy_to_temp(&mut f)?;
-        if self.has_blob(&got) {
+        let existed = self.has_blob(&got);
+        if existed {
             let _ = fs::remove_file(&tmp);
         } else {
             self.commit_blob(&tmp, &got)?;
         }
-        Ok((got, size))
+        Ok((got, size, existed))
     }
 
     /// Stores bytes as a blob and returns its digest and size.

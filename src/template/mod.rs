@@ -69,6 +69,8 @@ pub struct ChatTemplate {
 enum Kind {
     Builtin(Builtin),
     Jinja(Box<jinja::JinjaTemplate>),
+    /// An Ollama (Go text/template) template, from a model's template layer.
+    Go(Box<gotmpl::GoTemplate>),
 }
 
 impl ChatTemplate {
@@ -95,6 +97,23 @@ impl ChatTemplate {
             )?)),
             strip_bos: None,
         })
+    }
+
+    /// An Ollama Go template (a model's `TEMPLATE`), rendered like Ollama's chat endpoint.
+    pub fn go(source: &str) -> Result<ChatTemplate, TemplateError> {
+        let t =
+            gotmpl::GoTemplate::parse(source).map_err(|e| TemplateError::Syntax(e.to_string()))?;
+        Ok(ChatTemplate {
+            kind: Kind::Go(Box::new(t)),
+            strip_bos: None,
+        })
+    }
+
+    /// Replaces the template by an Ollama Go template, keeping the model's BOS handling.
+    pub fn set_go(&mut self, source: &str) -> Result<(), TemplateError> {
+        let t = ChatTemplate::go(source)?;
+        self.kind = t.kind;
+        Ok(())
     }
 
     /// The template a model file asks for, like llama.cpp chooses it: `tokenizer.chat_template`
@@ -149,14 +168,16 @@ impl ChatTemplate {
         match &self.kind {
             Kind::Builtin(b) => b.name(),
             Kind::Jinja(_) => "jinja",
+            Kind::Go(_) => "go",
         }
     }
 
-    /// The Jinja source, for a Jinja template.
+    /// The source text, for a Jinja or Go template.
     pub fn source(&self) -> Option<&str> {
         match &self.kind {
             Kind::Builtin(_) => None,
             Kind::Jinja(j) => Some(j.source()),
+            Kind::Go(g) => Some(g.source()),
         }
     }
 
@@ -170,6 +191,12 @@ impl ChatTemplate {
         let out = match &self.kind {
             Kind::Builtin(b) => b.render(messages, add_generation_prompt),
             Kind::Jinja(j) => j.render(messages, add_generation_prompt)?,
+            Kind::Go(g) => {
+                gotmpl::render_chat(g, messages, add_generation_prompt).map_err(|e| match e {
+                    gotmpl::GoTemplateError::Limit(m) => TemplateError::Limit(m),
+                    e => TemplateError::Render(e.to_string()),
+                })?
+            }
         };
         match &self.strip_bos {
             Some(bos) if out.starts_with(bos.as_str()) => Ok(out[bos.len()..].to_string()),
