@@ -103,11 +103,11 @@ impl GgufFile {
             // the useful message.
             return GgufFile::from_bytes(Vec::new());
         }
-        // SAFETY: the map is read-only and private to this process. Another process
-        // truncating or rewriting the file while it is mapped is outside what we can
-        // guard against (as for every mmap-based loader); hearth never writes to a
-        // model file it has mapped, and the store replaces files by rename, which leaves
-        // existing maps intact.
+        // The map is read-only and private to this process. Another process truncating
+        // or rewriting the file while it is mapped is outside what we can guard against
+        // (as for every mmap-based loader); hearth never writes to a model file it has
+        // mapped, and the store replaces files by rename, which leaves existing maps intact.
+        // SAFETY: read-only map of a file hearth does not modify while mapped (above).
         let map = unsafe { memmap2::Mmap::map(&file) }.map_err(io)?;
         GgufFile::parse(Backing::Mmap(map))
     }

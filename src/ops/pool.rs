@@ -169,10 +169,11 @@ impl Pool {
             let (base, len) = ptrs[b];
             let lo = c * size;
             let n = size.min(len - lo);
-            // SAFETY: `base..base+len` is buffer b, exclusively borrowed by this call
-            // for its whole duration; chunk c covers `lo..lo+n`, inside the buffer, and
-            // every task index t is executed exactly once (Job::run's counter), so no
-            // two live slices overlap. T: Send allows handing them to other threads.
+            // `base..base+len` is buffer b, exclusively borrowed by this call for its
+            // whole duration; chunk c covers `lo..lo+n`, inside the buffer, and every
+            // task index t is executed exactly once (Job::run's counter), so no two live
+            // slices overlap. T: Send allows handing them to other threads.
+            // SAFETY: in bounds and disjoint from every other live chunk (above).
             let part = unsafe { std::slice::from_raw_parts_mut((base as *mut T).add(lo), n) };
             f(b, c, part);
         };
@@ -224,9 +225,10 @@ fn worker(s: &Shared) {
         s.active.fetch_add(1, SeqCst);
         let p = s.job.load(SeqCst) as *const Job<'_>;
         if !p.is_null() {
-            // SAFETY: see the module invariant: `active` was raised before this read
-            // of a non-null `job`, so the caller that owns the job (on its stack) waits
-            // for `active` to drop before returning; the job outlives this use.
+            // The module invariant: `active` was raised before this read of a non-null
+            // `job`, so the caller that owns the job (on its stack) waits for `active` to
+            // drop before returning.
+            // SAFETY: the job outlives this use (above).
             let job = unsafe { &*p };
             job.run();
         }
