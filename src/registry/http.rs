@@ -163,6 +163,9 @@ impl Http {
                         retry_after,
                     });
                 }
+                Err(ureq::Error::Transport(t)) if t.kind() == ureq::ErrorKind::Dns => {
+                    return Err(RegistryError::Unreachable(t.to_string()))
+                }
                 Err(e) => return Err(RegistryError::Network(format!("{method} {url}: {e}"))),
             }
         }

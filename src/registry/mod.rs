@@ -35,6 +35,9 @@ pub enum RegistryError {
     InsecureProtocol,
     #[error("{0}")]
     Network(String),
+    /// The host name does not resolve: retrying would only make the user wait.
+    #[error("{0} (is the registry host right, and is this machine online?)")]
+    Unreachable(String),
     #[error("{0}")]
     Protocol(String),
     #[error(transparent)]
