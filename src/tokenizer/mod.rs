@@ -370,7 +370,7 @@ impl Tokenizer {
     }
 
     /// Build the tokenizer from its configuration, with llama.cpp's defaults and fix-ups.
-    pub fn new(cfg: TokenizerConfig) -> Result<Tokenizer, TokenizerError> {
+    pub fn new(mut cfg: TokenizerConfig) -> Result<Tokenizer, TokenizerError> {
         let n = cfg.tokens.len();
         if n == 0 {
             return Err(TokenizerError::EmptyVocab);
@@ -408,11 +408,12 @@ impl Tokenizer {
         let mut token_to_id: FxMap<Box<[u8]>, u32> = FxMap::default();
         token_to_id.reserve(n);
         let mut max_token_len = 0;
-        for (i, t) in cfg.tokens.iter().enumerate() {
+        // The config is ours: its token vectors become the texts without another copy.
+        for (i, t) in std::mem::take(&mut cfg.tokens).into_iter().enumerate() {
             let t: Box<[u8]> = if t.is_empty() {
                 format!("[EMPTY_{i}]").into_bytes().into_boxed_slice()
             } else {
-                t.clone().into_boxed_slice()
+                t.into_boxed_slice()
             };
             max_token_len = max_token_len.max(t.len());
             // A repeated text maps to its last id, as llama.cpp's map assignment does.
