@@ -2,7 +2,6 @@
 //! model's tokenizer does it; used by scripts and by checks against llama.cpp.
 
 use std::io::Read;
-use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::Args;
@@ -12,9 +11,9 @@ use crate::tokenizer::Tokenizer;
 
 #[derive(Debug, Args)]
 pub struct TokenizeArgs {
-    /// The model (a path to a .gguf file)
+    /// The model (a name in the store or a path to a .gguf file)
     #[arg(value_name = "MODEL")]
-    model: PathBuf,
+    model: String,
     /// The text to tokenize (read from stdin when absent); with --decode, a JSON array of ids
     #[arg(value_name = "TEXT")]
     text: Option<String>,
@@ -27,10 +26,10 @@ pub struct TokenizeArgs {
 }
 
 pub fn run(args: TokenizeArgs) -> Result<()> {
-    let file = GgufFile::open(&args.model)
-        .with_context(|| format!("cannot open {}", args.model.display()))?;
+    let path = super::model_ref::gguf_path(&args.model, false, false)?;
+    let file = GgufFile::open(&path).with_context(|| format!("cannot open {}", path.display()))?;
     let tok = Tokenizer::from_gguf(&file)
-        .with_context(|| format!("cannot build the tokenizer of {}", args.model.display()))?;
+        .with_context(|| format!("cannot build the tokenizer of {}", path.display()))?;
     let input = match args.text {
         Some(t) => t,
         None => {
