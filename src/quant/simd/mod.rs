@@ -25,6 +25,21 @@ use super::GgmlType;
 #[cfg(target_arch = "x86_64")]
 mod avx2;
 
+/// Elsewhere there are no AVX2 kernels (and `avx2_available` is false anyway).
+#[cfg(not(target_arch = "x86_64"))]
+mod avx2 {
+    use super::{Dot4Fn, DotFn, GgmlType, QuantizeFn};
+    pub(super) fn dot_fn(_: GgmlType) -> Option<DotFn> {
+        None
+    }
+    pub(super) fn dot4_fn(_: GgmlType) -> Option<Dot4Fn> {
+        None
+    }
+    pub(super) fn quantize_fn(_: GgmlType) -> Option<QuantizeFn> {
+        None
+    }
+}
+
 /// An instruction set hearth has dot kernels for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kernel {
@@ -116,24 +131,21 @@ pub fn kernel() -> Kernel {
     })
 }
 
+/// Runs `f` (which hands out AVX2 kernels) only on a CPU with AVX2, FMA and F16C.
+fn on_avx2<T>(f: impl FnOnce() -> Option<T>) -> Option<T> {
+    if avx2_available() {
+        f()
+    } else {
+        None
+    }
+}
+
 /// `kernel`'s dot product for a weight type, or `None` when the type has no kernel or the
 /// CPU cannot run `kernel` (so a returned fn is always safe to call).
 pub fn dot_fn_for(kernel: Kernel, ty: GgmlType) -> Option<DotFn> {
     match kernel {
         Kernel::Scalar => scalar_dot_fn(ty),
-        Kernel::Avx2 => {
-            if !avx2_available() {
-                return None;
-            }
-            #[cfg(target_arch = "x86_64")]
-            {
-                avx2::dot_fn(ty)
-            }
-            #[cfg(not(target_arch = "x86_64"))]
-            {
-                None
-            }
-        }
+        Kernel::Avx2 => on_avx2(|| avx2::dot_fn(ty)),
     }
 }
 
@@ -143,19 +155,7 @@ pub fn dot_fn_for(kernel: Kernel, ty: GgmlType) -> Option<DotFn> {
 pub fn dot4_fn_for(kernel: Kernel, ty: GgmlType) -> Option<Dot4Fn> {
     match kernel {
         Kernel::Scalar => None,
-        Kernel::Avx2 => {
-            if !avx2_available() {
-                return None;
-            }
-            #[cfg(target_arch = "x86_64")]
-            {
-                avx2::dot4_fn(ty)
-            }
-            #[cfg(not(target_arch = "x86_64"))]
-            {
-                None
-            }
-        }
+        Kernel::Avx2 => on_avx2(|| avx2::dot4_fn(ty)),
     }
 }
 
@@ -165,19 +165,7 @@ pub fn dot4_fn_for(kernel: Kernel, ty: GgmlType) -> Option<Dot4Fn> {
 pub fn quantize_fn_for(kernel: Kernel, act: GgmlType) -> Option<QuantizeFn> {
     match kernel {
         Kernel::Scalar => None,
-        Kernel::Avx2 => {
-            if !avx2_available() {
-                return None;
-            }
-            #[cfg(target_arch = "x86_64")]
-            {
-                avx2::quantize_fn(act)
-            }
-            #[cfg(not(target_arch = "x86_64"))]
-            {
-                None
-            }
-        }
+        Kernel::Avx2 => on_avx2(|| avx2::quantize_fn(act)),
     }
 }
 
