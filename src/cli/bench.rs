@@ -2,7 +2,6 @@
 //! llama-bench (pp: one batch of N prompt tokens; tg: N single-token decode steps from
 //! an empty context; tg@bB: B sequences decoded together, aggregate tokens/s).
 
-use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
@@ -15,9 +14,9 @@ use crate::ops::pool::Pool;
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
-    /// The model (a path to a .gguf file)
+    /// The model (a name in the store or a path to a .gguf file)
     #[arg(value_name = "MODEL")]
-    model: PathBuf,
+    model: String,
     /// Prompt tokens per pp test (0 to skip)
     #[arg(short = 'p', long = "n-prompt", default_value_t = 512)]
     n_prompt: usize,
@@ -63,12 +62,14 @@ pub fn run(args: BenchArgs) -> Result<()> {
         }
     }
     let threads = Pool::global().threads();
-    let model = Model::open(&args.model)
-        .with_context(|| format!("cannot load {}", args.model.display()))?;
-    let name = args
-        .model
-        .file_name()
-        .map_or_else(|| "model".into(), |n| n.to_string_lossy().into_owned());
+    let path = super::model_ref::gguf_path(&args.model, false, false)?;
+    let model = Model::open(&path).with_context(|| format!("cannot load {}", path.display()))?;
+    let name = match super::model_ref::is_path(&args.model) {
+        true => path
+            .file_name()
+            .map_or_else(|| "model".into(), |n| n.to_string_lossy().into_owned()),
+        false => args.model.clone(),
+    };
     let max_batch = args.batch.iter().copied().max().unwrap_or(1);
     let num_ctx = (args.n_prompt.max(args.n_gen) + 1).max(16);
     let mut engine = Engine::new(
