@@ -17,7 +17,7 @@ mod common;
 
 use hearth::gguf::GgufFile;
 use hearth::quant::dot::{quantize_activations, scalar_dot_fn, vec_dot_type, DotFn};
-use hearth::quant::simd::{dot4_fn_for, dot_fn_for, Kernel};
+use hearth::quant::simd::{dot4_fn_for, dot_fn_for, gemm_fn_for, Kernel};
 use hearth::quant::{dequantize_row, GgmlType};
 
 const TOL: f64 = 1e-5;
@@ -365,6 +365,98 @@ fn four_rows() {
             }
         }
         assert!(seen > 0, "{name}: no tensor of a four-row type");
+    }
+}
+
+/// `gemm(w, rows, x, n)` equals the same instruction set's single-row dot kernel for
+/// every (row, token), bit for bit (the engine's batching invariance rests on it).
+fn check_gemm(ty: GgmlType, w: &[u8], rows: usize, xf: &[f32], n: usize, label: &str) {
+    let cols = xf.len() / n;
+    let act = vec_dot_type(ty).unwrap();
+    let ar = act.row_bytes(cols as u64).unwrap() as usize;
+    let mut xq = vec![0u8; n * ar];
+    for (src, dst) in xf.chunks_exact(cols).zip(xq.chunks_exact_mut(ar)) {
+        quantize_activations(act, src, dst).unwrap();
+    }
+    let gemm = gemm_fn_for(Kernel::Avx2, ty).expect("a gemm kernel");
+    let dot = dot_fn_for(Kernel::Avx2, ty).unwrap();
+    let mut out = vec![f32::NAN; rows * n];
+    gemm(w, rows, &xq, n, &mut out);
+    let rb = w.len() / rows;
+    for r in 0..rows {
+        for t in 0..n {
+            let want = dot(&w[r * rb..(r + 1) * rb], &xq[t * ar..(t + 1) * ar]);
+            let got = out[r * n + t];
+            assert!(
+                got.to_bits() == want.to_bits(),
+                "{ty} {label}: row {r} token {t}: gemm {got} vs dot {want}"
+            );
+        }
+    }
+}
+
+#[test]
+fn gemm_tiles_bit_identical() {
+    let Some(()) = avx2() else { return };
+    let gemm_types: Vec<GgmlType> = GgmlType::all()
+        .filter(|&t| gemm_fn_for(Kernel::Avx2, t).is_some())
+        .collect();
+    assert!(gemm_types.len() >= 6, "{gemm_types:?}");
+    for &ty in &gemm_types {
+        assert!(gemm_fn_for(Kernel::Scalar, ty).is_none());
+        // Shapes around the tile edges; the 8192-column case crosses the kernel's
+        // activation chunk (a few dozen tokens at that width).
+        for (rows, cols, n) in [
+            (1, 256, 1),
+            (3, 256, 2),
+            (5, 512, 3),
+            (9, 256, 7),
+            (4, 8192, 40),
+        ] {
+            let fills = [Fill::Random, Fill::Zeros, Fill::Ones, Fill::Min8];
+            let w: Vec<u8> = (0..rows)
+                .flat_map(|r| {
+                    weights(
+                        ty,
+                        cols,
+                        90 + r as u64,
+                        if r % 3 == 0 {
+                            Fill::Random
+                        } else {
+                            fills[r % 4]
+                        },
+                    )
+                })
+                .collect();
+            let mut xf = floats(n * cols, 5 + rows as u64);
+            // One token of ±1 only: quantizes to ±127 everywhere.
+            for (i, v) in xf[..cols].iter_mut().enumerate() {
+                *v = if i % 5 < 2 { -1.0 } else { 1.0 };
+            }
+            check_gemm(ty, &w, rows, &xf, n, &format!("{rows}x{cols}, {n} tokens"));
+        }
+    }
+    for name in [common::SMOLLM2, common::GEMMA3] {
+        let f = GgufFile::open(&common::test_model(name)).unwrap();
+        let mut seen = 0;
+        for t in f.tensors().iter().filter(|t| gemm_types.contains(&t.ty)) {
+            let cols = t.row_len() as usize;
+            let rb = t.ty.row_bytes(cols as u64).unwrap() as usize;
+            let data = f.tensor_data(t);
+            let rows = (data.len() / rb).min(6);
+            let n = 5;
+            let xf = floats(n * cols, t.offset + 3);
+            check_gemm(
+                t.ty,
+                &data[..rows * rb],
+                rows,
+                &xf,
+                n,
+                &format!("{name} {}", t.name),
+            );
+            seen += 1;
+        }
+        assert!(seen > 0, "{name}: no tensor of a gemm type");
     }
 }
 

@@ -6,7 +6,9 @@
 //! split across threads, and each weight row is dotted with every activation row while
 //! it is hot in cache, so a batch of N tokens reads the weights once, not N times.
 
-use crate::quant::dot::{dot4_fn, dot_fn, quantize_activations, vec_dot_type, Dot4Fn, DotFn};
+use crate::quant::dot::{
+    dot4_fn, dot_fn, gemm_fn, quantize_activations, vec_dot_type, Dot4Fn, DotFn, GemmFn,
+};
 use crate::quant::GgmlType;
 
 use super::pool::Pool;
@@ -115,6 +117,7 @@ pub fn matmul_many(
     debug_assert_eq!(x.len(), n * cols);
     // Quantize the input once per activation format; `act_at[b]` is matrix b's copy.
     let mut kernels: [Option<(DotFn, Option<Dot4Fn>)>; MAX_FUSED] = [None; MAX_FUSED];
+    let mut gemms: [Option<GemmFn>; MAX_FUSED] = [None; MAX_FUSED];
     let mut act_at = [0usize; MAX_FUSED];
     let mut act_row = [0usize; MAX_FUSED];
     let mut done: [(Option<GgmlType>, usize); MAX_FUSED] = [(None, 0); MAX_FUSED];
@@ -130,6 +133,7 @@ pub fn matmul_many(
         // row streams defeats the prefetcher (measured 55 vs 80 tok/s on SmolLM2).
         let four = if n > 1 { dot4_fn(w.ty) } else { None };
         kernels[b] = Some((dot, four));
+        gemms[b] = if n > 1 { gemm_fn(w.ty) } else { None };
         act_row[b] = act.row_bytes(cols as u64).unwrap_or(0) as usize;
         if let Some(&(_, at)) = done.iter().find(|d| d.0 == Some(act)) {
             act_at[b] = at;
@@ -207,8 +211,19 @@ pub fn matmul_many(
         let r0 = c * chunk[b];
         let ar = act_row[b];
         let base = act_at[b];
-        let a = |t: usize| &act[base + t * ar..base + (t + 1) * ar];
         let n_rows = part.len() / n;
+        if let Some(gemm) = gemms[b] {
+            let rb = w.row_bytes();
+            gemm(
+                &w.data[r0 * rb..(r0 + n_rows) * rb],
+                n_rows,
+                &act[base..base + n * ar],
+                n,
+                part,
+            );
+            return;
+        }
+        let a = |t: usize| &act[base + t * ar..base + (t + 1) * ar];
         let mut j = 0;
         if let Some(dot4) = dot4 {
             // Four weight rows (in L1) against every token.
@@ -231,13 +246,24 @@ pub fn matmul_many(
             }
         }
     });
+    // Back to [t][r], in parallel: each task owns TOKENS consecutive output rows and
+    // reads, per weight row, that many consecutive values of the transposed buffer.
+    const TOKENS: usize = 8;
+    let parts = &parts;
+    let mut tchunk = [0usize; MAX_FUSED];
     for (b, w) in ws.iter().enumerate() {
+        tchunk[b] = TOKENS * w.rows;
+    }
+    pool.for_each_chunk_mut(outs, &tchunk[..nb], &|b, c, dst| {
+        let rows = ws[b].rows;
+        let t0 = c * TOKENS;
+        let tn = dst.len() / rows;
         for (r, col) in parts[b].chunks_exact(n).enumerate() {
-            for (t, &v) in col.iter().enumerate() {
-                outs[b][t * w.rows + r] = v;
+            for (k, &v) in col[t0..t0 + tn].iter().enumerate() {
+                dst[k * rows + r] = v;
             }
         }
-    }
+    });
 }
 
 #[cfg(test)]

@@ -82,6 +82,18 @@ pub type DotFn = fn(&[u8], &[u8]) -> f32;
 /// accumulation order.
 pub type Dot4Fn = fn(&[&[u8]; 4], &[u8]) -> [f32; 4];
 
+/// A matrix-product kernel: `(w, rows, x, n, out)` sets `out[r * n + t]` to the dot
+/// product of weight row `r` (of `rows` consecutive rows in `w`) with activation row `t`
+/// (of `n` consecutive rows in `x`, in [`vec_dot_type`]'s format). Results are
+/// bit-identical to [`DotFn`] calls of the same instruction set.
+pub type GemmFn = fn(&[u8], usize, &[u8], usize, &mut [f32]);
+
+/// The matrix-product kernel for a weight type, if the chosen instruction set has one
+/// (callers fall back to [`dot_fn`] per row and token).
+pub fn gemm_fn(ty: GgmlType) -> Option<GemmFn> {
+    simd::gemm_fn_for(simd::kernel(), ty)
+}
+
 /// The dot kernel for a weight type (activations in [`vec_dot_type`]'s format), for the
 /// instruction set chosen at startup ([`simd::kernel`]: the best the CPU has, or
 /// `HEARTH_KERNEL`).

@@ -35,6 +35,9 @@ use crate::quant::dot::{Dot4Fn, DotFn, QuantizeFn};
 use crate::quant::error::check_lengths;
 use crate::quant::{GgmlType, QuantError};
 
+mod gemm;
+pub(super) use gemm::gemm_fn;
+
 // ---------------------------------------------------------------------------------------
 // Helpers (safe `#[target_feature]` fns: callable without `unsafe` from the kernels).
 

@@ -19,7 +19,7 @@
 
 use std::sync::OnceLock;
 
-use super::dot::{scalar_dot_fn, Dot4Fn, DotFn, QuantizeFn};
+use super::dot::{scalar_dot_fn, Dot4Fn, DotFn, GemmFn, QuantizeFn};
 use super::GgmlType;
 
 #[cfg(target_arch = "x86_64")]
@@ -28,8 +28,11 @@ mod avx2;
 /// Elsewhere there are no AVX2 kernels (and `avx2_available` is false anyway).
 #[cfg(not(target_arch = "x86_64"))]
 mod avx2 {
-    use super::{Dot4Fn, DotFn, GgmlType, QuantizeFn};
+    use super::{Dot4Fn, DotFn, GemmFn, GgmlType, QuantizeFn};
     pub(super) fn dot_fn(_: GgmlType) -> Option<DotFn> {
+        None
+    }
+    pub(super) fn gemm_fn(_: GgmlType) -> Option<GemmFn> {
         None
     }
     pub(super) fn dot4_fn(_: GgmlType) -> Option<Dot4Fn> {
@@ -156,6 +159,16 @@ pub fn dot4_fn_for(kernel: Kernel, ty: GgmlType) -> Option<Dot4Fn> {
     match kernel {
         Kernel::Scalar => None,
         Kernel::Avx2 => on_avx2(|| avx2::dot4_fn(ty)),
+    }
+}
+
+/// `kernel`'s matrix-product tile kernel for a weight type (see [`GemmFn`]), with
+/// [`dot_fn_for`]'s guarantees; `None` where the kernel has none for the type (callers
+/// fall back to dot products).
+pub fn gemm_fn_for(kernel: Kernel, ty: GgmlType) -> Option<GemmFn> {
+    match kernel {
+        Kernel::Scalar => None,
+        Kernel::Avx2 => on_avx2(|| avx2::gemm_fn(ty)),
     }
 }
 
