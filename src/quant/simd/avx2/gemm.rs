@@ -25,24 +25,26 @@ const RN: usize = 2;
 /// Activation bytes one sweep over a row group reads (kept within L2).
 const CHUNK_BYTES: usize = 128 * 1024;
 
-/// One block of a row group, unpacked: the quants of its `RM` rows and their scales
-/// `d` repeated across a vector (so the tile multiplies by them straight from L1).
+/// One block of a row group, unpacked: the quants of its `RM` rows, their scales `d`
+/// repeated across a vector (so the tile multiplies by them straight from L1) and their
+/// mins (unsigned formats only).
 #[derive(Clone, Copy)]
-struct WBlock {
+struct LegacyBlock {
     q: [[u8; 32]; RM],
     d: [[f32; 8]; RM],
+    m: [f32; RM],
 }
 
-/// One thread's unpacked row group: per block, the rows' quants and scales, and their
-/// mins (unsigned formats only).
-#[derive(Default)]
-struct Unpacked {
-    blocks: Vec<WBlock>,
-    mins: Vec<[f32; RM]>,
-}
+const LEGACY_ZERO: LegacyBlock = LegacyBlock {
+    q: [[0; 32]; RM],
+    d: [[0.0; 8]; RM],
+    m: [0.0; RM],
+};
 
 thread_local! {
-    static UNPACKED: RefCell<Unpacked> = RefCell::new(Unpacked::default());
+    /// Each thread's unpacked row group (grown to the widest matrix seen).
+    static LEGACY: RefCell<Vec<LegacyBlock>> = const { RefCell::new(Vec::new()) };
+    static KQUANT: RefCell<Vec<KBlock>> = const { RefCell::new(Vec::new()) };
 }
 
 #[inline]
@@ -66,19 +68,31 @@ fn ld_f4(v: &[f32; 4]) -> __m128 {
     unsafe { _mm_loadu_ps(v.as_ptr()) }
 }
 
-/// `out[r * n + t] = w[r] · x[t]` for `rows` weight rows of `A`-byte blocks and `n`
-/// activation rows of `B`-byte blocks (Q8_0 when `SIGNED`, else Q8_1). `unpack` turns a
-/// weight block into its 32 quants (signed bytes when `SIGNED`, else unsigned and paired
-/// with a min) and its `[d, m]`.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn gemm_legacy<const A: usize, const B: usize, const SIGNED: bool>(
+fn st_f4(dst: &mut [f32; 4], v: __m128) {
+    // SAFETY: writes exactly the 4 floats `dst` borrows mutably; no alignment needed.
+    unsafe { _mm_storeu_ps(dst.as_mut_ptr(), v) }
+}
+
+/// The loop around the tiles: `out[r * n + t] = w[r] · x[t]` for `rows` weight rows of
+/// `A`-byte blocks and `n` activation rows of `B`-byte blocks. Rows are taken `RM` at a
+/// time and unpacked into `buf` (`unpack(i, block, unpacked)` fills row i's part), then
+/// `tile` computes their products with `RN` activation rows at a time; activation rows
+/// are swept in chunks that stay in L2.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+#[allow(clippy::too_many_arguments)]
+fn drive<W: Copy + 'static, const A: usize, const B: usize>(
     w: &[u8],
     rows: usize,
     x: &[u8],
     n: usize,
     out: &mut [f32],
-    unpack: impl Fn(&[u8; A]) -> (__m256i, __m128),
+    buf: &'static std::thread::LocalKey<RefCell<Vec<W>>>,
+    zero: W,
+    unpack: impl Fn(usize, &[u8; A], &mut W),
+    tile: impl Fn(&[W], &[&[[u8; B]]; RN]) -> [[f32; RN]; RM],
 ) {
     if rows == 0 || n == 0 {
         return;
@@ -89,13 +103,8 @@ fn gemm_legacy<const A: usize, const B: usize, const SIGNED: bool>(
     assert!(rb * rows == w.len() && nb * A == rb && xb * n == x.len() && xb >= nb * B);
     assert!(out.len() == rows * n);
     let chunk = (CHUNK_BYTES / xb.max(1)).max(RN).next_multiple_of(RN);
-    UNPACKED.with_borrow_mut(|buf| {
-        let zero = WBlock {
-            q: [[0; 32]; RM],
-            d: [[0.0; 8]; RM],
-        };
-        buf.blocks.resize(nb, zero);
-        buf.mins.resize(nb, [0.0; RM]);
+    buf.with_borrow_mut(|buf| {
+        buf.resize(nb, zero);
         let act = |t: usize| x[t * xb..t * xb + nb * B].as_chunks::<B>().0;
         for t0 in (0..n).step_by(chunk) {
             let t1 = (t0 + chunk).min(n);
@@ -104,11 +113,8 @@ fn gemm_legacy<const A: usize, const B: usize, const SIGNED: bool>(
                 let rm = RM.min(rows - r);
                 for i in 0..rm {
                     let row = w[(r + i) * rb..(r + i + 1) * rb].as_chunks::<A>().0;
-                    for ((blk, wb), m) in row.iter().zip(&mut buf.blocks).zip(&mut buf.mins) {
-                        let (v, s) = unpack(blk);
-                        st(&mut wb.q[i], v);
-                        wb.d[i] = [_mm_cvtss_f32(s); 8];
-                        m[i] = lane1(s);
+                    for (blk, wb) in row.iter().zip(buf.iter_mut()) {
+                        unpack(i, blk, wb);
                     }
                 }
                 let mut t = t0;
@@ -116,19 +122,10 @@ fn gemm_legacy<const A: usize, const B: usize, const SIGNED: bool>(
                     // Edge tiles repeat the last token; those results are dropped.
                     let rn = RN.min(t1 - t);
                     let xs: [&[[u8; B]]; RN] = std::array::from_fn(|j| act(t + j.min(rn - 1)));
-                    let sums = tile::<B, SIGNED, RN>(&buf.blocks, &xs);
-                    let mins = if SIGNED {
-                        [_mm_setzero_ps(); RN]
-                    } else {
-                        mins::<B, RN>(&buf.mins, &xs)
-                    };
-                    for j in 0..rn {
-                        let mut m = [0.0f32; 4];
-                        if !SIGNED {
-                            st_f4(&mut m, mins[j]);
-                        }
-                        for i in 0..rm {
-                            out[(r + i) * n + t + j] = hsum_ps(sums[i][j]) + m[i];
+                    let sums = tile(buf, &xs);
+                    for (i, s) in sums.iter().enumerate().take(rm) {
+                        for (j, v) in s.iter().enumerate().take(rn) {
+                            out[(r + i) * n + t + j] = *v;
                         }
                     }
                     t += rn;
@@ -138,11 +135,52 @@ fn gemm_legacy<const A: usize, const B: usize, const SIGNED: bool>(
     });
 }
 
+/// A legacy format: Q8_0 activations when `SIGNED`, else Q8_1. `unpack` turns a weight
+/// block into its 32 quants (signed bytes when `SIGNED`, else unsigned and paired with a
+/// min) and its `[d, m]`.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn st_f4(dst: &mut [f32; 4], v: __m128) {
-    // SAFETY: writes exactly the 4 floats `dst` borrows mutably; no alignment needed.
-    unsafe { _mm_storeu_ps(dst.as_mut_ptr(), v) }
+fn gemm_legacy<const A: usize, const B: usize, const SIGNED: bool>(
+    w: &[u8],
+    rows: usize,
+    x: &[u8],
+    n: usize,
+    out: &mut [f32],
+    unpack: impl Fn(&[u8; A]) -> (__m256i, __m128),
+) {
+    drive::<LegacyBlock, A, B>(
+        w,
+        rows,
+        x,
+        n,
+        out,
+        &LEGACY,
+        LEGACY_ZERO,
+        |i, blk, wb| {
+            let (v, s) = unpack(blk);
+            st(&mut wb.q[i], v);
+            wb.d[i] = [_mm_cvtss_f32(s); 8];
+            wb.m[i] = lane1(s);
+        },
+        |ws, xs| {
+            let sums = tile::<B, SIGNED, RN>(ws, xs);
+            let mins = if SIGNED {
+                [_mm_setzero_ps(); RN]
+            } else {
+                mins::<B, RN>(ws, xs)
+            };
+            let mut o = [[0.0f32; RN]; RM];
+            for (j, m) in mins.iter().enumerate() {
+                let mut mj = [0.0f32; RM];
+                st_f4(&mut mj, *m);
+                for i in 0..RM {
+                    // The single-row kernels' `hsum(acc) + mins`.
+                    o[i][j] = hsum_ps(sums[i][j]) + if SIGNED { 0.0 } else { mj[i] };
+                }
+            }
+            o
+        },
+    )
 }
 
 /// The `RM x N` lane accumulators of a row group and `N` activation rows.
@@ -150,7 +188,7 @@ fn st_f4(dst: &mut [f32; 4], v: __m128) {
 #[allow(clippy::needless_range_loop)] // (i, j) index several arrays at once
 #[target_feature(enable = "avx2,fma,f16c")]
 fn tile<const B: usize, const SIGNED: bool, const N: usize>(
-    ws: &[WBlock],
+    ws: &[LegacyBlock],
     xs: &[&[[u8; B]]; N],
 ) -> [[__m256; N]; RM] {
     let mut acc = [[_mm256_setzero_ps(); N]; RM];
@@ -188,12 +226,12 @@ fn tile<const B: usize, const SIGNED: bool, const N: usize>(
 /// single-row kernels' separate min sum, the same f32 operations).
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn mins<const B: usize, const N: usize>(ms: &[[f32; RM]], xs: &[&[[u8; B]]; N]) -> [__m128; N] {
+fn mins<const B: usize, const N: usize>(ws: &[LegacyBlock], xs: &[&[[u8; B]]; N]) -> [__m128; N] {
     std::array::from_fn(|j| {
         let mut acc = _mm_setzero_ps();
-        for (m, blk) in ms.iter().zip(xs[j].iter()) {
+        for (wb, blk) in ws.iter().zip(xs[j].iter()) {
             let s = _mm_set1_ps(lane1(h2f2(at(blk, 0))));
-            acc = _mm_add_ps(acc, _mm_mul_ps(ld_f4(m), s));
+            acc = _mm_add_ps(acc, _mm_mul_ps(ld_f4(&wb.m), s));
         }
         acc
     })
@@ -266,6 +304,199 @@ unsafe fn q5_1_gemm(w: &[u8], rows: usize, x: &[u8], n: usize, out: &mut [f32]) 
     })
 }
 
+// ---------------------------------------------------------------------------------------
+// K-quants (Q8_K activations): 256-element super-blocks.
+
+/// One super-block of a row group, unpacked.
+#[derive(Clone, Copy)]
+struct KBlock {
+    /// Per row, 8 vectors of 32 unsigned quants; vector k pairs with activation quants
+    /// 32k..32k + 32.
+    q: [[[u8; 32]; 8]; RM],
+    /// Per row and vector, the i16 scales `madd` multiplies the pair sums by (one per
+    /// 128-bit lane for Q6_K's 16-element sub-blocks).
+    sc: [[[u8; 32]; 8]; RM],
+    /// Per row, the 16 i16 multipliers of the activation's group sums `bsums`: the
+    /// sub-block mins (Q4_K, Q5_K: each twice) or the scales (Q6_K: the -32 offset).
+    mb: [[u8; 32]; RM],
+    /// Per row, `[d, dmin]` (dmin unused for Q6_K).
+    d: [[f32; 2]; RM],
+}
+
+const K_ZERO: KBlock = KBlock {
+    q: [[[0; 32]; 8]; RM],
+    sc: [[[0; 32]; 8]; RM],
+    mb: [[0; 32]; RM],
+    d: [[0.0; 2]; RM],
+};
+
+/// The 8 mins of Q4_K/Q5_K (bytes of a u64) as 16 i16 lanes, each twice (for `bsums`).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn k4_min_vec(mins: u64) -> __m256i {
+    let m = _mm_cvtsi64_si128(mins as i64);
+    _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m, m))
+}
+
+/// A K-quant format: `MINS` for Q4_K/Q5_K (`w = d * sc * q - dmin * m`), else Q6_K
+/// (`w = d * sc * (q - 32)`). `unpack` fills one row's part of a [`KBlock`].
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn gemm_k<const A: usize, const MINS: bool>(
+    w: &[u8],
+    rows: usize,
+    x: &[u8],
+    n: usize,
+    out: &mut [f32],
+    unpack: impl Fn(usize, &[u8; A], &mut KBlock),
+) {
+    drive::<KBlock, A, Q8K>(w, rows, x, n, out, &KQUANT, K_ZERO, unpack, |ws, xs| {
+        tile_k::<MINS>(ws, xs)
+    })
+}
+
+/// The `RM x RN` products of a row group over its super-blocks: the same per-super-block
+/// integer sums, scale products and float operations as the single-row kernels.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+#[allow(clippy::needless_range_loop)] // (i, j) index several arrays at once
+fn tile_k<const MINS: bool>(ws: &[KBlock], xs: &[&[[u8; Q8K]]; RN]) -> [[f32; RN]; RM] {
+    let mut acc = [[_mm256_setzero_ps(); RN]; RM];
+    for (b, kb) in ws.iter().enumerate() {
+        let xb: [&[u8; Q8K]; RN] = std::array::from_fn(|j| &xs[j][b]);
+        let mut sumi = [[_mm256_setzero_si256(); RN]; RM];
+        for k in 0..8 {
+            let y: [__m256i; RN] = std::array::from_fn(|j| ld256(at(xb[j], YQ + 32 * k)));
+            for i in 0..RM {
+                let q = ld256(&kb.q[i][k]);
+                let sc = ld256(&kb.sc[i][k]);
+                for j in 0..RN {
+                    let p = _mm256_madd_epi16(_mm256_maddubs_epi16(q, y[j]), sc);
+                    sumi[i][j] = _mm256_add_epi32(sumi[i][j], p);
+                }
+            }
+        }
+        for j in 0..RN {
+            let yd = f32_le(at(xb[j], 0));
+            let bs = bsums(xb[j]);
+            for i in 0..RM {
+                let corr = _mm256_madd_epi16(ld256(&kb.mb[i]), bs);
+                let [dw, dmin] = kb.d[i];
+                if MINS {
+                    let d = _mm256_set1_ps(yd * dw);
+                    let dm = _mm256_set1_ps(yd * dmin);
+                    acc[i][j] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(sumi[i][j]), acc[i][j]);
+                    acc[i][j] = _mm256_fnmadd_ps(dm, _mm256_cvtepi32_ps(corr), acc[i][j]);
+                } else {
+                    let s = _mm256_sub_epi32(sumi[i][j], _mm256_slli_epi32::<5>(corr));
+                    let d = _mm256_set1_ps(yd * dw);
+                    acc[i][j] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(s), acc[i][j]);
+                }
+            }
+        }
+    }
+    acc.map(|r| r.map(|v| hsum_ps(v)))
+}
+
+/// Stores Q4_K/Q5_K's scales, mins and `[d, dmin]` for row `i`.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn k4_unpack_scales(i: usize, a: &[u8], kb: &mut KBlock) {
+    let (scales, mins) = k4_scales(at(a, 4));
+    for k in 0..8 {
+        st(&mut kb.sc[i][k], bcast_scale(scales, k));
+    }
+    st(&mut kb.mb[i], k4_min_vec(mins));
+    let dm = h2f2(at(a, 0));
+    kb.d[i] = [_mm_cvtss_f32(dm), lane1(dm)];
+}
+
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C.
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn q4_k_gemm(w: &[u8], rows: usize, x: &[u8], n: usize, out: &mut [f32]) {
+    let m4 = _mm256_set1_epi8(0x0f);
+    gemm_k::<{ BlockQ4K::SIZE }, true>(w, rows, x, n, out, |i, a, kb| {
+        k4_unpack_scales(i, a, kb);
+        for g in 0..4 {
+            let q = ld256(at(a, 16 + 32 * g));
+            st(&mut kb.q[i][2 * g], _mm256_and_si256(q, m4));
+            st(
+                &mut kb.q[i][2 * g + 1],
+                _mm256_and_si256(_mm256_srli_epi16::<4>(q), m4),
+            );
+        }
+    })
+}
+
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C.
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn q5_k_gemm(w: &[u8], rows: usize, x: &[u8], n: usize, out: &mut [f32]) {
+    let m4 = _mm256_set1_epi8(0x0f);
+    let b4 = _mm256_set1_epi8(0x10);
+    gemm_k::<{ BlockQ5K::SIZE }, true>(w, rows, x, n, out, |i, a, kb| {
+        k4_unpack_scales(i, a, kb);
+        // As in the single-row kernel: bits 2g and 2g+1 of qh, shifted down 2 per group.
+        let mut qh = ld256(at(a, 16));
+        for g in 0..4 {
+            let q = ld256(at(a, 48 + 32 * g));
+            let lo = _mm256_or_si256(
+                _mm256_and_si256(q, m4),
+                _mm256_and_si256(_mm256_slli_epi16::<4>(qh), b4),
+            );
+            let hi = _mm256_or_si256(
+                _mm256_and_si256(_mm256_srli_epi16::<4>(q), m4),
+                _mm256_and_si256(_mm256_slli_epi16::<3>(qh), b4),
+            );
+            qh = _mm256_srli_epi16::<2>(qh);
+            st(&mut kb.q[i][2 * g], lo);
+            st(&mut kb.q[i][2 * g + 1], hi);
+        }
+    })
+}
+
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C.
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn q6_k_gemm(w: &[u8], rows: usize, x: &[u8], n: usize, out: &mut [f32]) {
+    let m4 = _mm256_set1_epi8(0x0f);
+    let m2 = _mm256_set1_epi8(0x30);
+    gemm_k::<{ BlockQ6K::SIZE }, false>(w, rows, x, n, out, |i, a, kb| {
+        let sc = ld128(at(a, 192));
+        for h in 0..2 {
+            let ql0 = ld256(at(a, 64 * h));
+            let ql1 = ld256(at(a, 64 * h + 32));
+            let qh = ld256(at(a, 128 + 32 * h));
+            let q = [
+                _mm256_or_si256(
+                    _mm256_and_si256(ql0, m4),
+                    _mm256_and_si256(_mm256_slli_epi16::<4>(qh), m2),
+                ),
+                _mm256_or_si256(
+                    _mm256_and_si256(ql1, m4),
+                    _mm256_and_si256(_mm256_slli_epi16::<2>(qh), m2),
+                ),
+                _mm256_or_si256(
+                    _mm256_and_si256(_mm256_srli_epi16::<4>(ql0), m4),
+                    _mm256_and_si256(qh, m2),
+                ),
+                _mm256_or_si256(
+                    _mm256_and_si256(_mm256_srli_epi16::<4>(ql1), m4),
+                    _mm256_and_si256(_mm256_srli_epi16::<2>(qh), m2),
+                ),
+            ];
+            for (k, qk) in q.into_iter().enumerate() {
+                st(&mut kb.q[i][4 * h + k], qk);
+                st(&mut kb.sc[i][4 * h + k], scale_pair(sc, 8 * h + 2 * k));
+            }
+        }
+        st(&mut kb.mb[i], _mm256_cvtepi8_epi16(sc));
+        // d is the block's last 2 bytes: lane 1 of the 4 bytes ending there.
+        kb.d[i] = [lane1(h2f2(at(a, 206))), 0.0];
+    })
+}
+
 macro_rules! safe_gemm {
     ($($name:ident => $imp:ident),* $(,)?) => {$(
         fn $name(w: &[u8], rows: usize, x: &[u8], n: usize, out: &mut [f32]) {
@@ -284,6 +515,9 @@ safe_gemm! {
     gemm_q5_1 => q5_1_gemm,
     gemm_q8_0 => q8_0_gemm,
     gemm_iq4_nl => iq4_nl_gemm,
+    gemm_q4_k => q4_k_gemm,
+    gemm_q5_k => q5_k_gemm,
+    gemm_q6_k => q6_k_gemm,
 }
 
 /// The AVX2 matrix-product tile kernel for a weight type. Only `simd::gemm_fn_for` may
@@ -297,6 +531,9 @@ pub(in crate::quant::simd) fn gemm_fn(ty: GgmlType) -> Option<GemmFn> {
         Q5_1 => gemm_q5_1,
         Q8_0 => gemm_q8_0,
         Iq4Nl => gemm_iq4_nl,
+        Q4K => gemm_q4_k,
+        Q5K => gemm_q5_k,
+        Q6K => gemm_q6_k,
         _ => return None,
     })
 }
