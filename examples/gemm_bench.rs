@@ -1,6 +1,6 @@
 //! Matrix-product kernel throughput on a batch of activation rows (prefill shape),
 //! single-threaded: the tile kernel (`gemm_fn_for`) against dot products per row and
-//! token (four-row kernels where they exist), in GMAC/s (multiply-adds per second):
+//! token, in GMAC/s (multiply-adds per second):
 //!
 //!     cargo run --release --example gemm_bench [TYPE ...]
 //!
@@ -11,7 +11,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use hearth::quant::dot::{quantize_activations, vec_dot_type};
-use hearth::quant::simd::{dot4_fn_for, dot_fn_for, gemm_fn_for, Kernel};
+use hearth::quant::simd::{dot_fn_for, gemm_fn_for, Kernel};
 use hearth::quant::{dequantize_row, GgmlType};
 
 fn rand_f32(n: usize, seed: u64) -> Vec<f32> {
@@ -96,23 +96,9 @@ fn main() {
         }
         let macs = (rows * cols * n) as f64;
         let dot = dot_fn_for(Kernel::Avx2, ty).unwrap();
-        let dot4 = dot4_fn_for(Kernel::Avx2, ty);
         let mut out = vec![0.0f32; rows * n];
         let t_dot = best(|| {
-            let mut r = 0;
-            if let Some(d4) = dot4 {
-                while r + 4 <= rows {
-                    let ws = [0, 1, 2, 3].map(|i| &w[(r + i) * rb..(r + i + 1) * rb]);
-                    for t in 0..n {
-                        let v = d4(&ws, &a[t * ar..(t + 1) * ar]);
-                        for i in 0..4 {
-                            out[(r + i) * n + t] = v[i];
-                        }
-                    }
-                    r += 4;
-                }
-            }
-            for r in r..rows {
+            for r in 0..rows {
                 for t in 0..n {
                     out[r * n + t] = dot(&w[r * rb..(r + 1) * rb], &a[t * ar..(t + 1) * ar]);
                 }
@@ -121,9 +107,8 @@ fn main() {
         });
         let reference = out.clone();
         let line = format!(
-            "{:>7}  dot{}: {:6.1} GMAC/s",
+            "{:>7}  dot: {:6.1} GMAC/s",
             ty.to_string(),
-            if dot4.is_some() { "4" } else { " " },
             macs / t_dot.as_secs_f64() / 1e9
         );
         match gemm_fn_for(Kernel::Avx2, ty) {

@@ -1,6 +1,6 @@
 //! Dot-kernel throughput: GB/s of weight bytes streamed by a single-threaded
-//! matrix-vector product, per weight type, scalar vs AVX2 (and the four-row kernels
-//! where they exist):
+//! matrix-vector product, per weight type, scalar vs AVX2 (`gemm_bench` measures the
+//! batched tile kernels):
 //!
 //!     cargo run --release --example kernel_bench [TYPE ...] [--quick]
 //!
@@ -11,10 +11,8 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use hearth::quant::dot::{
-    quantize_activations, scalar_quantize_activations, vec_dot_type, Dot4Fn, DotFn,
-};
-use hearth::quant::simd::{dot4_fn_for, dot_fn_for, quantize_fn_for, Kernel};
+use hearth::quant::dot::{quantize_activations, scalar_quantize_activations, vec_dot_type, DotFn};
+use hearth::quant::simd::{dot_fn_for, quantize_fn_for, Kernel};
 use hearth::quant::GgmlType;
 
 fn bytes(n: usize, seed: u64) -> Vec<u8> {
@@ -96,17 +94,6 @@ fn bench_rows(dot: DotFn, w: &[u8], rb: usize, x: &[u8], min: Duration) -> f64 {
     rate(w.len(), min, || w.chunks_exact(rb).map(|r| dot(r, x)).sum())
 }
 
-fn bench_rows4(dot4: Dot4Fn, w: &[u8], rb: usize, x: &[u8], min: Duration) -> f64 {
-    rate(w.len(), min, || {
-        let mut s = 0.0;
-        for q in w.chunks_exact(4 * rb) {
-            let rows = [&q[..rb], &q[rb..2 * rb], &q[2 * rb..3 * rb], &q[3 * rb..]];
-            s += dot4(&rows, x).iter().sum::<f32>();
-        }
-        s
-    })
-}
-
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let quick = args.iter().any(|a| a == "--quick");
@@ -123,9 +110,7 @@ fn main() {
     if wanted.is_empty() {
         quantize_table(min, avx2);
     }
-    println!(
-        "| type | shape | MB | scalar GB/s | avx2 GB/s | x | avx2 4-row GB/s |\n|---|---|---|---|---|---|---|"
-    );
+    println!("| type | shape | MB | scalar GB/s | avx2 GB/s | x |\n|---|---|---|---|---|---|");
     for ty in types {
         if !wanted.is_empty() && !wanted.iter().any(|w| w.eq_ignore_ascii_case(ty.name())) {
             continue;
@@ -144,20 +129,14 @@ fn main() {
             let mut x = vec![0u8; act.row_bytes(cols as u64).unwrap() as usize];
             quantize_activations(act, &xf, &mut x).unwrap();
             let scalar = bench_rows(dot_fn_for(Kernel::Scalar, ty).unwrap(), &w, rb, &x, min);
-            let (fast, fast4) = if avx2 {
-                let f = bench_rows(dot_fn_for(Kernel::Avx2, ty).unwrap(), &w, rb, &x, min);
-                let f4 = dot4_fn_for(Kernel::Avx2, ty).map(|d4| bench_rows4(d4, &w, rb, &x, min));
-                (Some(f), f4)
-            } else {
-                (None, None)
-            };
+            let fast =
+                avx2.then(|| bench_rows(dot_fn_for(Kernel::Avx2, ty).unwrap(), &w, rb, &x, min));
             let show = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.2}"));
             println!(
-                "| {ty} | {rows}x{cols} | {:.1} | {scalar:.2} | {} | {} | {} |",
+                "| {ty} | {rows}x{cols} | {:.1} | {scalar:.2} | {} | {} |",
                 w.len() as f64 / 1e6,
                 show(fast),
                 show(fast.map(|f| f / scalar)),
-                show(fast4),
             );
         }
     }

@@ -17,7 +17,7 @@ mod common;
 
 use hearth::gguf::GgufFile;
 use hearth::quant::dot::{quantize_activations, scalar_dot_fn, vec_dot_type, DotFn};
-use hearth::quant::simd::{dot4_fn_for, dot_fn_for, gemm_fn_for, Kernel};
+use hearth::quant::simd::{dot_fn_for, gemm_fn_for, Kernel};
 use hearth::quant::{dequantize_row, GgmlType};
 
 const TOL: f64 = 1e-5;
@@ -282,89 +282,6 @@ fn real_model_rows() {
         for (ty, rel, rows) in worst {
             eprintln!("{name}: {ty}: {rows} rows, max |avx2 - scalar| / Σ|wx| = {rel:.2e}");
         }
-    }
-}
-
-/// The formats with a four-row AVX2 kernel.
-const DOT4_TYPES: [GgmlType; 3] = [GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q8_0];
-
-/// Four rows at once vs the scalar kernel row by row (same tolerance as `check`).
-fn check4(ty: GgmlType, w: [&[u8]; 4], xf: &[f32], label: &str) {
-    let n = xf.len();
-    let act = vec_dot_type(ty).unwrap();
-    let mut xq = vec![0u8; act.row_bytes(n as u64).unwrap() as usize];
-    quantize_activations(act, xf, &mut xq).unwrap();
-    let xd = dequant_act(act, &xq, n);
-    let dot4 = dot4_fn_for(Kernel::Avx2, ty).expect("a four-row kernel");
-    let got = dot4(&w, &xq);
-    for (r, row) in w.iter().enumerate() {
-        let mut wf = vec![0f32; n];
-        dequantize_row(ty, row, &mut wf).unwrap();
-        let scale: f64 = wf
-            .iter()
-            .zip(&xd)
-            .map(|(&a, &b)| (a as f64 * b as f64).abs())
-            .sum();
-        let scalar = scalar_dot_fn(ty).unwrap()(row, &xq) as f64;
-        let diff = (got[r] as f64 - scalar).abs();
-        assert!(
-            diff <= TOL * scale,
-            "{ty} {label} row {r}: dot4 {}, scalar {scalar}, diff {diff} > {TOL} * {scale}",
-            got[r]
-        );
-    }
-}
-
-#[test]
-fn four_rows() {
-    let Some(()) = avx2() else { return };
-    for ty in GgmlType::all() {
-        assert_eq!(
-            dot4_fn_for(Kernel::Avx2, ty).is_some(),
-            DOT4_TYPES.contains(&ty),
-            "{ty}"
-        );
-        assert!(dot4_fn_for(Kernel::Scalar, ty).is_none());
-    }
-    for ty in DOT4_TYPES {
-        for n in [256usize, 1536, 2048] {
-            let fills = [Fill::Random, Fill::Zeros, Fill::Ones, Fill::Min8];
-            let rows: Vec<Vec<u8>> = (0..4)
-                .map(|r| {
-                    weights(
-                        ty,
-                        n,
-                        50 + r as u64,
-                        if r == 0 { Fill::Random } else { fills[r] },
-                    )
-                })
-                .collect();
-            let w = [&rows[0][..], &rows[1][..], &rows[2][..], &rows[3][..]];
-            check4(ty, w, &floats(n, 77), &format!("n={n}"));
-            let alt: Vec<f32> = (0..n).map(|i| if i % 5 < 2 { -1.0 } else { 1.0 }).collect();
-            check4(ty, w, &alt, &format!("n={n} ±127"));
-        }
-    }
-    for name in [common::SMOLLM2, common::GEMMA3] {
-        let f = GgufFile::open(&common::test_model(name)).unwrap();
-        let mut seen = 0;
-        for t in f.tensors().iter().filter(|t| DOT4_TYPES.contains(&t.ty)) {
-            let n = t.row_len() as usize;
-            let rb = t.ty.row_bytes(n as u64).unwrap() as usize;
-            let data = f.tensor_data(t);
-            let rows = data.len() / rb;
-            if rows < 4 {
-                continue;
-            }
-            let xf = floats(n, t.offset + 1);
-            for k in 0..rows.min(16) / 4 {
-                let r0 = (k * rows / 4).min(rows - 4);
-                let w = [0, 1, 2, 3].map(|j| &data[(r0 + j) * rb..(r0 + j + 1) * rb]);
-                check4(t.ty, w, &xf, &format!("{name} {} rows {r0}..", t.name));
-                seen += 1;
-            }
-        }
-        assert!(seen > 0, "{name}: no tensor of a four-row type");
     }
 }
 

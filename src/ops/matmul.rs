@@ -6,9 +6,7 @@
 //! split across threads, and each weight row is dotted with every activation row while
 //! it is hot in cache, so a batch of N tokens reads the weights once, not N times.
 
-use crate::quant::dot::{
-    dot4_fn, dot_fn, gemm_fn, quantize_activations, vec_dot_type, Dot4Fn, DotFn, GemmFn,
-};
+use crate::quant::dot::{dot_fn, gemm_fn, quantize_activations, vec_dot_type, DotFn, GemmFn};
 use crate::quant::GgmlType;
 
 use super::pool::Pool;
@@ -116,7 +114,7 @@ pub fn matmul_many(
     let cols = ws[0].cols;
     debug_assert_eq!(x.len(), n * cols);
     // Quantize the input once per activation format; `act_at[b]` is matrix b's copy.
-    let mut kernels: [Option<(DotFn, Option<Dot4Fn>)>; MAX_FUSED] = [None; MAX_FUSED];
+    let mut kernels: [Option<DotFn>; MAX_FUSED] = [None; MAX_FUSED];
     let mut gemms: [Option<GemmFn>; MAX_FUSED] = [None; MAX_FUSED];
     let mut act_at = [0usize; MAX_FUSED];
     let mut act_row = [0usize; MAX_FUSED];
@@ -128,11 +126,9 @@ pub fn matmul_many(
         let (Some(act), Some(dot)) = (vec_dot_type(w.ty), dot_fn(w.ty)) else {
             return;
         };
-        // Four-row kernels pay off when the rows are reused across tokens (prefill,
-        // batched decode: +10-20%); for one token streaming from DRAM, interleaving four
-        // row streams defeats the prefetcher (measured 55 vs 80 tok/s on SmolLM2).
-        let four = if n > 1 { dot4_fn(w.ty) } else { None };
-        kernels[b] = Some((dot, four));
+        kernels[b] = Some(dot);
+        // Tile kernels for several activation rows. One row streaming from DRAM is
+        // bandwidth-bound, and the single-row kernels read each weight row exactly once.
         gemms[b] = if n > 1 { gemm_fn(w.ty) } else { None };
         act_row[b] = act.row_bytes(cols as u64).unwrap_or(0) as usize;
         if let Some(&(_, at)) = done.iter().find(|d| d.0 == Some(act)) {
@@ -143,12 +139,21 @@ pub fn matmul_many(
         if scratch.act.len() < used + size {
             scratch.act.resize(used + size, 0);
         }
-        for (src, dst) in x
-            .chunks_exact(cols)
-            .zip(scratch.act[used..used + size].chunks_exact_mut(act_row[b]))
-        {
-            // Lengths match by construction (act_row is row_bytes of cols).
-            let _ = quantize_activations(act, src, dst);
+        let dst = &mut scratch.act[used..used + size];
+        if n >= 16 {
+            // A prompt's worth of rows: quantize in parallel, 8 rows a task.
+            let ar = act_row[b];
+            Pool::global().for_each_chunk_mut(&mut [dst], &[8 * ar], &|_, c, part| {
+                for (k, d) in part.chunks_exact_mut(ar).enumerate() {
+                    let t = c * 8 + k;
+                    // Lengths match by construction (act_row is row_bytes of cols).
+                    let _ = quantize_activations(act, &x[t * cols..(t + 1) * cols], d);
+                }
+            });
+        } else {
+            for (src, dst) in x.chunks_exact(cols).zip(dst.chunks_exact_mut(act_row[b])) {
+                let _ = quantize_activations(act, src, dst);
+            }
         }
         done[b] = (Some(act), used);
         act_at[b] = used;
@@ -164,24 +169,14 @@ pub fn matmul_many(
 
     if n == 1 {
         pool.for_each_chunk_mut(outs, &chunk[..nb], &|b, c, part| {
-            let Some((dot, dot4)) = kernels[b] else {
+            let Some(dot) = kernels[b] else {
                 return;
             };
             let a = &act[act_at[b]..act_at[b] + act_row[b]];
             let w = &ws[b];
             let r0 = c * chunk[b];
-            let mut j = 0;
-            if let Some(dot4) = dot4 {
-                // Four weight rows share each activation block load.
-                while j + 4 <= part.len() {
-                    let r = r0 + j;
-                    let rows = [w.row(r), w.row(r + 1), w.row(r + 2), w.row(r + 3)];
-                    part[j..j + 4].copy_from_slice(&dot4(&rows, a));
-                    j += 4;
-                }
-            }
-            for (jj, o) in part.iter_mut().enumerate().skip(j) {
-                *o = dot(w.row(r0 + jj), a);
+            for (j, o) in part.iter_mut().enumerate() {
+                *o = dot(w.row(r0 + j), a);
             }
         });
         return;
@@ -204,7 +199,7 @@ pub fn matmul_many(
         tchunk[b] = chunk[b] * n;
     }
     pool.for_each_chunk_mut(&mut parts[..nb], &tchunk[..nb], &|b, c, part| {
-        let Some((dot, dot4)) = kernels[b] else {
+        let Some(dot) = kernels[b] else {
             return;
         };
         let w = &ws[b];
@@ -223,26 +218,13 @@ pub fn matmul_many(
             );
             return;
         }
+        // No tile kernel (scalar kernels, float weights): each weight row (in cache)
+        // against every token.
         let a = |t: usize| &act[base + t * ar..base + (t + 1) * ar];
-        let mut j = 0;
-        if let Some(dot4) = dot4 {
-            // Four weight rows (in L1) against every token.
-            while j + 4 <= n_rows {
-                let r = r0 + j;
-                let rows = [w.row(r), w.row(r + 1), w.row(r + 2), w.row(r + 3)];
-                for t in 0..n {
-                    let v = dot4(&rows, a(t));
-                    for (i, x) in v.iter().enumerate() {
-                        part[(j + i) * n + t] = *x;
-                    }
-                }
-                j += 4;
-            }
-        }
-        for jj in j..n_rows {
-            let wr = w.row(r0 + jj);
+        for j in 0..n_rows {
+            let wr = w.row(r0 + j);
             for t in 0..n {
-                part[jj * n + t] = dot(wr, a(t));
+                part[j * n + t] = dot(wr, a(t));
             }
         }
     });

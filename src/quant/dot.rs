@@ -77,11 +77,6 @@ pub fn scalar_quantize_activations(
 /// A dot-product kernel: (weight row bytes, activation row bytes) -> sum.
 pub type DotFn = fn(&[u8], &[u8]) -> f32;
 
-/// A four-row kernel: (4 weight rows, one activation row) -> the 4 sums. It reads each
-/// activation block once for the 4 rows; results equal 4 [`DotFn`] calls up to float
-/// accumulation order.
-pub type Dot4Fn = fn(&[&[u8]; 4], &[u8]) -> [f32; 4];
-
 /// A matrix-product kernel: `(w, rows, x, n, out)` sets `out[r * n + t]` to the dot
 /// product of weight row `r` (of `rows` consecutive rows in `w`) with activation row `t`
 /// (of `n` consecutive rows in `x`, in [`vec_dot_type`]'s format). Results are
@@ -99,12 +94,6 @@ pub fn gemm_fn(ty: GgmlType) -> Option<GemmFn> {
 /// `HEARTH_KERNEL`).
 pub fn dot_fn(ty: GgmlType) -> Option<DotFn> {
     simd::dot_fn_for(simd::kernel(), ty)
-}
-
-/// The four-row kernel for a weight type, if the chosen instruction set has one for it
-/// (callers fall back to [`dot_fn`] per row).
-pub fn dot4_fn(ty: GgmlType) -> Option<Dot4Fn> {
-    simd::dot4_fn_for(simd::kernel(), ty)
 }
 
 /// The scalar (portable, reference) kernel for a weight type.

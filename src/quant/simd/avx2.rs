@@ -18,8 +18,9 @@
 //!   `as_chunks`, as in the scalar code, and short inputs only shorten the sum.
 //! - f16 scales are loaded 4 bytes at a time ([`h2f2`]) and converted with F16C.
 //!
-//! Contents: single-row dot kernels for every weight type hearth computes with, four-row
-//! kernels for Q4_1/Q5_0/Q8_0, and byte-exact Q8_0/Q8_1/Q8_K activation quantizers.
+//! Contents: single-row dot kernels for every weight type hearth computes with, byte-exact
+//! Q8_0/Q8_1/Q8_K activation quantizers, and (in `gemm`) tile kernels for batches of
+//! activation rows.
 //!
 //! The kernel bodies are `unsafe fn` only because of `#[target_feature]`: the caller must
 //! guarantee the CPU has AVX2, FMA and F16C. The safe wrappers at the bottom are handed out
@@ -31,7 +32,7 @@ use crate::quant::blocks::{
     BlockIq4Nl, BlockIq4Xs, BlockQ2K, BlockQ3K, BlockQ4K, BlockQ4_0, BlockQ4_1, BlockQ5K,
     BlockQ5_0, BlockQ5_1, BlockQ6K, BlockQ8K, BlockQ8_0, BlockQ8_1, KVALUES_IQ4NL,
 };
-use crate::quant::dot::{Dot4Fn, DotFn, QuantizeFn};
+use crate::quant::dot::{DotFn, QuantizeFn};
 use crate::quant::error::check_lengths;
 use crate::quant::{GgmlType, QuantError};
 
@@ -658,92 +659,6 @@ unsafe fn bf16_dot(w: &[u8], x: &[u8]) -> f32 {
 }
 
 // ---------------------------------------------------------------------------------------
-// Four-row kernels: each activation block (its scale conversion and loads) is used for
-// four weight rows, and the four accumulators are independent dependency chains.
-// The rows should hold equally many blocks (rows of one matrix); otherwise all four sums
-// stop at the shortest row.
-//
-// Measured (kernel_bench): 10-15% faster than four single-row calls on cache-resident
-// weights, but up to 2x slower when the rows stream from DRAM (short rows read as four
-// interleaved streams; software prefetch did not help). So they suit cache-resident
-// weights (e.g. a thread's slice of a matrix reused across a batch), not batch-1
-// generation from DRAM.
-
-/// Blocks of the four rows and the activations that all of them have.
-#[inline(always)]
-fn rows4<'a, const A: usize, const B: usize>(
-    w: &[&'a [u8]; 4],
-    x: &'a [u8],
-) -> ([&'a [[u8; A]]; 4], &'a [[u8; B]]) {
-    let rows = w.map(|r| r.as_chunks::<A>().0);
-    let xs = x.as_chunks::<B>().0;
-    let n = rows.iter().map(|r| r.len()).fold(xs.len(), usize::min);
-    (rows.map(|r| &r[..n]), &xs[..n])
-}
-
-/// Legacy blocks (Q8_0 or Q8_1 activations, quants in their last 32 bytes): `block`
-/// returns a weight block's `[d, min, ..]` (from [`h2f2`]; lane 1 is only read with Q8_1
-/// activations, whose `s` it multiplies) and the i32 lanes of Σ q * y, given the
-/// activation quants.
-#[inline]
-#[target_feature(enable = "avx2,fma,f16c")]
-fn legacy4<const A: usize, const B: usize>(
-    w: &[&[u8]; 4],
-    x: &[u8],
-    block: impl Fn(&[u8; A], __m256i) -> (__m128, __m256i),
-) -> [f32; 4] {
-    let (rows, xs) = rows4::<A, B>(w, x);
-    let mut acc = [_mm256_setzero_ps(); 4];
-    let mut mins = [_mm_setzero_ps(); 4];
-    for (i, b) in xs.iter().enumerate() {
-        // [dx, s] for Q8_1; [dx, garbage] for Q8_0 (lane 1 unused then).
-        let ds = h2f2(at(b, 0));
-        let y = ld256(at(b, B - 32));
-        for r in 0..4 {
-            let (dm, s) = block(&rows[r][i], y);
-            let dm = _mm_mul_ps(dm, ds);
-            if B == Q81 {
-                mins[r] = _mm_add_ps(mins[r], dm);
-            }
-            let d = _mm256_broadcastss_ps(dm);
-            acc[r] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(s), acc[r]);
-        }
-    }
-    [0, 1, 2, 3].map(|r| hsum_ps(acc[r]) + if B == Q81 { lane1(mins[r]) } else { 0.0 })
-}
-
-/// # Safety
-/// The CPU must support AVX2, FMA and F16C.
-#[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn q8_0_x4(w: &[&[u8]; 4], x: &[u8]) -> [f32; 4] {
-    legacy4::<Q80, Q80>(w, x, |a, y| (h2f2(at(a, 0)), dot_i8(ld256(at(a, 2)), y)))
-}
-
-/// # Safety
-/// The CPU must support AVX2, FMA and F16C.
-#[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn q4_1_x4(w: &[&[u8]; 4], x: &[u8]) -> [f32; 4] {
-    legacy4::<{ BlockQ4_1::SIZE }, Q81>(w, x, |a, y| {
-        let p = _mm256_maddubs_epi16(nibbles(at(a, 4)), y);
-        (h2f2(at(a, 0)), sum_pairs(p))
-    })
-}
-
-/// # Safety
-/// The CPU must support AVX2, FMA and F16C.
-#[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn q5_0_x4(w: &[&[u8]; 4], x: &[u8]) -> [f32; 4] {
-    legacy4::<{ BlockQ5_0::SIZE }, Q80>(w, x, |a, y| {
-        let hi = bit_mask(u32::from_le_bytes(*at(a, 2)));
-        let q = _mm256_sub_epi8(
-            nibbles(at(a, 6)),
-            _mm256_andnot_si256(hi, _mm256_set1_epi8(0x10)),
-        );
-        (h2f2(at(a, 0)), dot_i8(q, y))
-    })
-}
-
-// ---------------------------------------------------------------------------------------
 // Activation quantizers, bit-identical to the scalar references in `quant::quantize`:
 // the same f32 operations element by element (`amax / 127`, `1 / d`, `x * id`,
 // `-127 / max`, `iscale * x`), `roundf` rebuilt exactly from truncation (the fraction
@@ -988,39 +903,6 @@ pub(super) fn dot_fn(ty: GgmlType) -> Option<DotFn> {
         Q5K => dot_q5_k,
         Q6K => dot_q6_k,
         Iq4Xs => dot_iq4_xs,
-        _ => return None,
-    })
-}
-
-macro_rules! safe_dot4 {
-    ($($name:ident => $imp:ident),* $(,)?) => {$(
-        fn $name(w: &[&[u8]; 4], x: &[u8]) -> [f32; 4] {
-            // These fns are reachable only through `dot4_fn`, which `simd::dot4_fn_for`
-            // calls after detecting the features.
-            // SAFETY: the CPU has AVX2, FMA and F16C (checked before handing this fn out).
-            unsafe { $imp(w, x) }
-        }
-    )*};
-}
-
-safe_dot4! {
-    dot4_q4_1 => q4_1_x4,
-    dot4_q5_0 => q5_0_x4,
-    dot4_q8_0 => q8_0_x4,
-}
-
-/// The AVX2 four-row kernel for a weight type, for the hottest legacy formats.
-///
-/// Q4_K and Q6_K had four-row kernels too (git history of this file), removed because
-/// they measured slower than four single-row calls: four rows' scales and sums exceed the
-/// 16 ymm registers (spills), and a K-quant block's activation loads are L1 hits anyway. Only
-/// `simd::dot4_fn_for` may call this, after the same checks as for [`dot_fn`].
-pub(super) fn dot4_fn(ty: GgmlType) -> Option<Dot4Fn> {
-    use GgmlType::*;
-    Some(match ty {
-        Q4_1 => dot4_q4_1,
-        Q5_0 => dot4_q5_0,
-        Q8_0 => dot4_q8_0,
         _ => return None,
     })
 }

@@ -19,7 +19,7 @@
 
 use std::sync::OnceLock;
 
-use super::dot::{scalar_dot_fn, Dot4Fn, DotFn, GemmFn, QuantizeFn};
+use super::dot::{scalar_dot_fn, DotFn, GemmFn, QuantizeFn};
 use super::GgmlType;
 
 #[cfg(target_arch = "x86_64")]
@@ -28,14 +28,11 @@ mod avx2;
 /// Elsewhere there are no AVX2 kernels (and `avx2_available` is false anyway).
 #[cfg(not(target_arch = "x86_64"))]
 mod avx2 {
-    use super::{Dot4Fn, DotFn, GemmFn, GgmlType, QuantizeFn};
+    use super::{DotFn, GemmFn, GgmlType, QuantizeFn};
     pub(super) fn dot_fn(_: GgmlType) -> Option<DotFn> {
         None
     }
     pub(super) fn gemm_fn(_: GgmlType) -> Option<GemmFn> {
-        None
-    }
-    pub(super) fn dot4_fn(_: GgmlType) -> Option<Dot4Fn> {
         None
     }
     pub(super) fn quantize_fn(_: GgmlType) -> Option<QuantizeFn> {
@@ -149,16 +146,6 @@ pub fn dot_fn_for(kernel: Kernel, ty: GgmlType) -> Option<DotFn> {
     match kernel {
         Kernel::Scalar => scalar_dot_fn(ty),
         Kernel::Avx2 => on_avx2(|| avx2::dot_fn(ty)),
-    }
-}
-
-/// `kernel`'s four-row dot product for a weight type (see [`Dot4Fn`]), with
-/// [`dot_fn_for`]'s guarantees. Types without a dedicated one get `None` (and so does
-/// the scalar kernel, where four single-row calls cost the same).
-pub fn dot4_fn_for(kernel: Kernel, ty: GgmlType) -> Option<Dot4Fn> {
-    match kernel {
-        Kernel::Scalar => None,
-        Kernel::Avx2 => on_avx2(|| avx2::dot4_fn(ty)),
     }
 }
 
