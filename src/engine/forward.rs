@@ -9,6 +9,7 @@ use crate::model::{Activation, Model};
 use crate::ops::act::{geglu, softcap, swiglu};
 use crate::ops::attention::{attention, AttnShape, TokenKv};
 use crate::ops::norm::{rmsnorm, rmsnorm_in_place};
+use crate::ops::pool::Pool;
 use crate::ops::rope::Rope;
 use crate::ops::{matmul, matmul_many, MatmulScratch};
 
@@ -81,10 +82,43 @@ fn add_bias(rows: &mut [f32], bias: Option<&Vec<f32>>) {
     }
 }
 
-fn add(dst: &mut [f32], src: &[f32]) {
-    for (a, b) in dst.iter_mut().zip(src) {
-        *a += b;
+/// Rows per parallel task for the row-wise steps (norms, rope, residuals) of a prompt;
+/// a decode step's few rows run on the calling thread (cheaper than waking the pool).
+const PAR_ROWS: usize = 16;
+
+/// Calls `f(first_row, rows)` over `out` (rows of `width` values) in chunks of
+/// [`PAR_ROWS`] rows, in parallel when there are enough rows.
+fn by_rows(out: &mut [f32], width: usize, f: &(dyn Fn(usize, &mut [f32]) + Sync)) {
+    if out.len() < 4 * PAR_ROWS * width {
+        f(0, out);
+        return;
     }
+    Pool::global().for_each_chunk_mut(&mut [out], &[PAR_ROWS * width], &|_, c, part| {
+        f(c * PAR_ROWS, part)
+    });
+}
+
+/// `x += norm(o)` for rows of `d` values (`norm` = RMSNorm with `w` when given, else identity): the
+/// residual connection, with Gemma's post-attention/post-FFN norms.
+fn add_residual(x: &mut [f32], o: &[f32], d: usize, w: Option<&Vec<f32>>, eps: f32) {
+    by_rows(x, d, &|r0, xs| {
+        let os = &o[r0 * d..r0 * d + xs.len()];
+        match w {
+            Some(w) => {
+                for (xr, or) in xs.chunks_exact_mut(d).zip(os.chunks_exact(d)) {
+                    let scale = crate::ops::norm::rms_scale(or, eps);
+                    for ((a, &b), &g) in xr.iter_mut().zip(or).zip(w) {
+                        *a += (b * scale) * g;
+                    }
+                }
+            }
+            None => {
+                for (a, b) in xs.iter_mut().zip(os) {
+                    *a += b;
+                }
+            }
+        }
+    });
 }
 
 pub(super) fn forward(
@@ -118,7 +152,15 @@ pub(super) fn forward(
     for (l, layer) in model.layers.iter().enumerate() {
         let local = ft.swa.as_ref().is_some_and(|w| w.layers[l]);
         let xb = &mut s.xb[..n * d];
-        rmsnorm(&s.x[..n * d], &layer.attn_norm, c.rms_eps, xb);
+        let x = &s.x[..n * d];
+        by_rows(xb, d, &|r0, out| {
+            rmsnorm(
+                &x[r0 * d..r0 * d + out.len()],
+                &layer.attn_norm,
+                c.rms_eps,
+                out,
+            )
+        });
 
         let (q, k, v) = (&mut s.q[..n * qd], &mut s.k[..n * kvd], &mut s.v[..n * kvd]);
         matmul_many(
@@ -132,24 +174,28 @@ pub(super) fn forward(
             &mut [&mut q[..], &mut k[..], &mut v[..]],
             &mut s.mm,
         );
-        add_bias(q, layer.bq.as_ref());
-        add_bias(k, layer.bk.as_ref());
-        add_bias(v, layer.bv.as_ref());
-        if let Some(w) = &layer.q_norm {
-            rmsnorm_in_place(q, w, c.rms_eps);
-        }
-        if let Some(w) = &layer.k_norm {
-            rmsnorm_in_place(k, w, c.rms_eps);
-        }
         let (rope, table) = match (&s.rope_swa, local) {
             (Some(r), true) => (r, &s.rope_local),
             _ => (&s.rope, &s.rope_global),
         };
-        for i in 0..n {
-            let tab = &table[i * rl..(i + 1) * rl];
-            rope.apply(&mut q[i * qd..(i + 1) * qd], hd, tab);
-            rope.apply(&mut k[i * kvd..(i + 1) * kvd], hd, tab);
-        }
+        // Per token: bias, per-head norm (Gemma 3), rotary embedding.
+        let qk = |rows: &mut [f32], width: usize, r0: usize, bias, norm: &Option<Vec<f32>>| {
+            add_bias(rows, bias);
+            if let Some(w) = norm {
+                rmsnorm_in_place(rows, w, c.rms_eps);
+            }
+            for (i, row) in rows.chunks_exact_mut(width).enumerate() {
+                let t = r0 + i;
+                rope.apply(row, hd, &table[t * rl..(t + 1) * rl]);
+            }
+        };
+        by_rows(q, qd, &|r0, rows| {
+            qk(rows, qd, r0, layer.bq.as_ref(), &layer.q_norm)
+        });
+        by_rows(k, kvd, &|r0, rows| {
+            qk(rows, kvd, r0, layer.bk.as_ref(), &layer.k_norm)
+        });
+        add_bias(v, layer.bv.as_ref());
 
         // Store this micro-batch's keys and values, then attend.
         for (i, t) in toks.iter().enumerate() {
@@ -186,13 +232,24 @@ pub(super) fn forward(
 
         let o = &mut s.xb[..n * d];
         matmul(&model.matrix(&layer.wo), att, n, o, &mut s.mm);
-        if let Some(w) = &layer.post_attn_norm {
-            rmsnorm_in_place(o, w, c.rms_eps);
-        }
-        add(&mut s.x[..n * d], o);
+        add_residual(
+            &mut s.x[..n * d],
+            o,
+            d,
+            layer.post_attn_norm.as_ref(),
+            c.rms_eps,
+        );
 
         let xb = &mut s.xb[..n * d];
-        rmsnorm(&s.x[..n * d], &layer.ffn_norm, c.rms_eps, xb);
+        let x = &s.x[..n * d];
+        by_rows(xb, d, &|r0, out| {
+            rmsnorm(
+                &x[r0 * d..r0 * d + out.len()],
+                &layer.ffn_norm,
+                c.rms_eps,
+                out,
+            )
+        });
         let (g, u) = (&mut s.gate[..n * ff], &mut s.up[..n * ff]);
         matmul_many(
             &[model.matrix(&layer.gate), model.matrix(&layer.up)],
@@ -207,10 +264,13 @@ pub(super) fn forward(
         }
         let o = &mut s.xb[..n * d];
         matmul(&model.matrix(&layer.down), g, n, o, &mut s.mm);
-        if let Some(w) = &layer.post_ffn_norm {
-            rmsnorm_in_place(o, w, c.rms_eps);
-        }
-        add(&mut s.x[..n * d], o);
+        add_residual(
+            &mut s.x[..n * d],
+            o,
+            d,
+            layer.post_ffn_norm.as_ref(),
+            c.rms_eps,
+        );
     }
 
     // Logits for the tokens that want them: gather, norm, project. Rows of one

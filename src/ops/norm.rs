@@ -23,8 +23,9 @@ pub fn rmsnorm_in_place(x: &mut [f32], w: &[f32], eps: f32) {
     }
 }
 
+/// `1 / sqrt(mean(x²) + eps)`, the factor a row is normalized by.
 #[inline]
-fn rms_scale(x: &[f32], eps: f32) -> f32 {
+pub fn rms_scale(x: &[f32], eps: f32) -> f32 {
     let sum: f64 = x.iter().map(|&v| (v * v) as f64).sum();
     let mean = (sum / x.len() as f64) as f32;
     1.0 / (mean + eps).sqrt()
