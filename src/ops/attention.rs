@@ -350,16 +350,21 @@ mod x86 {
         let lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
         for (c, sc_out) in s.iter_mut().enumerate().take(c1 + 1).skip(c0) {
             let j0 = b0 + 8 * c;
-            let rows: [&[[f32; 8]]; 8] = std::array::from_fn(|l| {
+            // Row starts of the eight keys (lanes past the range re-read a row in it).
+            let mut rows = [std::ptr::null::<f32>(); 8];
+            for (l, r) in rows.iter_mut().enumerate() {
                 let at = (j0 + l).clamp(lo, hi) * t.kv_dim + t.off;
-                let r = t.k[at..at + hd].as_chunks::<8>().0;
-                &r[..qc.len()]
-            });
+                *r = t.k[at..at + hd].as_ptr();
+            }
             let mut acc = [_mm256_setzero_ps(); 8];
             for (d, qv) in qc.iter().enumerate() {
                 let qv = load(qv);
-                for (a, r) in acc.iter_mut().zip(&rows) {
-                    *a = _mm256_fmadd_ps(qv, load(&r[d]), *a);
+                for (a, &r) in acc.iter_mut().zip(&rows) {
+                    // Each row is the start of `hd` floats (sliced above) and
+                    // `8 * d + 8 <= hd`, `qc` having `hd / 8` chunks.
+                    // SAFETY: the 8 floats read are inside that row.
+                    let kv = unsafe { _mm256_loadu_ps(r.add(8 * d)) };
+                    *a = _mm256_fmadd_ps(qv, kv, *a);
                 }
             }
             let sc = _mm256_mul_ps(reduce8(&acc), _mm256_set1_ps(t.scale));
@@ -413,7 +418,10 @@ mod x86 {
     fn pv<const N: usize>(t: &Tile, o: &mut [f32], f: __m256, w: &[f32], lo: usize, d: usize) {
         let oc = o.as_chunks_mut::<8>().0;
         let oc = &mut oc[..N];
-        let mut acc: [__m256; N] = std::array::from_fn(|k| _mm256_mul_ps(load(&oc[k]), f));
+        let mut acc = [_mm256_setzero_ps(); N];
+        for (a, x) in acc.iter_mut().zip(oc.iter()) {
+            *a = _mm256_mul_ps(load(x), f);
+        }
         for (j, &wj) in (lo..).zip(w) {
             let at = j * t.kv_dim + t.off + d;
             let r = t.v[at..at + 8 * N].as_chunks::<8>().0;
