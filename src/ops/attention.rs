@@ -40,7 +40,7 @@ pub struct TokenKv<'c> {
 }
 
 /// Most queries in one tile; their softmax state lives on the stack.
-const MAX_TILE: usize = 64;
+const MAX_TILE: usize = 32;
 /// A tile aims at this many queries (tokens times heads of the group).
 const TILE_QUERIES: usize = 32;
 
