@@ -1,10 +1,21 @@
 //! Causal multi-head attention with grouped KV heads, over a KV cache in f32.
 //!
-//! Each (token, head) pair is independent: its query attends to the cached keys at
-//! positions `start..=pos` of its own sequence (`start > 0` for sliding-window layers),
-//! with a numerically stable online softmax, so no score buffer is needed at any
-//! context length.
-
+//! Each (token, head) query attends to the cached keys at positions `start..=pos` of its
+//! own sequence (`start > 0` for sliding-window layers) with a blocked online softmax, so
+//! no score buffer is needed at any context length.
+//!
+//! Work is done in tiles: the queries of one KV head (the heads of its GQA group) for a
+//! run of tokens of one sequence, walking the keys in blocks, so that a block of keys and
+//! values read from memory serves every query of the tile while it is in L1. Tiling is
+//! scheduling only: a query's arithmetic depends on nothing but its own `(start, pos)`.
+//! Key blocks are aligned to absolute multiples of the block size, each query scores and
+//! accumulates only its own keys in a fixed order, and a tile of many queries does for
+//! each exactly what a tile of one does. So a token's output is bit-identical whether it
+//! is processed alone, in a prefill batch, or beside other sequences.
+//!
+//! With AVX2 + FMA, eight keys are scored at a time (eight dot products reduced into one
+//! vector), the weights come from a vectorised `exp`, and the values are accumulated with
+//! the output row in registers.
 use super::pool::Pool;
 
 /// The geometry of one attention layer.
@@ -28,80 +39,244 @@ pub struct TokenKv<'c> {
     pub pos: usize,
 }
 
+/// Most queries in one tile; their softmax state lives on the stack.
+const MAX_TILE: usize = 32;
+/// A tile aims at this many queries (tokens times heads of the group).
+const TILE_QUERIES: usize = 32;
+
 /// `out[t][h]` = softmax over visible positions of `q[t][h] · k` times `v`.
 ///
 /// `q` and `out` hold one row of `n_head * head_dim` per token; `kv(t)` gives token t's
-/// cache (which must already hold that token's own key and value).
+/// cache (which must already hold that token's own key and value). Tokens that share a
+/// cache (the same `k` buffer) are tiled together.
 pub fn attention<'c, F>(shape: &AttnShape, q: &[f32], out: &mut [f32], kv: F)
 where
     F: Fn(usize) -> TokenKv<'c> + Sync,
 {
+    attention_with(Kernel::for_head_dim(shape.head_dim), shape, q, out, kv);
+}
+
+fn attention_with<'c, F>(kernel: Kernel, shape: &AttnShape, q: &[f32], out: &mut [f32], kv: F)
+where
+    F: Fn(usize) -> TokenKv<'c> + Sync,
+{
     let hd = shape.head_dim;
-    let group = shape.n_head / shape.n_kv_head.max(1);
+    let n_head = shape.n_head;
+    let n_kv = shape.n_kv_head.max(1);
+    let group = (n_head / n_kv).max(1);
     let kv_dim = shape.n_kv_head * hd;
-    Pool::global().for_each_chunk_mut(&mut [out], &[hd], &|_, i, o| {
-        let (t, h) = (i / shape.n_head, i % shape.n_head);
-        let c = kv(t);
-        let qh = &q[i * hd..(i + 1) * hd];
-        let off = (h / group.max(1)) * hd;
-        let start = shape.window.map_or(0, |w| (c.pos + 1).saturating_sub(w));
-        attend(qh, c.k, c.v, kv_dim, off, start, c.pos, shape.scale, o);
+    let row = n_head * hd;
+    if row == 0 || out.is_empty() {
+        return;
+    }
+    let n = out.len() / row;
+    assert!(out.len() == n * row && q.len() >= n * row);
+    assert!(
+        n_kv * group == n_head,
+        "query heads must split evenly over kv heads"
+    );
+
+    // Scheduling: a task is (token block, kv head, slice of the group's heads). Split
+    // heads, then tokens, until there are a few tasks per thread (decode: one per head).
+    let pool = Pool::global();
+    let mut hs = group.min(MAX_TILE);
+    let mut tt = (TILE_QUERIES / hs).clamp(1, n);
+    let count = |tt: usize, hs: usize| n.div_ceil(tt) * n_kv * group.div_ceil(hs);
+    while count(tt, hs) < 4 * pool.threads() && (tt > 1 || hs > 1) {
+        if hs > 1 {
+            hs = hs.div_ceil(2);
+        } else {
+            tt = tt.div_ceil(2);
+        }
+    }
+    let subs = group.div_ceil(hs);
+    let blocks = n.div_ceil(tt);
+    let block = key_block(hd);
+    let out_addr = out.as_mut_ptr() as usize;
+    pool.for_each(blocks * n_kv * subs, &|i| {
+        // Later tokens see more keys: hand out the last token blocks first.
+        let tb = blocks - 1 - i / (n_kv * subs);
+        let g = i / subs % n_kv;
+        let h0 = g * group + (i % subs) * hs;
+        let h1 = (h0 + hs).min((g + 1) * group);
+        let t1 = ((tb + 1) * tt).min(n);
+        let mut t = tb * tt;
+        while t < t1 {
+            // The tile: tokens from t on that share t's cache, read through the longest
+            // of their cache slices (all start at the same address).
+            let mut pos = [0usize; MAX_TILE];
+            let first = kv(t);
+            let (base, mut k, mut v) = (first.k.as_ptr(), first.k, first.v);
+            pos[0] = first.pos;
+            let mut e = t + 1;
+            while e < t1 {
+                let c = kv(e);
+                if c.k.as_ptr() != base {
+                    break;
+                }
+                if c.k.len() > k.len() {
+                    (k, v) = (c.k, c.v);
+                }
+                pos[e - t] = c.pos;
+                e += 1;
+            }
+            let mut qs: [&[f32]; MAX_TILE] = [&[]; MAX_TILE];
+            let mut os: [&mut [f32]; MAX_TILE] = std::array::from_fn(|_| Default::default());
+            let mut ranges = [(0usize, 0usize); MAX_TILE];
+            let mut m = 0;
+            for (tok, &p) in (t..e).zip(&pos) {
+                let start = shape.window.map_or(0, |w| (p + 1).saturating_sub(w));
+                for h in h0..h1 {
+                    let at = (tok * n_head + h) * hd;
+                    qs[m] = &q[at..at + hd];
+                    // Row (tok, h) of `out` lies inside `out` (n rows of n_head * hd), and
+                    // belongs to exactly this task (one token block, one head range), whose
+                    // index the pool hands out once; `out` is borrowed mutably for the call.
+                    // SAFETY: in bounds, and no other live reference overlaps it (above).
+                    os[m] = unsafe {
+                        std::slice::from_raw_parts_mut((out_addr as *mut f32).add(at), hd)
+                    };
+                    ranges[m] = (start, p);
+                    m += 1;
+                }
+            }
+            let tile = Tile {
+                k,
+                v,
+                kv_dim,
+                off: g * hd,
+                scale: shape.scale,
+                block,
+            };
+            tile.run(kernel, &qs[..m], &mut os[..m], &ranges[..m]);
+            t = e;
+        }
     });
 }
 
-/// Keys scored per block: one max and one rescale per block instead of per key.
-const BLOCK: usize = 64;
+/// Keys per block (a multiple of 8, at most 64): one max and one rescale per block, and
+/// a block of keys and values small enough to stay in L1 while a tile walks it.
+fn key_block(head_dim: usize) -> usize {
+    (2048 / head_dim.max(1) / 8 * 8).clamp(16, 64)
+}
 
-/// One query head against the cached positions `start..=end` (head offset `off` in
-/// rows of `kv_dim`), written to `o`. Also compiled for AVX2 (chosen at run time); plain
-/// multiply-adds, not `mul_add`, so the portable build has no software-FMA calls.
-#[multiversion::multiversion(targets("x86_64+avx2+fma"))]
-#[allow(clippy::too_many_arguments)]
-fn attend(
-    qh: &[f32],
-    k: &[f32],
-    v: &[f32],
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kernel {
+    Portable,
+    #[cfg(target_arch = "x86_64")]
+    Avx2,
+}
+
+impl Kernel {
+    fn for_head_dim(hd: usize) -> Kernel {
+        #[cfg(target_arch = "x86_64")]
+        if hd.is_multiple_of(8) && super::act::simd::available() {
+            return Kernel::Avx2;
+        }
+        let _ = hd;
+        Kernel::Portable
+    }
+}
+
+/// One KV head's cache, shared by the queries of a tile.
+struct Tile<'a> {
+    /// Keys of positions `0..` (at least up to the tile's last query), rows of `kv_dim`.
+    k: &'a [f32],
+    v: &'a [f32],
     kv_dim: usize,
+    /// The head's offset within a row.
     off: usize,
-    start: usize,
-    end: usize,
     scale: f32,
-    o: &mut [f32],
-) {
-    let hd = qh.len();
-    o.fill(0.0);
-    let mut max = f32::NEG_INFINITY;
-    let mut sum = 0.0f32;
-    let mut s = [0.0f32; BLOCK];
-    let mut p = start;
-    while p <= end {
-        let m = (end + 1 - p).min(BLOCK);
+    block: usize,
+}
+
+impl Tile<'_> {
+    /// `os[i]` = attention of `qs[i]` over key positions `ranges[i].0..=ranges[i].1`.
+    fn run(&self, kernel: Kernel, qs: &[&[f32]], os: &mut [&mut [f32]], ranges: &[(usize, usize)]) {
+        let hd = qs.first().map_or(0, |q| q.len());
+        let (lo, hi) = ranges
+            .iter()
+            .fold((usize::MAX, 0), |(a, b), r| (a.min(r.0), b.max(r.1)));
+        assert!(qs.len() <= MAX_TILE && os.len() == qs.len() && ranges.len() == qs.len());
+        assert!(qs.iter().all(|q| q.len() == hd) && os.iter().all(|o| o.len() == hd));
+        assert!(self.off + hd <= self.kv_dim && self.block.is_multiple_of(8) && self.block <= 64);
+        let need = (hi + 1) * self.kv_dim;
+        assert!(ranges.iter().all(|r| r.0 <= r.1) && self.k.len() >= need && self.v.len() >= need);
+        if qs.is_empty() {
+            return;
+        }
+        let _ = lo;
+        match kernel {
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2 => {
+                // SAFETY: `Kernel::Avx2` is only chosen when the CPU has AVX2 and FMA.
+                unsafe { x86::tile(self, qs, os, ranges) }
+            }
+            Kernel::Portable => portable_tile(self, qs, os, ranges),
+        }
+    }
+
+    /// Calls `step(i, b0, lo, hi)` for every query i and every key block `b0..b0+block`
+    /// that meets its range, `lo..=hi` being the part of the block it sees: blocks in
+    /// increasing order, and within a block all queries (so the block stays in cache).
+    fn walk(&self, ranges: &[(usize, usize)], mut step: impl FnMut(usize, usize, usize, usize)) {
+        let (first, last) = ranges
+            .iter()
+            .fold((usize::MAX, 0), |(a, b), r| (a.min(r.0), b.max(r.1)));
+        let mut b0 = first / self.block * self.block;
+        while b0 <= last {
+            let b1 = b0 + self.block - 1;
+            for (i, &(s, e)) in ranges.iter().enumerate() {
+                let (lo, hi) = (s.max(b0), e.min(b1));
+                if lo <= hi {
+                    step(i, b0, lo, hi);
+                }
+            }
+            b0 += self.block;
+        }
+    }
+}
+
+/// The tile in plain Rust: per key a dot product, libm `exp`, and a multiply-add into
+/// the output row. Plain multiply-adds, not `mul_add`, so there are no software-FMA calls.
+fn portable_tile(t: &Tile, qs: &[&[f32]], os: &mut [&mut [f32]], ranges: &[(usize, usize)]) {
+    let hd = qs[0].len();
+    let mut max = [f32::NEG_INFINITY; MAX_TILE];
+    let mut sum = [0.0f32; MAX_TILE];
+    for o in os.iter_mut() {
+        o.fill(0.0);
+    }
+    let mut s = [0.0f32; 64];
+    t.walk(ranges, |i, _, lo, hi| {
+        let (q, o) = (qs[i], &mut *os[i]);
+        let s = &mut s[..hi + 1 - lo];
         let mut bmax = f32::NEG_INFINITY;
-        for (j, sj) in s[..m].iter_mut().enumerate() {
-            let at = (p + j) * kv_dim + off;
-            *sj = dot(qh, &k[at..at + hd]) * scale;
+        for (j, sj) in (lo..=hi).zip(s.iter_mut()) {
+            let at = j * t.kv_dim + t.off;
+            *sj = dot(q, &t.k[at..at + hd]) * t.scale;
             bmax = bmax.max(*sj);
         }
-        if bmax > max {
+        if bmax > max[i] {
             // Rescale what was accumulated under the old maximum (0 on the first block).
-            let f = (max - bmax).exp();
-            sum *= f;
+            let f = (max[i] - bmax).exp();
+            sum[i] *= f;
             o.iter_mut().for_each(|x| *x *= f);
-            max = bmax;
+            max[i] = bmax;
         }
-        for (j, &sj) in s[..m].iter().enumerate() {
-            let w = (sj - max).exp();
-            sum += w;
-            let at = (p + j) * kv_dim + off;
-            for (x, &y) in o.iter_mut().zip(&v[at..at + hd]) {
+        for (j, &sj) in (lo..=hi).zip(s.iter()) {
+            let w = (sj - max[i]).exp();
+            sum[i] += w;
+            let at = j * t.kv_dim + t.off;
+            for (x, &y) in o.iter_mut().zip(&t.v[at..at + hd]) {
                 *x += w * y;
             }
         }
-        p += m;
-    }
-    if sum > 0.0 {
-        let inv = 1.0 / sum;
-        o.iter_mut().for_each(|x| *x *= inv);
+    });
+    for (o, &sum) in os.iter_mut().zip(&sum) {
+        if sum > 0.0 {
+            let inv = 1.0 / sum;
+            o.iter_mut().for_each(|x| *x *= inv);
+        }
     }
 }
 
@@ -120,64 +295,370 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
     acc.iter().sum::<f32>() + tail
 }
 
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use super::super::act::simd::{exp8, load, store};
+    use super::{Tile, MAX_TILE};
+    use std::arch::x86_64::*;
+
+    /// The tile with AVX2 + FMA (`head_dim` a multiple of 8, checked by the caller).
+    ///
+    /// Per query and block: the scores of each group of eight key positions (aligned to
+    /// multiples of 8) come out as one vector, positions outside the query's range masked
+    /// to -inf (their rows are not read: the lane reads a row inside the range instead);
+    /// the weights `exp(s - max)` are summed lane-wise into an 8-lane running sum (masked
+    /// lanes add exact zeros); the output row is accumulated over the query's keys in
+    /// increasing order.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) fn tile(t: &Tile, qs: &[&[f32]], os: &mut [&mut [f32]], ranges: &[(usize, usize)]) {
+        let mut max = [f32::NEG_INFINITY; MAX_TILE];
+        let mut sum = [_mm256_setzero_ps(); MAX_TILE];
+        for o in os.iter_mut() {
+            o.fill(0.0);
+        }
+        t.walk(ranges, |i, b0, lo, hi| {
+            step(t, qs[i], os[i], &mut max[i], &mut sum[i], b0, lo, hi);
+        });
+        for (o, s) in os.iter_mut().zip(&sum) {
+            let total = hsum(*s);
+            if total > 0.0 {
+                let inv = 1.0 / total;
+                o.iter_mut().for_each(|x| *x *= inv);
+            }
+        }
+    }
+
+    /// One query against keys `lo..=hi` of the block starting at `b0`.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    #[allow(clippy::too_many_arguments)]
+    fn step(
+        t: &Tile,
+        q: &[f32],
+        o: &mut [f32],
+        max: &mut f32,
+        sum: &mut __m256,
+        b0: usize,
+        lo: usize,
+        hi: usize,
+    ) {
+        let hd = q.len();
+        let qc = q.as_chunks::<8>().0;
+        let (c0, c1) = ((lo - b0) / 8, (hi - b0) / 8);
+        let mut s = [_mm256_set1_ps(f32::NEG_INFINITY); 8];
+        let mut bmax = _mm256_set1_ps(f32::NEG_INFINITY);
+        let lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+        for (c, sc_out) in s.iter_mut().enumerate().take(c1 + 1).skip(c0) {
+            let j0 = b0 + 8 * c;
+            // Row starts of the eight keys (lanes past the range re-read a row in it).
+            let mut rows = [std::ptr::null::<f32>(); 8];
+            for (l, r) in rows.iter_mut().enumerate() {
+                let at = (j0 + l).clamp(lo, hi) * t.kv_dim + t.off;
+                *r = t.k[at..at + hd].as_ptr();
+            }
+            let mut acc = [_mm256_setzero_ps(); 8];
+            for (d, qv) in qc.iter().enumerate() {
+                let qv = load(qv);
+                for (a, &r) in acc.iter_mut().zip(&rows) {
+                    // Each row is the start of `hd` floats (sliced above) and
+                    // `8 * d + 8 <= hd`, `qc` having `hd / 8` chunks.
+                    // SAFETY: the 8 floats read are inside that row.
+                    let kv = unsafe { _mm256_loadu_ps(r.add(8 * d)) };
+                    *a = _mm256_fmadd_ps(qv, kv, *a);
+                }
+            }
+            let sc = _mm256_mul_ps(reduce8(&acc), _mm256_set1_ps(t.scale));
+            // Lanes l with lo <= j0 + l <= hi (both ends within -1..=8 of j0).
+            let a = (lo as isize - j0 as isize).clamp(-1, 8) as i32;
+            let b = (hi as isize - j0 as isize).clamp(-1, 8) as i32;
+            let valid = _mm256_and_si256(
+                _mm256_cmpgt_epi32(lane, _mm256_set1_epi32(a - 1)),
+                _mm256_cmpgt_epi32(_mm256_set1_epi32(b + 1), lane),
+            );
+            let sc = _mm256_blendv_ps(
+                _mm256_set1_ps(f32::NEG_INFINITY),
+                sc,
+                _mm256_castsi256_ps(valid),
+            );
+            *sc_out = sc;
+            bmax = _mm256_max_ps(bmax, sc);
+        }
+        let m = hmax(bmax);
+        // Rescale by exp(old max - new max): 0 on the first block (-inf), else <= 1; and
+        // by exactly 1 when the maximum did not grow.
+        let mut f = _mm256_set1_ps(1.0);
+        if m > *max {
+            f = exp8(_mm256_set1_ps(*max - m));
+            *max = m;
+        }
+        *sum = _mm256_mul_ps(*sum, f);
+        let mv = _mm256_set1_ps(*max);
+        let mut w = [[0.0f32; 8]; 8];
+        for c in c0..=c1 {
+            let e = exp8(_mm256_sub_ps(s[c], mv));
+            *sum = _mm256_add_ps(*sum, e);
+            store(&mut w[c], e);
+        }
+        let w = w.as_flattened();
+        let w = &w[lo - b0..=hi - b0];
+        let mut d = 0;
+        while d + 64 <= hd {
+            pv::<8>(t, &mut o[d..d + 64], f, w, lo, d);
+            d += 64;
+        }
+        while d < hd {
+            pv::<1>(t, &mut o[d..d + 8], f, w, lo, d);
+            d += 8;
+        }
+    }
+
+    /// `o = o·f + Σ_j w[j]·v[lo + j][d..d + 8N]`, keys in increasing order.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    fn pv<const N: usize>(t: &Tile, o: &mut [f32], f: __m256, w: &[f32], lo: usize, d: usize) {
+        let oc = o.as_chunks_mut::<8>().0;
+        let oc = &mut oc[..N];
+        let mut acc = [_mm256_setzero_ps(); N];
+        for (a, x) in acc.iter_mut().zip(oc.iter()) {
+            *a = _mm256_mul_ps(load(x), f);
+        }
+        for (j, &wj) in (lo..).zip(w) {
+            let at = j * t.kv_dim + t.off + d;
+            let r = t.v[at..at + 8 * N].as_chunks::<8>().0;
+            let r = &r[..N];
+            let wv = _mm256_set1_ps(wj);
+            for (a, x) in acc.iter_mut().zip(r) {
+                *a = _mm256_fmadd_ps(wv, load(x), *a);
+            }
+        }
+        for (x, a) in oc.iter_mut().zip(acc) {
+            store(x, a);
+        }
+    }
+
+    /// `[Σ a[0], .., Σ a[7]]`, each sum by the same tree: ((0+1)+(2+3)) + ((4+5)+(6+7)).
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    fn reduce8(a: &[__m256; 8]) -> __m256 {
+        let t0 = _mm256_hadd_ps(a[0], a[1]);
+        let t1 = _mm256_hadd_ps(a[2], a[3]);
+        let t2 = _mm256_hadd_ps(a[4], a[5]);
+        let t3 = _mm256_hadd_ps(a[6], a[7]);
+        let u0 = _mm256_hadd_ps(t0, t1);
+        let u1 = _mm256_hadd_ps(t2, t3);
+        let lo = _mm256_permute2f128_ps::<0x20>(u0, u1);
+        let hi = _mm256_permute2f128_ps::<0x31>(u0, u1);
+        _mm256_add_ps(lo, hi)
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    fn hmax(v: __m256) -> f32 {
+        let m = _mm256_max_ps(v, _mm256_permute2f128_ps::<1>(v, v));
+        let m = _mm256_max_ps(m, _mm256_shuffle_ps::<0b01_00_11_10>(m, m));
+        let m = _mm256_max_ps(m, _mm256_shuffle_ps::<0b10_11_00_01>(m, m));
+        _mm256_cvtss_f32(m)
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    fn hsum(v: __m256) -> f32 {
+        let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
+        let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+        let s = _mm_add_ss(s, _mm_shuffle_ps::<0b01>(s, s));
+        _mm_cvtss_f32(s)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// Against a direct two-pass softmax in f64.
+    /// Deterministic pseudo-random values in about -1..1.
+    fn fill(n: usize, seed: u64) -> Vec<f32> {
+        let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        (0..n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                ((x >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+            })
+            .collect()
+    }
+
+    fn kernels() -> Vec<Kernel> {
+        let mut k = vec![Kernel::Portable];
+        #[cfg(target_arch = "x86_64")]
+        if super::super::act::simd::available() {
+            k.push(Kernel::Avx2);
+        }
+        k
+    }
+
+    /// Direct two-pass softmax in f64 for query row `qh` over positions start..=pos.
+    fn naive(
+        shape: &AttnShape,
+        qh: &[f32],
+        k: &[f32],
+        v: &[f32],
+        h: usize,
+        pos: usize,
+    ) -> Vec<f64> {
+        let hd = shape.head_dim;
+        let kv_dim = shape.n_kv_head * hd;
+        let off = (h / (shape.n_head / shape.n_kv_head)) * hd;
+        let start = shape.window.map_or(0, |w| (pos + 1).saturating_sub(w));
+        let s: Vec<f64> = (start..=pos)
+            .map(|p| {
+                (0..hd)
+                    .map(|j| qh[j] as f64 * k[p * kv_dim + off + j] as f64)
+                    .sum::<f64>()
+                    * shape.scale as f64
+            })
+            .collect();
+        let m = s.iter().cloned().fold(f64::MIN, f64::max);
+        let z: f64 = s.iter().map(|x| (x - m).exp()).sum();
+        (0..hd)
+            .map(|j| {
+                (start..=pos)
+                    .zip(&s)
+                    .map(|(p, x)| (x - m).exp() / z * v[p * kv_dim + off + j] as f64)
+                    .sum()
+            })
+            .collect()
+    }
+
+    /// Against the f64 softmax, for both kernels, several head sizes (a multiple of 64,
+    /// not), GQA, MHA and MQA, contexts spanning many key blocks, with and without a window.
     #[test]
     fn matches_naive_softmax() {
-        let shape = AttnShape {
-            n_head: 4,
-            n_kv_head: 2,
-            head_dim: 8,
-            scale: 0.35,
-            window: None,
-        };
-        let kv_dim = 16;
-        let len = 9;
-        let k: Vec<f32> = (0..len * kv_dim)
-            .map(|i| ((i * 7 % 23) as f32 - 11.0) * 0.1)
-            .collect();
-        let v: Vec<f32> = (0..len * kv_dim)
-            .map(|i| ((i * 5 % 17) as f32 - 8.0) * 0.2)
-            .collect();
-        let q: Vec<f32> = (0..2 * 32)
-            .map(|i| ((i * 3 % 19) as f32 - 9.0) * 0.15)
-            .collect();
-        for window in [None, Some(3)] {
-            let shape = AttnShape { window, ..shape };
-            let mut out = vec![0.0; 64];
-            let pos = [4usize, 8];
-            attention(&shape, &q, &mut out, |t| TokenKv {
-                k: &k,
-                v: &v,
-                pos: pos[t],
-            });
-            for t in 0..2 {
-                for h in 0..4 {
-                    let qh = &q[t * 32 + h * 8..t * 32 + h * 8 + 8];
-                    let off = (h / 2) * 8;
-                    let start = window.map_or(0, |w| (pos[t] + 1).saturating_sub(w));
-                    let s: Vec<f64> = (start..=pos[t])
-                        .map(|p| {
-                            (0..8)
-                                .map(|j| qh[j] as f64 * k[p * kv_dim + off + j] as f64)
-                                .sum::<f64>()
-                                * shape.scale as f64
-                        })
-                        .collect();
-                    let m = s.iter().cloned().fold(f64::MIN, f64::max);
-                    let z: f64 = s.iter().map(|x| (x - m).exp()).sum();
-                    for j in 0..8 {
-                        let want: f64 = (start..=pos[t])
-                            .zip(&s)
-                            .map(|(p, x)| (x - m).exp() / z * v[p * kv_dim + off + j] as f64)
-                            .sum();
-                        let got = out[t * 32 + h * 8 + j] as f64;
+        for (n_head, n_kv_head, head_dim) in
+            [(4, 2, 8), (9, 3, 64), (4, 1, 256), (2, 2, 24), (6, 2, 80)]
+        {
+            for window in [None, Some(3), Some(37)] {
+                let shape = AttnShape {
+                    n_head,
+                    n_kv_head,
+                    head_dim,
+                    scale: 1.0 / (head_dim as f32).sqrt() * 3.0,
+                    window,
+                };
+                let kv_dim = n_kv_head * head_dim;
+                let row = n_head * head_dim;
+                let len = 150;
+                let k = fill(len * kv_dim, 1);
+                let v = fill(len * kv_dim, 2);
+                let pos = [0usize, 4, 8, 63, 64, 65, 100, 149];
+                let q = fill(pos.len() * row, 3);
+                for kernel in kernels() {
+                    let mut out = vec![0.0; pos.len() * row];
+                    attention_with(kernel, &shape, &q, &mut out, |t| TokenKv {
+                        k: &k[..(pos[t] + 1) * kv_dim],
+                        v: &v[..(pos[t] + 1) * kv_dim],
+                        pos: pos[t],
+                    });
+                    for (t, &p) in pos.iter().enumerate() {
+                        for h in 0..n_head {
+                            let at = t * row + h * head_dim;
+                            let want = naive(&shape, &q[at..at + head_dim], &k, &v, h, p);
+                            for (j, w) in want.iter().enumerate() {
+                                let got = out[at + j] as f64;
+                                assert!(
+                                    (got - w).abs() < 2e-6,
+                                    "{kernel:?} hd{head_dim} {window:?} pos{p} h{h} j{j}: {got} vs {w}"
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// A token's output is bit-identical alone, in a prefill batch of its sequence, and in
+    /// a step mixing two sequences (whatever tiles the scheduler makes of them).
+    #[test]
+    fn batching_is_bit_identical() {
+        for (n_head, n_kv_head, head_dim) in [(9, 3, 64), (4, 1, 256), (2, 2, 24), (8, 1, 8)] {
+            for window in [None, Some(20)] {
+                let shape = AttnShape {
+                    n_head,
+                    n_kv_head,
+                    head_dim,
+                    scale: 0.3,
+                    window,
+                };
+                let kv_dim = n_kv_head * head_dim;
+                let row = n_head * head_dim;
+                let len = 90;
+                let (ka, va) = (fill(len * kv_dim, 10), fill(len * kv_dim, 11));
+                let (kb, vb) = (fill(len * kv_dim, 12), fill(len * kv_dim, 13));
+                let qa = fill(len * row, 14);
+                let qb = fill(len * row, 15);
+                for kernel in kernels() {
+                    // Alone: one call per token.
+                    let alone = |q: &[f32], k: &[f32], v: &[f32], p: usize| {
+                        let mut o = vec![0.0; row];
+                        attention_with(kernel, &shape, &q[p * row..(p + 1) * row], &mut o, |_| {
+                            TokenKv {
+                                k: &k[..(p + 1) * kv_dim],
+                                v: &v[..(p + 1) * kv_dim],
+                                pos: p,
+                            }
+                        });
+                        o
+                    };
+                    // Batch: all of a's positions at once.
+                    let mut batch = vec![0.0; len * row];
+                    attention_with(kernel, &shape, &qa, &mut batch, |t| TokenKv {
+                        k: &ka[..(t + 1) * kv_dim],
+                        v: &va[..(t + 1) * kv_dim],
+                        pos: t,
+                    });
+                    // Mixed: a's positions 40..90 interleaved in runs with b's 0..30 and
+                    // b's decode-like token 70.
+                    let mut toks: Vec<(bool, usize)> = Vec::new();
+                    for i in 0..50 {
+                        toks.push((true, 40 + i));
+                        if i % 7 == 3 {
+                            toks.push((false, i % 30));
+                        }
+                    }
+                    toks.push((false, 70));
+                    let mut q = Vec::new();
+                    for &(a, p) in &toks {
+                        let src = if a { &qa } else { &qb };
+                        q.extend_from_slice(&src[p * row..(p + 1) * row]);
+                    }
+                    let mut mixed = vec![0.0; toks.len() * row];
+                    attention_with(kernel, &shape, &q, &mut mixed, |t| {
+                        let (a, p) = toks[t];
+                        let (k, v) = if a { (&ka, &va) } else { (&kb, &vb) };
+                        TokenKv {
+                            k: &k[..(p + 1) * kv_dim],
+                            v: &v[..(p + 1) * kv_dim],
+                            pos: p,
+                        }
+                    });
+                    for p in 0..len {
+                        let o = alone(&qa, &ka, &va, p);
+                        let b = &batch[p * row..(p + 1) * row];
                         assert!(
-                            (got - want).abs() < 1e-5,
-                            "{window:?} t{t} h{h} j{j}: {got} vs {want}"
+                            o.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits()),
+                            "{kernel:?} hd{head_dim} {window:?}: batch differs at pos {p}"
+                        );
+                    }
+                    for (t, &(a, p)) in toks.iter().enumerate() {
+                        let o = if a {
+                            alone(&qa, &ka, &va, p)
+                        } else {
+                            alone(&qb, &kb, &vb, p)
+                        };
+                        let m = &mixed[t * row..(t + 1) * row];
+                        assert!(
+                            o.iter().zip(m).all(|(x, y)| x.to_bits() == y.to_bits()),
+                            "{kernel:?} hd{head_dim} {window:?}: mixed differs at token {t} ({a}, {p})"
                         );
                     }
                 }
