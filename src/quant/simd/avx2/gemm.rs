@@ -31,12 +31,15 @@ const CHUNK_BYTES: usize = 128 * 1024;
 #[derive(Clone, Copy)]
 struct LegacyBlock {
     q: [[u8; 32]; RM],
+    /// `|q|` (signed formats: the unsigned operand of `maddubs`).
+    aq: [[u8; 32]; RM],
     d: [[f32; 8]; RM],
     m: [f32; RM],
 }
 
 const LEGACY_ZERO: LegacyBlock = LegacyBlock {
     q: [[0; 32]; RM],
+    aq: [[0; 32]; RM],
     d: [[0.0; 8]; RM],
     m: [0.0; RM],
 };
@@ -159,6 +162,9 @@ fn gemm_legacy<const A: usize, const B: usize, const SIGNED: bool>(
         |i, blk, wb| {
             let (v, s) = unpack(blk);
             st(&mut wb.q[i], v);
+            if SIGNED {
+                st(&mut wb.aq[i], _mm256_abs_epi8(v));
+            }
             wb.d[i] = [_mm_cvtss_f32(s); 8];
             wb.m[i] = lane1(s);
         },
@@ -198,13 +204,14 @@ fn tile<const B: usize, const SIGNED: bool, const N: usize>(
         for j in 0..N {
             let blk = &xs[j][b];
             y[j] = ld256(at(blk, B - 32));
-            dx[j] = _mm256_set1_ps(h2f(at(blk, 0)));
+            // (h2f2's `vmovd` load: no false dependency on an old register.)
+            dx[j] = _mm256_broadcastss_ps(h2f2(at(blk, 0)));
         }
         for i in 0..RM {
             let q = ld256(&wb.q[i]);
             let dw = ld_f8(&wb.d[i]);
             if SIGNED {
-                let aq = _mm256_abs_epi8(q);
+                let aq = ld256(&wb.aq[i]);
                 for j in 0..N {
                     let p = sum_pairs(_mm256_maddubs_epi16(aq, _mm256_sign_epi8(y[j], q)));
                     let d = _mm256_mul_ps(dw, dx[j]);
