@@ -91,6 +91,18 @@ fn h2f2(b: &[u8; 4]) -> __m128 {
     _mm_cvtph_ps(_mm_cvtsi32_si128(u32::from_le_bytes(*b) as i32))
 }
 
+/// Four consecutive f16 (8 bytes) to f32 lanes 0..4, converted straight from memory
+/// (`vcvtph2ps xmm, m64`). Where only lane 0 is used LLVM turns [`h2f2`] into a `vpinsrw`
+/// into whatever register is free, typically an accumulator, which chains independent
+/// accumulators together (it halved the two-chain kernels' speed); a full-width load
+/// has no such input.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn h2f4(b: &[u8; 8]) -> __m128 {
+    // SAFETY: reads exactly the 8 bytes `b` borrows; `loadl` needs no alignment.
+    _mm_cvtph_ps(unsafe { _mm_loadl_epi64(b.as_ptr().cast()) })
+}
+
 #[inline]
 fn f32_le(b: &[u8; 4]) -> f32 {
     f32::from_le_bytes(*b)
@@ -198,92 +210,111 @@ fn pairs<'a, const A: usize, const B: usize>(
     w.as_chunks::<A>().0.iter().zip(x.as_chunks::<B>().0)
 }
 
+/// The legacy-format dot product: `block(w, x)` gives a block pair's `[dw, mw]` (f32
+/// lanes 0 and 1, from [`h2f2`]) and the i32 lanes of Σ q * y. Blocks alternate between
+/// two accumulators (two FMA dependency chains: one chain caps a row at one block per
+/// FMA latency, ~23 GB/s of Q8_0 here), combined at the end. With Q8_1 activations
+/// (`MINS`) lane 1 of `dw * [dx, sx]` (the block's `m * s`) is summed separately, in two
+/// chains as well. The tile kernels in `gemm` repeat these operations exactly.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn legacy_dot<const A: usize, const B: usize, const MINS: bool>(
+    w: &[u8],
+    x: &[u8],
+    block: impl Fn(&[u8; A], &[u8; B]) -> (__m128, __m256i),
+) -> f32 {
+    let (mut acc0, mut acc1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+    let (mut min0, mut min1) = (_mm_setzero_ps(), _mm_setzero_ps());
+    let ws = w.as_chunks::<A>().0;
+    let xs = x.as_chunks::<B>().0;
+    let n = ws.len().min(xs.len());
+    let (ws, xs) = (&ws[..n], &xs[..n]);
+    // Explicit pairs (an indexed accumulator array made LLVM keep them in memory).
+    let step = |acc: __m256, mins: __m128, a: &[u8; A], b: &[u8; B]| {
+        let (dw, s) = block(a, b);
+        // [dw * dx, mw * sx]
+        let dm = _mm_mul_ps(dw, h2f4(at(b, 0)));
+        let mins = if MINS { _mm_add_ps(mins, dm) } else { mins };
+        let d = _mm256_broadcastss_ps(dm);
+        (_mm256_fmadd_ps(d, _mm256_cvtepi32_ps(s), acc), mins)
+    };
+    let (wp, wr) = ws.as_chunks::<2>();
+    let (xp, xr) = xs.as_chunks::<2>();
+    for (a, b) in wp.iter().zip(xp) {
+        (acc0, min0) = step(acc0, min0, &a[0], &b[0]);
+        (acc1, min1) = step(acc1, min1, &a[1], &b[1]);
+    }
+    if let (Some(a), Some(b)) = (wr.first(), xr.first()) {
+        (acc0, min0) = step(acc0, min0, a, b);
+    }
+    let acc = [acc0, acc1];
+    let mins = [min0, min1];
+    let sum = hsum_ps(_mm256_add_ps(acc[0], acc[1]));
+    if MINS {
+        sum + lane1(_mm_add_ps(mins[0], mins[1]))
+    } else {
+        sum
+    }
+}
+
 /// # Safety
 /// The CPU must support AVX2, FMA and F16C.
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn q8_0(w: &[u8], x: &[u8]) -> f32 {
-    let mut acc = _mm256_setzero_ps();
-    for (a, b) in pairs::<Q80, Q80>(w, x) {
-        let d = _mm256_broadcastss_ps(_mm_mul_ps(h2f2(at(a, 0)), h2f2(at(b, 0))));
-        let s = dot_i8(ld256(at(a, 2)), ld256(at(b, 2)));
-        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(s), acc);
-    }
-    hsum_ps(acc)
+    legacy_dot::<Q80, Q80, false>(w, x, |a, b| {
+        (h2f4(at(a, 0)), dot_i8(ld256(at(a, 2)), ld256(at(b, 2))))
+    })
 }
 
 /// # Safety
 /// The CPU must support AVX2, FMA and F16C.
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn q4_0(w: &[u8], x: &[u8]) -> f32 {
-    let mut acc = _mm256_setzero_ps();
-    for (a, b) in pairs::<{ BlockQ4_0::SIZE }, Q80>(w, x) {
-        let d = _mm256_broadcastss_ps(_mm_mul_ps(h2f2(at(a, 0)), h2f2(at(b, 0))));
+    legacy_dot::<{ BlockQ4_0::SIZE }, Q80, false>(w, x, |a, b| {
         let q = _mm256_sub_epi8(nibbles(at(a, 2)), _mm256_set1_epi8(8));
-        let s = dot_i8(q, ld256(at(b, 2)));
-        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(s), acc);
-    }
-    hsum_ps(acc)
+        (h2f4(at(a, 0)), dot_i8(q, ld256(at(b, 2))))
+    })
 }
 
 /// # Safety
 /// The CPU must support AVX2, FMA and F16C.
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn q4_1(w: &[u8], x: &[u8]) -> f32 {
-    let mut acc = _mm256_setzero_ps();
-    let mut mins = _mm_setzero_ps();
-    for (a, b) in pairs::<{ BlockQ4_1::SIZE }, Q81>(w, x) {
-        // [d * dx, m * s]
-        let dm = _mm_mul_ps(h2f2(at(a, 0)), h2f2(at(b, 0)));
-        mins = _mm_add_ps(mins, dm);
+    legacy_dot::<{ BlockQ4_1::SIZE }, Q81, true>(w, x, |a, b| {
         // Unsigned 0..16 weights: maddubs directly.
         let p = _mm256_maddubs_epi16(nibbles(at(a, 4)), ld256(at(b, 4)));
-        acc = _mm256_fmadd_ps(
-            _mm256_broadcastss_ps(dm),
-            _mm256_cvtepi32_ps(sum_pairs(p)),
-            acc,
-        );
-    }
-    hsum_ps(acc) + lane1(mins)
+        (h2f4(at(a, 0)), sum_pairs(p))
+    })
 }
 
 /// # Safety
 /// The CPU must support AVX2, FMA and F16C.
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn q5_0(w: &[u8], x: &[u8]) -> f32 {
-    let mut acc = _mm256_setzero_ps();
-    for (a, b) in pairs::<{ BlockQ5_0::SIZE }, Q80>(w, x) {
-        let d = _mm256_broadcastss_ps(_mm_mul_ps(h2f2(at(a, 0)), h2f2(at(b, 0))));
+    legacy_dot::<{ BlockQ5_0::SIZE }, Q80, false>(w, x, |a, b| {
         let hi = bit_mask(u32::from_le_bytes(*at(a, 2)));
         // q - 16 = nibble - (16 where bit 4 is clear).
         let q = _mm256_sub_epi8(
             nibbles(at(a, 6)),
             _mm256_andnot_si256(hi, _mm256_set1_epi8(0x10)),
         );
-        let s = dot_i8(q, ld256(at(b, 2)));
-        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(s), acc);
-    }
-    hsum_ps(acc)
+        (h2f4(at(a, 0)), dot_i8(q, ld256(at(b, 2))))
+    })
 }
 
 /// # Safety
 /// The CPU must support AVX2, FMA and F16C.
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn q5_1(w: &[u8], x: &[u8]) -> f32 {
-    let mut acc = _mm256_setzero_ps();
-    let mut mins = _mm_setzero_ps();
-    for (a, b) in pairs::<{ BlockQ5_1::SIZE }, Q81>(w, x) {
-        let dm = _mm_mul_ps(h2f2(at(a, 0)), h2f2(at(b, 0)));
-        mins = _mm_add_ps(mins, dm);
-        let d = _mm256_broadcastss_ps(dm);
+    legacy_dot::<{ BlockQ5_1::SIZE }, Q81, true>(w, x, |a, b| {
         let hi = bit_mask(u32::from_le_bytes(*at(a, 4)));
         let q = _mm256_or_si256(
             nibbles(at(a, 8)),
             _mm256_and_si256(hi, _mm256_set1_epi8(0x10)),
         );
         let p = _mm256_maddubs_epi16(q, ld256(at(b, 4)));
-        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(sum_pairs(p)), acc);
-    }
-    hsum_ps(acc) + lane1(mins)
+        (h2f4(at(a, 0)), sum_pairs(p))
+    })
 }
 
 /// # Safety
@@ -291,14 +322,10 @@ unsafe fn q5_1(w: &[u8], x: &[u8]) -> f32 {
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn iq4_nl(w: &[u8], x: &[u8]) -> f32 {
     let table = iq4_table();
-    let mut acc = _mm256_setzero_ps();
-    for (a, b) in pairs::<{ BlockIq4Nl::SIZE }, Q80>(w, x) {
-        let d = _mm256_broadcastss_ps(_mm_mul_ps(h2f2(at(a, 0)), h2f2(at(b, 0))));
+    legacy_dot::<{ BlockIq4Nl::SIZE }, Q80, false>(w, x, |a, b| {
         let q = _mm256_shuffle_epi8(table, nibbles(at(a, 2)));
-        let s = dot_i8(q, ld256(at(b, 2)));
-        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(s), acc);
-    }
-    hsum_ps(acc)
+        (h2f4(at(a, 0)), dot_i8(q, ld256(at(b, 2))))
+    })
 }
 
 // ---------------------------------------------------------------------------------------

@@ -197,8 +197,10 @@ fn tile<const B: usize, const SIGNED: bool, const N: usize>(
     ws: &[LegacyBlock],
     xs: &[&[[u8; B]]; N],
 ) -> [[__m256; N]; RM] {
-    let mut acc = [[_mm256_setzero_ps(); N]; RM];
+    // Even and odd blocks in separate accumulators, as `legacy_dot` does.
+    let mut acc = [[[_mm256_setzero_ps(); 2]; N]; RM];
     for (b, wb) in ws.iter().enumerate() {
+        let e = b & 1;
         let mut y = [_mm256_setzero_si256(); N];
         let mut dx = [_mm256_setzero_ps(); N];
         for j in 0..N {
@@ -215,18 +217,18 @@ fn tile<const B: usize, const SIGNED: bool, const N: usize>(
                 for j in 0..N {
                     let p = sum_pairs(_mm256_maddubs_epi16(aq, _mm256_sign_epi8(y[j], q)));
                     let d = _mm256_mul_ps(dw, dx[j]);
-                    acc[i][j] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc[i][j]);
+                    acc[i][j][e] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc[i][j][e]);
                 }
             } else {
                 for j in 0..N {
                     let p = sum_pairs(_mm256_maddubs_epi16(q, y[j]));
                     let d = _mm256_mul_ps(dw, dx[j]);
-                    acc[i][j] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc[i][j]);
+                    acc[i][j][e] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc[i][j][e]);
                 }
             }
         }
     }
-    acc
+    acc.map(|r| r.map(|a| _mm256_add_ps(a[0], a[1])))
 }
 
 /// Q8_1 activations: `Σ_b m[b][i] * s_j[b]` in block order, the rows in the lanes (the
@@ -235,12 +237,12 @@ fn tile<const B: usize, const SIGNED: bool, const N: usize>(
 #[target_feature(enable = "avx2,fma,f16c")]
 fn mins<const B: usize, const N: usize>(ws: &[LegacyBlock], xs: &[&[[u8; B]]; N]) -> [__m128; N] {
     std::array::from_fn(|j| {
-        let mut acc = _mm_setzero_ps();
-        for (wb, blk) in ws.iter().zip(xs[j].iter()) {
+        let mut acc = [_mm_setzero_ps(); 2];
+        for (k, (wb, blk)) in ws.iter().zip(xs[j].iter()).enumerate() {
             let s = _mm_set1_ps(lane1(h2f2(at(blk, 0))));
-            acc = _mm_add_ps(acc, _mm_mul_ps(ld_f4(&wb.m), s));
+            acc[k & 1] = _mm_add_ps(acc[k & 1], _mm_mul_ps(ld_f4(&wb.m), s));
         }
-        acc
+        _mm_add_ps(acc[0], acc[1])
     })
 }
 
