@@ -26,6 +26,7 @@ pub mod stream;
 mod tests;
 pub mod unicode;
 mod unicode_tables;
+pub mod vocab;
 
 use std::collections::BTreeSet;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -35,6 +36,8 @@ use aho_corasick::{AhoCorasick, MatchKind};
 
 pub use pretok::PreTokenizer;
 pub use stream::StreamDecoder;
+pub use vocab::Strings;
+use vocab::Vocab;
 
 /// Errors from building a tokenizer or decoding ids.
 #[derive(Debug, thiserror::Error)]
@@ -147,13 +150,13 @@ pub struct TokenizerConfig {
     /// `tokenizer.ggml.pre` (gpt2 vocabularies only).
     pub pre: Option<String>,
     /// `tokenizer.ggml.tokens`, raw bytes.
-    pub tokens: Vec<Vec<u8>>,
+    pub tokens: Strings,
     /// `tokenizer.ggml.scores` (SPM merge priorities).
     pub scores: Option<Vec<f32>>,
     /// `tokenizer.ggml.token_type`.
     pub token_types: Option<Vec<i32>>,
     /// `tokenizer.ggml.merges`, "left right" strings in rank order.
-    pub merges: Option<Vec<Vec<u8>>>,
+    pub merges: Option<Strings>,
     pub special: SpecialIds,
     /// `tokenizer.ggml.add_bos_token`.
     pub add_bos: Option<bool>,
@@ -313,12 +316,12 @@ pub struct Tokenizer {
     model: String,
     pre_name: Option<String>,
     kind: Kind,
-    texts: Vec<Box<[u8]>>,
+    /// Token texts and the text -> id index.
+    vocab: Vocab,
     attrs: Vec<u16>,
     scores: Vec<f32>,
-    token_to_id: FxMap<Box<[u8]>, u32>,
     /// Decoded bytes of each token with control tokens rendered (llama.cpp's piece cache).
-    pieces: Vec<Box<[u8]>>,
+    pieces: Strings,
     special: SpecialIds,
     eog: BTreeSet<u32>,
     add_bos: bool,
@@ -338,11 +341,18 @@ impl std::fmt::Debug for Tokenizer {
         f.debug_struct("Tokenizer")
             .field("model", &self.model)
             .field("pre", &self.pre_name)
-            .field("vocab_size", &self.texts.len())
+            .field("vocab_size", &self.vocab.len())
             .field("bos", &self.special.bos)
             .field("eos", &self.special.eos)
             .field("eog", &self.eog)
             .finish_non_exhaustive()
+    }
+}
+
+fn too_long(key: &'static str) -> TokenizerError {
+    TokenizerError::BadMetadata {
+        key,
+        msg: "more than 4 GiB of token texts".to_string(),
     }
 }
 
@@ -404,24 +414,32 @@ impl Tokenizer {
         }
 
         // Token texts; llama.cpp renames empty ones so that every text is distinct from "".
-        let mut texts: Vec<Box<[u8]>> = Vec::with_capacity(n);
-        let mut token_to_id: FxMap<Box<[u8]>, u32> = FxMap::default();
-        token_to_id.reserve(n);
-        let mut max_token_len = 0;
-        // The config is ours: its token vectors become the texts without another copy.
-        for (i, t) in std::mem::take(&mut cfg.tokens).into_iter().enumerate() {
-            let t: Box<[u8]> = if t.is_empty() {
-                format!("[EMPTY_{i}]").into_bytes().into_boxed_slice()
-            } else {
-                t.into_boxed_slice()
-            };
-            max_token_len = max_token_len.max(t.len());
-            // A repeated text maps to its last id, as llama.cpp's map assignment does.
-            token_to_id.insert(t.clone(), i as u32);
-            texts.push(t);
+        // The config is ours: its packed texts are kept as they are unless one is empty.
+        let mut texts = std::mem::take(&mut cfg.tokens);
+        if texts.iter().any(<[u8]>::is_empty) {
+            let mut renamed = Strings::with_capacity(n, texts.total_bytes() + 64);
+            for (i, t) in texts.iter().enumerate() {
+                let ok = if t.is_empty() {
+                    renamed.try_push(format!("[EMPTY_{i}]").as_bytes())
+                } else {
+                    renamed.try_push(t)
+                };
+                if !ok {
+                    return Err(too_long("tokenizer.ggml.tokens"));
+                }
+            }
+            texts = renamed;
         }
-        let scores: Vec<f32> = match &cfg.scores {
-            Some(s) => s[..n].to_vec(),
+        texts.shrink_to_fit();
+        let max_token_len = texts.iter().map(<[u8]>::len).max().unwrap_or(0);
+        // A repeated text maps to its last id, as llama.cpp's map assignment does.
+        let (vocab, has_dups) = Vocab::new(texts);
+        let texts = vocab.texts();
+        let scores: Vec<f32> = match cfg.scores.take() {
+            Some(mut s) => {
+                s.truncate(n);
+                s
+            }
             None => vec![0.0; n],
         };
         let mut attrs: Vec<u16> = match &cfg.token_types {
@@ -499,9 +517,20 @@ impl Tokenizer {
         // Detect EOT/EOM/FIM tokens by text when the metadata does not name them; such a
         // token becomes control. llama.cpp walks a hash map here, so with several candidates
         // its pick is arbitrary; hearth takes the lowest id.
-        let find = |list: &[&str]| -> Option<u32> {
-            (0..n32).find(|&i| list.iter().any(|t| t.as_bytes() == &texts[i as usize][..]))
+        // With every text distinct, the index gives the only id of each candidate text.
+        let ids_of = |list: &[&str]| -> Vec<u32> {
+            if has_dups {
+                (0..n32)
+                    .filter(|&i| list.iter().any(|t| t.as_bytes() == &texts[i as usize]))
+                    .collect()
+            } else {
+                let mut v: Vec<u32> = list.iter().filter_map(|t| vocab.id(t.as_bytes())).collect();
+                v.sort_unstable();
+                v.dedup();
+                v
+            }
         };
+        let find = |list: &[&str]| -> Option<u32> { ids_of(list).first().copied() };
         let detect = |slot: &mut Option<u32>, list: &[&str], attrs: &mut Vec<u16>| {
             if slot.is_none() {
                 if let Some(id) = find(list) {
@@ -520,8 +549,9 @@ impl Tokenizer {
         detect(&mut special.fim_sep, FIM_SEP_TEXTS, &mut attrs);
 
         // Control tokens named "unused" are unused.
+        let unused = memchr::memmem::Finder::new(b"unused");
         for (i, t) in texts.iter().enumerate() {
-            if attrs[i] & attr::CONTROL != 0 && t.windows(6).any(|w| w == b"unused") {
+            if attrs[i] & attr::CONTROL != 0 && unused.find(t).is_some() {
                 attrs[i] |= attr::UNUSED;
             }
         }
@@ -534,24 +564,13 @@ impl Tokenizer {
         {
             eog.insert(id);
         }
-        for (i, t) in texts.iter().enumerate() {
-            if EOG_TEXTS.iter().any(|e| e.as_bytes() == &t[..]) {
-                eog.insert(i as u32);
-                attrs[i] |= attr::CONTROL;
-            }
+        for i in ids_of(EOG_TEXTS) {
+            eog.insert(i);
+            attrs[i as usize] |= attr::CONTROL;
         }
         // gpt-oss: these are always rendered.
-        for (i, t) in texts.iter().enumerate() {
-            if [
-                &b"<|channel|>"[..],
-                b"<|message|>",
-                b"<|start|>",
-                b"<|constrain|>",
-            ]
-            .contains(&&t[..])
-            {
-                attrs[i] = attr::USER_DEFINED;
-            }
+        for i in ids_of(&["<|channel|>", "<|message|>", "<|start|>", "<|constrain|>"]) {
+            attrs[i as usize] = attr::USER_DEFINED;
         }
         for id in [special.eos, special.eot, special.eom]
             .into_iter()
@@ -561,7 +580,7 @@ impl Tokenizer {
         }
         // o200k_harmony / solar-open: "<|end|>" is not end-of-generation there.
         {
-            let text_of = |id: u32| &texts[id as usize][..];
+            let text_of = |id: u32| &texts[id as usize];
             let has = |eog: &BTreeSet<u32>, s: &[u8]| eog.iter().any(|&id| text_of(id) == s);
             let end_id = eog.iter().copied().find(|&id| text_of(id) == b"<|end|>");
             let has_call = has(&eog, b"<|call|>") || has(&eog, b"<|calls|>");
@@ -590,18 +609,15 @@ impl Tokenizer {
             })
             .collect();
         special_cache.sort_by(|&a, &b| {
-            texts[b as usize]
-                .len()
-                .cmp(&texts[a as usize].len())
+            texts
+                .len_of(b as usize)
+                .cmp(&texts.len_of(a as usize))
                 .then(a.cmp(&b))
         });
         let special_ac = if special_cache.is_empty() {
             None
         } else {
-            let pats: Vec<&[u8]> = special_cache
-                .iter()
-                .map(|&i| &texts[i as usize][..])
-                .collect();
+            let pats: Vec<&[u8]> = special_cache.iter().map(|&i| &texts[i as usize]).collect();
             AhoCorasick::builder()
                 .match_kind(MatchKind::Standard)
                 .build(pats)
@@ -613,36 +629,34 @@ impl Tokenizer {
         if !is_bpe {
             for (b, slot) in byte_tokens.iter_mut().enumerate() {
                 let hex = format!("<0x{b:02X}>");
-                *slot = token_to_id
-                    .get(hex.as_bytes())
-                    .or_else(|| token_to_id.get(&[b as u8][..]))
-                    .copied();
+                *slot = vocab
+                    .id(hex.as_bytes())
+                    .or_else(|| vocab.id(&[b as u8][..]));
             }
         }
 
         // Pieces (llama.cpp's token_to_piece with special = true).
-        let pieces: Vec<Box<[u8]>> = (0..n)
-            .map(|i| {
-                let a = attrs[i];
-                let t = &texts[i];
+        let mut pieces = Strings::with_capacity(n, texts.total_bytes());
+        for (i, t) in texts.iter().enumerate() {
+            let a = attrs[i];
+            let ok = pieces.try_push_with(|out| {
                 if a & (attr::CONTROL | attr::UNKNOWN | attr::USER_DEFINED) != 0 {
-                    t.clone()
+                    out.extend_from_slice(t);
                 } else if a & attr::NORMAL != 0 {
                     if is_bpe {
-                        bpe::decode_token_text(t).into_boxed_slice()
+                        bpe::decode_token_text_into(t, out);
                     } else {
-                        String::from_utf8_lossy(t)
-                            .replace('\u{2581}', " ")
-                            .into_bytes()
-                            .into_boxed_slice()
+                        spm::unescape_into(t, out);
                     }
                 } else if a & attr::BYTE != 0 {
-                    vec![parse_byte_token(t)].into_boxed_slice()
-                } else {
-                    Box::default()
+                    out.push(parse_byte_token(t));
                 }
-            })
-            .collect();
+            });
+            if !ok {
+                return Err(too_long("tokenizer.ggml.tokens"));
+            }
+        }
+        pieces.shrink_to_fit();
 
         let kind = match pre {
             Some(pre) => {
@@ -650,7 +664,7 @@ impl Tokenizer {
                     .merges
                     .as_ref()
                     .ok_or(TokenizerError::MissingKey("tokenizer.ggml.merges"))?;
-                let bpe = bpe::Bpe::new(merges, &token_to_id, n32, pre.ignore_merges())?;
+                let bpe = bpe::Bpe::new(merges, &vocab, n32, pre.ignore_merges())?;
                 Kind::Bpe {
                     bpe: Box::new(bpe),
                     pre,
@@ -664,10 +678,9 @@ impl Tokenizer {
             model: cfg.model,
             pre_name: cfg.pre,
             kind,
-            texts,
+            vocab,
             attrs,
             scores,
-            token_to_id,
             pieces,
             special,
             eog,
@@ -707,7 +720,7 @@ impl Tokenizer {
                             for w in &words {
                                 bpe.encode_word(
                                     &s.as_bytes()[w.clone()],
-                                    &self.token_to_id,
+                                    &self.vocab,
                                     &mut scratch,
                                     &mut out,
                                 );
@@ -718,7 +731,7 @@ impl Tokenizer {
             }
             Kind::Spm => {
                 let v = spm::SpmVocab {
-                    token_to_id: &self.token_to_id,
+                    vocab: &self.vocab,
                     scores: &self.scores,
                     max_token_len: self.max_token_len,
                     byte_tokens: &self.byte_tokens,
@@ -785,7 +798,7 @@ impl Tokenizer {
             if !parse_special && a & (attr::CONTROL | attr::UNKNOWN) != 0 {
                 continue;
             }
-            let tok = &self.texts[id as usize][..];
+            let tok = &self.vocab.texts()[id as usize];
             let finder = memchr::memmem::Finder::new(tok);
             next.clear();
             for f in frags.drain(..) {
@@ -888,17 +901,17 @@ impl Tokenizer {
 
     /// The decoded bytes of one token (control tokens as their text), `None` if out of range.
     pub fn token_piece(&self, id: u32) -> Option<&[u8]> {
-        self.pieces.get(id as usize).map(|p| &p[..])
+        self.pieces.get(id as usize)
     }
 
     /// The raw vocabulary text of a token (GPT-2 byte-mapped or ▁-escaped).
     pub fn token_text(&self, id: u32) -> Option<&[u8]> {
-        self.texts.get(id as usize).map(|p| &p[..])
+        self.vocab.texts().get(id as usize)
     }
 
     /// The token whose vocabulary text is exactly `text`.
     pub fn token_id(&self, text: &[u8]) -> Option<u32> {
-        self.token_to_id.get(text).copied()
+        self.vocab.id(text)
     }
 
     /// Whether a token is control (or unknown): not rendered in output by default.
@@ -909,7 +922,7 @@ impl Tokenizer {
     }
 
     pub fn vocab_size(&self) -> usize {
-        self.texts.len()
+        self.vocab.len()
     }
     pub fn bos(&self) -> Option<u32> {
         self.special.bos

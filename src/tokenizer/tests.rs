@@ -17,9 +17,9 @@ fn tiny_bpe() -> TokenizerConfig {
     TokenizerConfig {
         model: "gpt2".into(),
         pre: Some("gpt-2".into()),
-        tokens,
+        tokens: tokens.into_iter().collect(),
         token_types: Some(types),
-        merges: Some(vec![b"a b".to_vec(), "Ġ a".as_bytes().to_vec()]),
+        merges: Some(["a b", "Ġ a"].into_iter().collect()),
         ..TokenizerConfig::default()
     }
 }
@@ -66,14 +66,14 @@ fn malformed_metadata_is_an_error() {
     ));
 
     let mut c = tiny_bpe();
-    c.merges = Some(vec![b"x zz".to_vec()]);
+    c.merges = Some(["x zz"].into_iter().collect());
     assert!(matches!(
         Tokenizer::new(c),
         Err(TokenizerError::InvalidMerge { index: 0, .. })
     ));
 
     let mut c = tiny_bpe();
-    c.merges = Some(vec![b"a b".to_vec(), b"nospace".to_vec()]);
+    c.merges = Some(["a b", "nospace"].into_iter().collect());
     assert!(matches!(
         Tokenizer::new(c),
         Err(TokenizerError::InvalidMerge { index: 1, .. })
@@ -139,7 +139,7 @@ fn tiny_spm() -> TokenizerConfig {
     }
     TokenizerConfig {
         model: "llama".into(),
-        tokens,
+        tokens: tokens.into_iter().collect(),
         scores: Some(scores),
         token_types: Some(types),
         ..TokenizerConfig::default()

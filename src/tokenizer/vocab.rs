@@ -1,0 +1,309 @@
+//! Compact storage for a vocabulary: all token texts in one buffer ([`Strings`]) and a
+//! text -> id index that holds only ids ([`TextIndex`]), so that building a 262k-token
+//! vocabulary makes a handful of allocations instead of one per token and per map key.
+
+use std::ops::Index;
+
+/// Byte strings packed end to end in one buffer: string `i` is `bytes[ends[i-1]..ends[i]]`.
+///
+/// The total is limited to 4 GiB (offsets are `u32`); [`Strings::try_push`] reports a string
+/// that would go past it.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Strings {
+    bytes: Vec<u8>,
+    ends: Vec<u32>,
+}
+
+impl std::fmt::Debug for Strings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.iter().map(String::from_utf8_lossy))
+            .finish()
+    }
+}
+
+impl Strings {
+    pub fn new() -> Strings {
+        Strings::default()
+    }
+
+    /// Room for `n` strings of `bytes` bytes in total.
+    pub fn with_capacity(n: usize, bytes: usize) -> Strings {
+        Strings {
+            bytes: Vec::with_capacity(bytes),
+            ends: Vec::with_capacity(n),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// Total bytes of all strings.
+    pub fn total_bytes(&self) -> usize {
+        self.bytes.len()
+    }
+
+    pub fn clear(&mut self) {
+        self.bytes.clear();
+        self.ends.clear();
+    }
+
+    /// Append a string. Panics past 4 GiB in total (see [`Strings::try_push`]).
+    pub fn push(&mut self, s: impl AsRef<[u8]>) {
+        assert!(self.try_push(s.as_ref()), "Strings: more than 4 GiB");
+    }
+
+    /// Append a string; `false` (and nothing added) if the total would pass 4 GiB.
+    pub fn try_push(&mut self, s: &[u8]) -> bool {
+        self.try_push_with(|b| b.extend_from_slice(s))
+    }
+
+    /// Append the bytes `f` writes to the end of the buffer as one string; `false` (and
+    /// nothing added) if the total would pass 4 GiB.
+    pub fn try_push_with(&mut self, f: impl FnOnce(&mut Vec<u8>)) -> bool {
+        let start = self.bytes.len();
+        f(&mut self.bytes);
+        match u32::try_from(self.bytes.len()) {
+            Ok(end) => {
+                self.ends.push(end);
+                true
+            }
+            Err(_) => {
+                self.bytes.truncate(start);
+                false
+            }
+        }
+    }
+
+    /// String `i`, `None` past the end.
+    #[inline]
+    pub fn get(&self, i: usize) -> Option<&[u8]> {
+        let end = *self.ends.get(i)? as usize;
+        let start = match i {
+            0 => 0,
+            _ => self.ends[i - 1] as usize,
+        };
+        self.bytes.get(start..end)
+    }
+
+    /// Length of string `i` (0 past the end).
+    #[inline]
+    pub fn len_of(&self, i: usize) -> usize {
+        self.get(i).map_or(0, <[u8]>::len)
+    }
+
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = &[u8]> + '_ {
+        let mut start = 0usize;
+        self.ends.iter().map(move |&e| {
+            let s = &self.bytes[start..e as usize];
+            start = e as usize;
+            s
+        })
+    }
+
+    /// Release spare capacity.
+    pub fn shrink_to_fit(&mut self) {
+        self.bytes.shrink_to_fit();
+        self.ends.shrink_to_fit();
+    }
+}
+
+impl Index<usize> for Strings {
+    type Output = [u8];
+    #[inline]
+    fn index(&self, i: usize) -> &[u8] {
+        match self.get(i) {
+            Some(s) => s,
+            None => panic!("string index {i} out of range ({} strings)", self.len()),
+        }
+    }
+}
+
+impl<T: AsRef<[u8]>> FromIterator<T> for Strings {
+    fn from_iter<I: IntoIterator<Item = T>>(iter: I) -> Strings {
+        let mut s = Strings::new();
+        s.extend(iter);
+        s
+    }
+}
+
+impl<T: AsRef<[u8]>> Extend<T> for Strings {
+    fn extend<I: IntoIterator<Item = T>>(&mut self, iter: I) {
+        for x in iter {
+            self.push(x);
+        }
+    }
+}
+
+/// Hash of a token text: FxHash-style over 8-byte words, then a final mix so that both the
+/// high bits (slot) and the low bits (tag) are usable.
+#[inline]
+fn hash_bytes(b: &[u8]) -> u64 {
+    const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+    let mut h = (b.len() as u64).wrapping_mul(K);
+    let mut chunks = b.chunks_exact(8);
+    for c in &mut chunks {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        h = (h.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(K);
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        let mut w = [0u8; 8];
+        w[..rest.len()].copy_from_slice(rest);
+        h = (h.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(K);
+    }
+    h ^= h >> 32;
+    h = h.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    h ^ (h >> 29)
+}
+
+const EMPTY: u64 = u64::MAX;
+
+/// Open-addressing (linear probing) index from a text to its id in a [`Strings`], sized once
+/// at load <= 1/2. Each slot holds the id and 32 bits of the text's hash, so a probe
+/// compares texts only when the tags agree.
+#[derive(Clone, Default)]
+pub struct TextIndex {
+    slots: Vec<u64>,
+    shift: u32,
+}
+
+impl TextIndex {
+    /// Index every string of `texts`; a repeated text maps to its last id (as llama.cpp's
+    /// map assignment does). Also returns whether any text was repeated.
+    /// `texts` must hold fewer than `u32::MAX` strings.
+    pub fn build(texts: &Strings) -> (TextIndex, bool) {
+        let n = texts.len();
+        let cap = (n.max(4) * 2).next_power_of_two();
+        let mut ix = TextIndex {
+            slots: vec![EMPTY; cap],
+            shift: 64 - cap.trailing_zeros(),
+        };
+        let mask = cap - 1;
+        let mut dup = false;
+        for (id, t) in texts.iter().enumerate() {
+            let h = hash_bytes(t);
+            let tag = h & 0xffff_ffff;
+            let mut i = ix.slot_of(h);
+            loop {
+                let s = ix.slots[i];
+                if s == EMPTY {
+                    ix.slots[i] = (tag << 32) | id as u64;
+                    break;
+                }
+                if s >> 32 == tag && &texts[(s & 0xffff_ffff) as usize] == t {
+                    ix.slots[i] = (tag << 32) | id as u64;
+                    dup = true;
+                    break;
+                }
+                i = (i + 1) & mask;
+            }
+        }
+        (ix, dup)
+    }
+
+    #[inline]
+    fn slot_of(&self, h: u64) -> usize {
+        // `shift` is 64 - log2(capacity), so this is below the capacity.
+        (h >> self.shift) as usize
+    }
+
+    /// The id of `key` in `texts` (the [`Strings`] this index was built from).
+    #[inline]
+    pub fn get(&self, texts: &Strings, key: &[u8]) -> Option<u32> {
+        if self.slots.is_empty() {
+            return None;
+        }
+        let h = hash_bytes(key);
+        let tag = h & 0xffff_ffff;
+        let mask = self.slots.len() - 1;
+        let mut i = self.slot_of(h);
+        loop {
+            let s = self.slots[i];
+            if s == EMPTY {
+                return None;
+            }
+            if s >> 32 == tag {
+                let id = (s & 0xffff_ffff) as u32;
+                if texts.get(id as usize) == Some(key) {
+                    return Some(id);
+                }
+            }
+            i = (i + 1) & mask;
+        }
+    }
+}
+
+/// Token texts with their index.
+#[derive(Clone, Default)]
+pub struct Vocab {
+    texts: Strings,
+    index: TextIndex,
+}
+
+impl Vocab {
+    /// Index `texts`; also returns whether some text is repeated.
+    pub fn new(texts: Strings) -> (Vocab, bool) {
+        let (index, dup) = TextIndex::build(&texts);
+        (Vocab { texts, index }, dup)
+    }
+
+    /// The id whose text is exactly `key` (the last one, if repeated).
+    #[inline]
+    pub fn id(&self, key: &[u8]) -> Option<u32> {
+        self.index.get(&self.texts, key)
+    }
+
+    #[inline]
+    pub fn texts(&self) -> &Strings {
+        &self.texts
+    }
+
+    pub fn len(&self) -> usize {
+        self.texts.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.texts.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strings_round_trip() {
+        let s: Strings = ["", "a", "bc", "", "def"].iter().collect();
+        assert_eq!(s.len(), 5);
+        assert_eq!(s.iter().collect::<Vec<_>>(), [&b""[..], b"a", b"bc", b"", b"def"]);
+        assert_eq!(&s[4], b"def");
+        assert_eq!(s.get(5), None);
+        assert_eq!(s.total_bytes(), 6);
+    }
+
+    #[test]
+    fn index_finds_every_text_and_last_duplicate() {
+        let mut s: Strings = (0..5000).map(|i| format!("t{i}")).collect();
+        s.push("t7");
+        s.push("");
+        let (v, dup) = Vocab::new(s);
+        assert!(dup);
+        for i in 0..5000u32 {
+            let want = if i == 7 { 5000 } else { i };
+            assert_eq!(v.id(format!("t{i}").as_bytes()), Some(want));
+        }
+        assert_eq!(v.id(b""), Some(5001));
+        assert_eq!(v.id(b"t5000"), None);
+        assert_eq!(v.id(b"x"), None);
+        let (v, dup) = Vocab::new(["a", "b"].iter().collect());
+        assert!(!dup);
+        assert_eq!(v.id(b"b"), Some(1));
+    }
+}
