@@ -28,6 +28,7 @@ pub mod unicode;
 mod unicode_tables;
 pub mod vocab;
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::ops::Range;
@@ -320,8 +321,6 @@ pub struct Tokenizer {
     vocab: Vocab,
     attrs: Vec<u16>,
     scores: Vec<f32>,
-    /// Decoded bytes of each token with control tokens rendered (llama.cpp's piece cache).
-    pieces: Strings,
     special: SpecialIds,
     eog: BTreeSet<u32>,
     add_bos: bool,
@@ -635,29 +634,6 @@ impl Tokenizer {
             }
         }
 
-        // Pieces (llama.cpp's token_to_piece with special = true).
-        let mut pieces = Strings::with_capacity(n, texts.total_bytes());
-        for (i, t) in texts.iter().enumerate() {
-            let a = attrs[i];
-            let ok = pieces.try_push_with(|out| {
-                if a & (attr::CONTROL | attr::UNKNOWN | attr::USER_DEFINED) != 0 {
-                    out.extend_from_slice(t);
-                } else if a & attr::NORMAL != 0 {
-                    if is_bpe {
-                        bpe::decode_token_text_into(t, out);
-                    } else {
-                        spm::unescape_into(t, out);
-                    }
-                } else if a & attr::BYTE != 0 {
-                    out.push(parse_byte_token(t));
-                }
-            });
-            if !ok {
-                return Err(too_long("tokenizer.ggml.tokens"));
-            }
-        }
-        pieces.shrink_to_fit();
-
         let kind = match pre {
             Some(pre) => {
                 let merges = cfg
@@ -681,7 +657,6 @@ impl Tokenizer {
             vocab,
             attrs,
             scores,
-            pieces,
             special,
             eog,
             add_bos,
@@ -870,28 +845,54 @@ impl Tokenizer {
     ) -> Result<Vec<u8>, TokenizerError> {
         let mut out = Vec::with_capacity(ids.len() * 4);
         for (i, &id) in ids.iter().enumerate() {
-            let mut p = self.piece_for_output(id, render_special)?;
-            if i == 0 && self.add_space_prefix && p.first() == Some(&b' ') {
-                p = &p[1..];
+            let start = out.len();
+            self.piece_for_output(id, render_special, &mut out)?;
+            if i == 0 && self.add_space_prefix && out.get(start) == Some(&b' ') {
+                out.remove(start);
             }
-            out.extend_from_slice(p);
         }
         Ok(out)
     }
 
-    /// The bytes of one token as output shows them.
-    fn piece_for_output(&self, id: u32, render_special: bool) -> Result<&[u8], TokenizerError> {
+    /// Append the bytes of one token as output shows them to `out`; an id outside the
+    /// vocabulary is an error and appends nothing.
+    fn piece_for_output(
+        &self,
+        id: u32,
+        render_special: bool,
+        out: &mut Vec<u8>,
+    ) -> Result<(), TokenizerError> {
         let i = id as usize;
-        let Some(p) = self.pieces.get(i) else {
+        let Some(&a) = self.attrs.get(i) else {
             return Err(TokenizerError::InvalidTokenId {
                 id,
-                vocab_size: self.pieces.len(),
+                vocab_size: self.attrs.len(),
             });
         };
-        if !render_special && self.attrs[i] & (attr::CONTROL | attr::UNKNOWN) != 0 {
-            return Ok(&[]);
+        if !render_special && a & (attr::CONTROL | attr::UNKNOWN) != 0 {
+            return Ok(());
         }
-        Ok(p)
+        self.push_piece(i, out);
+        Ok(())
+    }
+
+    /// llama.cpp's `token_to_piece` with special = true, for token `i` (in range), appended
+    /// to `out`. Pieces are made from the text when asked for rather than cached: that is a
+    /// few bytes of work per token and keeps a second copy of the vocabulary out of memory
+    /// and out of the load time.
+    fn push_piece(&self, i: usize, out: &mut Vec<u8>) {
+        let a = self.attrs[i];
+        let t = &self.vocab.texts()[i];
+        if a & (attr::CONTROL | attr::UNKNOWN | attr::USER_DEFINED) != 0 {
+            out.extend_from_slice(t);
+        } else if a & attr::NORMAL != 0 {
+            match self.kind {
+                Kind::Bpe { .. } => bpe::decode_token_text_into(t, out),
+                Kind::Spm => spm::unescape_into(t, out),
+            }
+        } else if a & attr::BYTE != 0 {
+            out.push(parse_byte_token(t));
+        }
     }
 
     /// A streaming decoder over this tokenizer (control tokens not rendered).
@@ -900,8 +901,15 @@ impl Tokenizer {
     }
 
     /// The decoded bytes of one token (control tokens as their text), `None` if out of range.
-    pub fn token_piece(&self, id: u32) -> Option<&[u8]> {
-        self.pieces.get(id as usize)
+    pub fn token_piece(&self, id: u32) -> Option<Cow<'_, [u8]>> {
+        let i = id as usize;
+        let a = *self.attrs.get(i)?;
+        if a & (attr::CONTROL | attr::UNKNOWN | attr::USER_DEFINED) != 0 {
+            return self.vocab.texts().get(i).map(Cow::Borrowed);
+        }
+        let mut out = Vec::new();
+        self.push_piece(i, &mut out);
+        Some(Cow::Owned(out))
     }
 
     /// The raw vocabulary text of a token (GPT-2 byte-mapped or ▁-escaped).

@@ -17,16 +17,11 @@ use super::vocab::Vocab;
 pub fn unescape_into(text: &[u8], out: &mut Vec<u8>) {
     for chunk in text.utf8_chunks() {
         let mut rest = chunk.valid().as_bytes();
-        // "▁" is E2 96 81; E2 only starts characters, so a match is always a whole one.
-        while let Some(p) = memchr::memchr(0xE2, rest) {
-            if rest[p..].starts_with("\u{2581}".as_bytes()) {
-                out.extend_from_slice(&rest[..p]);
-                out.push(b' ');
-                rest = &rest[p + 3..];
-            } else {
-                out.extend_from_slice(&rest[..=p]);
-                rest = &rest[p + 1..];
-            }
+        // E2 only ever starts a character, so a match is always a whole "▁".
+        while let Some(p) = memchr::memmem::find(rest, "\u{2581}".as_bytes()) {
+            out.extend_from_slice(&rest[..p]);
+            out.push(b' ');
+            rest = &rest[p + 3..];
         }
         out.extend_from_slice(rest);
         if !chunk.invalid().is_empty() {

@@ -43,6 +43,11 @@ impl Strings {
         self.ends.is_empty()
     }
 
+    /// All strings end to end.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
     /// Total bytes of all strings.
     pub fn total_bytes(&self) -> usize {
         self.bytes.len()
@@ -163,11 +168,9 @@ fn hash_bytes(b: &[u8]) -> u64 {
     h ^ (h >> 29)
 }
 
-const EMPTY: u64 = u64::MAX;
-
 /// Open-addressing (linear probing) index from a text to its id in a [`Strings`], sized once
-/// at load <= 1/2. Each slot holds the id and 32 bits of the text's hash, so a probe
-/// compares texts only when the tags agree.
+/// at load <= 1/2. Each slot holds 32 bits of the text's hash and `id + 1` (0 = empty), so
+/// a probe compares texts only when the tags agree.
 #[derive(Clone, Default)]
 pub struct TextIndex {
     slots: Vec<u64>,
@@ -182,28 +185,45 @@ impl TextIndex {
         let n = texts.len();
         let cap = (n.max(4) * 2).next_power_of_two();
         let mut ix = TextIndex {
-            slots: vec![EMPTY; cap],
+            // Zeroed memory comes from the allocator without a pass over it.
+            slots: vec![0; cap],
             shift: 64 - cap.trailing_zeros(),
         };
         let mask = cap - 1;
         let mut dup = false;
-        for (id, t) in texts.iter().enumerate() {
-            let h = hash_bytes(t);
-            let tag = h & 0xffff_ffff;
-            let mut i = ix.slot_of(h);
-            loop {
-                let s = ix.slots[i];
-                if s == EMPTY {
-                    ix.slots[i] = (tag << 32) | id as u64;
-                    break;
-                }
-                if s >> 32 == tag && &texts[(s & 0xffff_ffff) as usize] == t {
-                    ix.slots[i] = (tag << 32) | id as u64;
-                    dup = true;
-                    break;
-                }
-                i = (i + 1) & mask;
+        // Hash a batch first, then insert it: the insert loop is short and its (cache-missing)
+        // slot loads are independent, so many are in flight at once.
+        const BATCH: usize = 256;
+        let mut hashes = [0u64; BATCH];
+        let mut iter = texts.iter();
+        let mut base = 0usize;
+        while base < n {
+            let m = BATCH.min(n - base);
+            for h in &mut hashes[..m] {
+                *h = iter.next().map_or(0, hash_bytes);
             }
+            for (k, &h) in hashes[..m].iter().enumerate() {
+                let id = (base + k) as u64;
+                let tag = h & 0xffff_ffff;
+                let mut i = ix.slot_of(h);
+                loop {
+                    let s = ix.slots[i];
+                    if s == 0 {
+                        ix.slots[i] = (tag << 32) | (id + 1);
+                        break;
+                    }
+                    if s >> 32 == tag {
+                        let other = ((s & 0xffff_ffff) - 1) as usize;
+                        if texts.get(other) == texts.get(id as usize) {
+                            ix.slots[i] = (tag << 32) | (id + 1);
+                            dup = true;
+                            break;
+                        }
+                    }
+                    i = (i + 1) & mask;
+                }
+            }
+            base += m;
         }
         (ix, dup)
     }
@@ -226,11 +246,11 @@ impl TextIndex {
         let mut i = self.slot_of(h);
         loop {
             let s = self.slots[i];
-            if s == EMPTY {
+            if s == 0 {
                 return None;
             }
             if s >> 32 == tag {
-                let id = (s & 0xffff_ffff) as u32;
+                let id = ((s & 0xffff_ffff) - 1) as u32;
                 if texts.get(id as usize) == Some(key) {
                     return Some(id);
                 }
