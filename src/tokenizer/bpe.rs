@@ -134,13 +134,11 @@ impl Bpe {
             joined.extend_from_slice(l);
             joined.extend_from_slice(r);
             let lookup = |s: &[u8], what| {
-                vocab
-                    .id(s)
-                    .ok_or_else(|| TokenizerError::InvalidMerge {
-                        index: rank,
-                        merge: String::from_utf8_lossy(m).into_owned(),
-                        reason: what,
-                    })
+                vocab.id(s).ok_or_else(|| TokenizerError::InvalidMerge {
+                    index: rank,
+                    merge: String::from_utf8_lossy(m).into_owned(),
+                    reason: what,
+                })
             };
             let li = lookup(l, "its left half is not a token")?;
             let ri = lookup(r, "its right half is not a token")?;

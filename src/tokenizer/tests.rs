@@ -103,7 +103,7 @@ fn odd_but_loadable_metadata() {
     c.special.eos = Some(100_000);
     c.token_types.as_mut().unwrap()[5] = 42;
     c.tokens.push(Vec::new());
-    c.tokens.push(b"ab".to_vec());
+    c.tokens.push(b"ab");
     c.token_types.as_mut().unwrap().extend([1, 1]);
     let t = Tokenizer::new(c).unwrap();
     assert_eq!(t.bos(), Some(11));
@@ -178,8 +178,8 @@ fn special_partition_prefers_longer_tokens_first() {
     for t in ["ab", "bcd"] {
         c.tokens.push(format!("<{t}>").into_bytes());
     }
-    c.tokens.push(b"xab".to_vec());
-    c.tokens.push(b"bcdx".to_vec());
+    c.tokens.push(b"xab");
+    c.tokens.push(b"bcdx");
     c.token_types.as_mut().unwrap().extend([3, 3, 4, 4]);
     let t = Tokenizer::new(c).unwrap();
     let xab = t.token_id(b"xab").unwrap();

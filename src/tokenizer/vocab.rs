@@ -145,23 +145,37 @@ impl<T: AsRef<[u8]>> Extend<T> for Strings {
     }
 }
 
+/// Little-endian word of `b[at..at + N]` (in range), zero-extended.
+#[inline(always)]
+fn word<const N: usize>(b: &[u8], at: usize) -> u64 {
+    let mut w = [0u8; 8];
+    w[..N].copy_from_slice(&b[at..at + N]);
+    u64::from_le_bytes(w)
+}
+
 /// Hash of a token text: FxHash-style over 8-byte words, then a final mix so that both the
-/// high bits (slot) and the low bits (tag) are usable.
+/// high bits (slot) and the low bits (tag) are usable. The tail is read as overlapping
+/// words (the length is mixed in first), never through a byte copy.
 #[inline]
 fn hash_bytes(b: &[u8]) -> u64 {
     const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
-    let mut h = (b.len() as u64).wrapping_mul(K);
-    let mut chunks = b.chunks_exact(8);
-    for c in &mut chunks {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(c);
-        h = (h.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(K);
-    }
-    let rest = chunks.remainder();
-    if !rest.is_empty() {
-        let mut w = [0u8; 8];
-        w[..rest.len()].copy_from_slice(rest);
-        h = (h.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(K);
+    let add = |h: u64, w: u64| (h.rotate_left(5) ^ w).wrapping_mul(K);
+    let n = b.len();
+    let mut h = (n as u64).wrapping_mul(K);
+    if n >= 8 {
+        let mut i = 0;
+        while i + 8 <= n {
+            h = add(h, word::<8>(b, i));
+            i += 8;
+        }
+        if i < n {
+            h = add(h, word::<8>(b, n - 8));
+        }
+    } else if n >= 4 {
+        h = add(h, word::<4>(b, 0) | (word::<4>(b, n - 4) << 32));
+    } else if n > 0 {
+        let w = u64::from(b[0]) | (u64::from(b[n / 2]) << 8) | (u64::from(b[n - 1]) << 16);
+        h = add(h, w);
     }
     h ^= h >> 32;
     h = h.wrapping_mul(0x9e37_79b9_7f4a_7c15);
@@ -302,7 +316,10 @@ mod tests {
     fn strings_round_trip() {
         let s: Strings = ["", "a", "bc", "", "def"].iter().collect();
         assert_eq!(s.len(), 5);
-        assert_eq!(s.iter().collect::<Vec<_>>(), [&b""[..], b"a", b"bc", b"", b"def"]);
+        assert_eq!(
+            s.iter().collect::<Vec<_>>(),
+            [&b""[..], b"a", b"bc", b"", b"def"]
+        );
         assert_eq!(&s[4], b"def");
         assert_eq!(s.get(5), None);
         assert_eq!(s.total_bytes(), 6);
