@@ -283,6 +283,17 @@ pub(crate) fn numbers<T>(
     Some(out)
 }
 
+/// Every element of an array of 4-byte values, converted from its bytes with `f`.
+pub(crate) fn words4<T>(file: &[u8], a: &ArrayValue, f: impl Fn([u8; 4]) -> T) -> Option<Vec<T>> {
+    let body = file.get(a.start..a.end)?;
+    let len = usize::try_from(a.len).ok()?;
+    if a.elem.fixed_size() != Some(4) || body.len() / 4 < len {
+        return None; // cannot happen: callers check the type, parsing the span
+    }
+    let (words, _) = body.as_chunks::<4>();
+    Some(words[..len].iter().map(|&w| f(w)).collect())
+}
+
 /// One fixed-size value from its little-endian bytes (`c` holds exactly its size).
 #[inline]
 fn fixed_value(ty: ValueType, c: &[u8]) -> Option<MetaValue> {
