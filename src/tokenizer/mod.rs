@@ -20,6 +20,7 @@
 pub mod bpe;
 mod gguf_config;
 pub mod pretok;
+mod special;
 pub mod spm;
 pub mod stream;
 #[cfg(test)]
@@ -32,8 +33,6 @@ use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::ops::Range;
-
-use aho_corasick::{AhoCorasick, MatchKind};
 
 pub use pretok::PreTokenizer;
 pub use stream::StreamDecoder;
@@ -329,7 +328,7 @@ pub struct Tokenizer {
     /// Control/user-defined/unknown tokens, longest text first (ties: lower id first).
     special_cache: Vec<u32>,
     /// Finds which of `special_cache` occur in a text (pattern index = cache index).
-    special_ac: Option<AhoCorasick>,
+    special_matcher: Option<special::SpecialMatcher>,
     max_token_len: usize,
     /// SPM: the token for each byte (`<0xXX>`, else the one-byte text).
     byte_tokens: [Option<u32>; 256],
@@ -613,15 +612,8 @@ impl Tokenizer {
                 .cmp(&texts.len_of(a as usize))
                 .then(a.cmp(&b))
         });
-        let special_ac = if special_cache.is_empty() {
-            None
-        } else {
-            let pats: Vec<&[u8]> = special_cache.iter().map(|&i| &texts[i as usize]).collect();
-            AhoCorasick::builder()
-                .match_kind(MatchKind::Standard)
-                .build(pats)
-                .ok()
-        };
+        let special_matcher =
+            special::SpecialMatcher::new(special_cache.iter().map(|&i| &texts[i as usize]));
 
         // SPM byte tokens.
         let mut byte_tokens = [None; 256];
@@ -663,7 +655,7 @@ impl Tokenizer {
             add_eos,
             add_space_prefix,
             special_cache,
-            special_ac,
+            special_matcher,
             max_token_len,
             byte_tokens,
         })
@@ -744,24 +736,19 @@ impl Tokenizer {
     /// llama.cpp's `tokenizer_st_partition`: for each special token in cache order, split
     /// every remaining text fragment at each of its (non-overlapping, leftmost-first)
     /// occurrences. Only tokens that occur somewhere in the text are tried; which ones do is
-    /// found in one Aho-Corasick pass.
+    /// found in one pass ([`special::SpecialMatcher`]).
     fn partition(&self, text: &str, parse_special: bool) -> Vec<Frag> {
         let mut frags = Vec::new();
         if text.is_empty() {
             return frags;
         }
         frags.push(Frag::Text(0..text.len()));
-        let Some(ac) = &self.special_ac else {
+        let Some(matcher) = &self.special_matcher else {
             return frags;
         };
         let bytes = text.as_bytes();
         let mut present = vec![false; self.special_cache.len()];
-        let mut any = false;
-        for m in ac.find_overlapping_iter(bytes) {
-            present[m.pattern().as_usize()] = true;
-            any = true;
-        }
-        if !any {
+        if !matcher.find_present(bytes, &mut present) {
             return frags;
         }
         let mut next = Vec::new();
