@@ -266,6 +266,11 @@ impl GgufFile {
     /// An array of numbers converted to f32 (f32 or f64 elements).
     pub fn get_f32_array(&self, key: &str) -> Result<Option<Vec<f32>>, GgufError> {
         self.typed(key, "array of floats", |v| match v {
+            // f32 elements (the usual case) are read straight from their bytes, through the
+            // same f64 round trip as the general path.
+            MetaValue::Array(a) if a.elem == ValueType::F32 => {
+                value::words4(&self.bytes, a, |w| f64::from(f32::from_le_bytes(w)) as f32)
+            }
             MetaValue::Array(a) => value::numbers(&self.bytes, a, |n| n.as_f64().map(|x| x as f32)),
             _ => None,
         })
@@ -274,6 +279,9 @@ impl GgufFile {
     /// An array of integers that each fit in i32.
     pub fn get_i32_array(&self, key: &str) -> Result<Option<Vec<i32>>, GgufError> {
         self.typed(key, "array of 32-bit integers", |v| match v {
+            MetaValue::Array(a) if a.elem == ValueType::I32 => {
+                value::words4(&self.bytes, a, i32::from_le_bytes)
+            }
             MetaValue::Array(a) => value::numbers(&self.bytes, a, |n| {
                 n.as_i128().and_then(|x| i32::try_from(x).ok())
             }),

@@ -220,6 +220,11 @@ impl<'a> StrArray<'a> {
         self.len == 0
     }
 
+    /// Total bytes of the strings themselves (without their 8-byte length prefixes).
+    pub fn text_len(&self) -> usize {
+        self.bytes.len().saturating_sub(self.len.saturating_mul(8))
+    }
+
     /// Each string's raw bytes, in order.
     pub fn iter(&self) -> impl Iterator<Item = &'a [u8]> + 'a {
         let mut rest = self.bytes;
@@ -257,11 +262,54 @@ pub(crate) fn items(file: &[u8], a: &ArrayValue) -> Vec<MetaValue> {
 }
 
 /// Converts every element of a numeric array with `f`; `None` if any does not convert.
+///
+/// Elements are decoded straight from their fixed-size chunks (parsing checked that `len`
+/// of them fill `start..end`), without a vector of decoded values in between.
 pub(crate) fn numbers<T>(
     file: &[u8],
     a: &ArrayValue,
     f: impl Fn(&MetaValue) -> Option<T>,
 ) -> Option<Vec<T>> {
-    a.elem.fixed_size()?;
-    items(file, a).iter().map(f).collect()
+    let size = a.elem.fixed_size()?;
+    let body = file.get(a.start..a.end)?;
+    let len = usize::try_from(a.len).ok()?;
+    if body.len() / size < len {
+        return None; // cannot happen: parsing checked the span
+    }
+    let mut out = Vec::with_capacity(len);
+    for c in body.chunks_exact(size).take(len) {
+        out.push(f(&fixed_value(a.elem, c)?)?);
+    }
+    Some(out)
+}
+
+/// Every element of an array of 4-byte values, converted from its bytes with `f`.
+pub(crate) fn words4<T>(file: &[u8], a: &ArrayValue, f: impl Fn([u8; 4]) -> T) -> Option<Vec<T>> {
+    let body = file.get(a.start..a.end)?;
+    let len = usize::try_from(a.len).ok()?;
+    if a.elem.fixed_size() != Some(4) || body.len() / 4 < len {
+        return None; // cannot happen: callers check the type, parsing the span
+    }
+    let (words, _) = body.as_chunks::<4>();
+    Some(words[..len].iter().map(|&w| f(w)).collect())
+}
+
+/// One fixed-size value from its little-endian bytes (`c` holds exactly its size).
+#[inline]
+fn fixed_value(ty: ValueType, c: &[u8]) -> Option<MetaValue> {
+    use ValueType as T;
+    Some(match ty {
+        T::U8 => MetaValue::U8(c[0]),
+        T::I8 => MetaValue::I8(c[0] as i8),
+        T::U16 => MetaValue::U16(u16::from_le_bytes(c.try_into().ok()?)),
+        T::I16 => MetaValue::I16(i16::from_le_bytes(c.try_into().ok()?)),
+        T::U32 => MetaValue::U32(u32::from_le_bytes(c.try_into().ok()?)),
+        T::I32 => MetaValue::I32(i32::from_le_bytes(c.try_into().ok()?)),
+        T::F32 => MetaValue::F32(f32::from_le_bytes(c.try_into().ok()?)),
+        T::U64 => MetaValue::U64(u64::from_le_bytes(c.try_into().ok()?)),
+        T::I64 => MetaValue::I64(i64::from_le_bytes(c.try_into().ok()?)),
+        T::F64 => MetaValue::F64(f64::from_le_bytes(c.try_into().ok()?)),
+        T::Bool => MetaValue::Bool(c[0] != 0), // parsing checked 0 or 1
+        T::String | T::Array => return None,
+    })
 }

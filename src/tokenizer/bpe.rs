@@ -12,6 +12,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::sync::OnceLock;
 
+use super::vocab::{Strings, Vocab};
 use super::{FxMap, TokenizerError};
 
 /// GPT-2's byte -> codepoint table: printable Latin-1 bytes map to themselves, the other 68
@@ -54,23 +55,36 @@ pub fn char_to_byte(c: char) -> Option<u8> {
 /// Decode a GPT-2 token text to bytes, as llama.cpp's `llama_decode_text`: a codepoint outside
 /// the byte table becomes `[UNK_BYTE_0x<its utf-8 hex><the whole token text>]`.
 pub fn decode_token_text(text: &[u8]) -> Vec<u8> {
-    let s = String::from_utf8_lossy(text);
     let mut out = Vec::with_capacity(text.len());
-    for c in s.chars() {
-        match char_to_byte(c) {
-            Some(b) => out.push(b),
-            None => {
-                out.extend_from_slice(b"[UNK_BYTE_0x");
-                let mut buf = [0u8; 4];
-                for b in c.encode_utf8(&mut buf).bytes() {
-                    out.extend_from_slice(format!("{b:02x}").as_bytes());
-                }
-                out.extend_from_slice(text);
-                out.push(b']');
+    decode_token_text_into(text, &mut out);
+    out
+}
+
+/// [`decode_token_text`], appending to `out`.
+pub fn decode_token_text_into(text: &[u8], out: &mut Vec<u8>) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let unk = |c: char, out: &mut Vec<u8>| {
+        out.extend_from_slice(b"[UNK_BYTE_0x");
+        let mut buf = [0u8; 4];
+        for b in c.encode_utf8(&mut buf).bytes() {
+            out.push(HEX[usize::from(b >> 4)]);
+            out.push(HEX[usize::from(b & 15)]);
+        }
+        out.extend_from_slice(text);
+        out.push(b']');
+    };
+    // As over `String::from_utf8_lossy(text)`: each invalid sequence is one U+FFFD.
+    for chunk in text.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            match char_to_byte(c) {
+                Some(b) => out.push(b),
+                None => unk(c, out),
             }
         }
+        if !chunk.invalid().is_empty() {
+            unk('\u{FFFD}', out);
+        }
     }
-    out
 }
 
 const NONE: u32 = u32::MAX;
@@ -97,8 +111,8 @@ fn pair_key(a: u32, b: u32) -> u64 {
 
 impl Bpe {
     pub fn new(
-        merges: &[Vec<u8>],
-        token_to_id: &FxMap<Box<[u8]>, u32>,
+        merges: &Strings,
+        vocab: &Vocab,
         n_tokens: u32,
         ignore_merges: bool,
     ) -> Result<Bpe, TokenizerError> {
@@ -120,14 +134,11 @@ impl Bpe {
             joined.extend_from_slice(l);
             joined.extend_from_slice(r);
             let lookup = |s: &[u8], what| {
-                token_to_id
-                    .get(s)
-                    .copied()
-                    .ok_or_else(|| TokenizerError::InvalidMerge {
-                        index: rank,
-                        merge: String::from_utf8_lossy(m).into_owned(),
-                        reason: what,
-                    })
+                vocab.id(s).ok_or_else(|| TokenizerError::InvalidMerge {
+                    index: rank,
+                    merge: String::from_utf8_lossy(m).into_owned(),
+                    reason: what,
+                })
             };
             let li = lookup(l, "its left half is not a token")?;
             let ri = lookup(r, "its right half is not a token")?;
@@ -148,11 +159,10 @@ impl Bpe {
             let n = s.len();
             byte_utf8[b].0[..n].copy_from_slice(&buf[..n]);
             byte_utf8[b].1 = n as u8;
-            byte_sym[b] = token_to_id
-                .get(&buf[..n])
-                .copied()
+            byte_sym[b] = vocab
+                .id(&buf[..n])
                 .unwrap_or(n_tokens.saturating_add(b as u32));
-            if let Some(&id) = token_to_id.get(&[b as u8][..]) {
+            if let Some(id) = vocab.id(&[b as u8][..]) {
                 single_byte_token[b] = id;
             }
         }
@@ -170,7 +180,7 @@ impl Bpe {
     pub fn encode_word(
         &self,
         word: &[u8],
-        token_to_id: &FxMap<Box<[u8]>, u32>,
+        vocab: &Vocab,
         scratch: &mut Scratch,
         out: &mut Vec<u32>,
     ) {
@@ -183,7 +193,7 @@ impl Bpe {
                 let (u, n) = &self.byte_utf8[usize::from(b)];
                 scratch.text.extend_from_slice(&u[..usize::from(*n)]);
             }
-            if let Some(&id) = token_to_id.get(&scratch.text[..]) {
+            if let Some(id) = vocab.id(&scratch.text[..]) {
                 out.push(id);
                 return;
             }

@@ -3,9 +3,23 @@
 //! Absent optional keys stay `None` (the tokenizer applies llama.cpp's defaults); a key that
 //! is present with the wrong type is an error naming it, never silently ignored.
 
-use crate::gguf::{GgufError, GgufFile};
+use crate::gguf::{GgufError, GgufFile, StrArray};
 
-use super::{SpecialIds, TokenizerConfig, TokenizerError};
+use super::{SpecialIds, Strings, TokenizerConfig, TokenizerError};
+
+/// A string array copied into one buffer (two allocations, whatever its length).
+fn packed(a: StrArray<'_>, key: &'static str) -> Result<Strings, TokenizerError> {
+    let mut s = Strings::with_capacity(a.len(), a.text_len().min(u32::MAX as usize));
+    for t in a.iter() {
+        if !s.try_push(t) {
+            return Err(TokenizerError::BadMetadata {
+                key,
+                msg: "more than 4 GiB of strings".to_string(),
+            });
+        }
+    }
+    Ok(s)
+}
 
 fn bad(key: &'static str) -> impl FnOnce(GgufError) -> TokenizerError {
     move |e| TokenizerError::BadMetadata {
@@ -30,19 +44,17 @@ impl TokenizerConfig {
             .ok_or(TokenizerError::MissingKey(MODEL))?
             .to_string();
         let pre = f.get_str(PRE).map_err(bad(PRE))?.map(str::to_string);
-        let tokens: Vec<Vec<u8>> = f
+        let tokens = f
             .get_str_array(TOKENS)
             .map_err(bad(TOKENS))?
-            .ok_or(TokenizerError::MissingKey(TOKENS))?
-            .iter()
-            .map(<[u8]>::to_vec)
-            .collect();
+            .ok_or(TokenizerError::MissingKey(TOKENS))?;
+        let tokens = packed(tokens, TOKENS)?;
         let scores = f.get_f32_array(SCORES).map_err(bad(SCORES))?;
         let token_types = f.get_i32_array(TYPES).map_err(bad(TYPES))?;
-        let merges = f
-            .get_str_array(MERGES)
-            .map_err(bad(MERGES))?
-            .map(|a| a.iter().map(<[u8]>::to_vec).collect());
+        let merges = match f.get_str_array(MERGES).map_err(bad(MERGES))? {
+            Some(a) => Some(packed(a, MERGES)?),
+            None => None,
+        };
 
         let id = |key: &'static str| f.get_u32(key).map_err(bad(key));
         // The deprecated prefix/suffix/middle keys win over fim_*, as in llama.cpp (read last).

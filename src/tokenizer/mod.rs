@@ -20,21 +20,24 @@
 pub mod bpe;
 mod gguf_config;
 pub mod pretok;
+mod special;
 pub mod spm;
 pub mod stream;
 #[cfg(test)]
 mod tests;
 pub mod unicode;
 mod unicode_tables;
+pub mod vocab;
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::ops::Range;
 
-use aho_corasick::{AhoCorasick, MatchKind};
-
 pub use pretok::PreTokenizer;
 pub use stream::StreamDecoder;
+pub use vocab::Strings;
+use vocab::Vocab;
 
 /// Errors from building a tokenizer or decoding ids.
 #[derive(Debug, thiserror::Error)]
@@ -147,13 +150,13 @@ pub struct TokenizerConfig {
     /// `tokenizer.ggml.pre` (gpt2 vocabularies only).
     pub pre: Option<String>,
     /// `tokenizer.ggml.tokens`, raw bytes.
-    pub tokens: Vec<Vec<u8>>,
+    pub tokens: Strings,
     /// `tokenizer.ggml.scores` (SPM merge priorities).
     pub scores: Option<Vec<f32>>,
     /// `tokenizer.ggml.token_type`.
     pub token_types: Option<Vec<i32>>,
     /// `tokenizer.ggml.merges`, "left right" strings in rank order.
-    pub merges: Option<Vec<Vec<u8>>>,
+    pub merges: Option<Strings>,
     pub special: SpecialIds,
     /// `tokenizer.ggml.add_bos_token`.
     pub add_bos: Option<bool>,
@@ -313,12 +316,10 @@ pub struct Tokenizer {
     model: String,
     pre_name: Option<String>,
     kind: Kind,
-    texts: Vec<Box<[u8]>>,
+    /// Token texts and the text -> id index.
+    vocab: Vocab,
     attrs: Vec<u16>,
     scores: Vec<f32>,
-    token_to_id: FxMap<Box<[u8]>, u32>,
-    /// Decoded bytes of each token with control tokens rendered (llama.cpp's piece cache).
-    pieces: Vec<Box<[u8]>>,
     special: SpecialIds,
     eog: BTreeSet<u32>,
     add_bos: bool,
@@ -327,7 +328,7 @@ pub struct Tokenizer {
     /// Control/user-defined/unknown tokens, longest text first (ties: lower id first).
     special_cache: Vec<u32>,
     /// Finds which of `special_cache` occur in a text (pattern index = cache index).
-    special_ac: Option<AhoCorasick>,
+    special_matcher: Option<special::SpecialMatcher>,
     max_token_len: usize,
     /// SPM: the token for each byte (`<0xXX>`, else the one-byte text).
     byte_tokens: [Option<u32>; 256],
@@ -338,11 +339,18 @@ impl std::fmt::Debug for Tokenizer {
         f.debug_struct("Tokenizer")
             .field("model", &self.model)
             .field("pre", &self.pre_name)
-            .field("vocab_size", &self.texts.len())
+            .field("vocab_size", &self.vocab.len())
             .field("bos", &self.special.bos)
             .field("eos", &self.special.eos)
             .field("eog", &self.eog)
             .finish_non_exhaustive()
+    }
+}
+
+fn too_long(key: &'static str) -> TokenizerError {
+    TokenizerError::BadMetadata {
+        key,
+        msg: "more than 4 GiB of token texts".to_string(),
     }
 }
 
@@ -404,24 +412,32 @@ impl Tokenizer {
         }
 
         // Token texts; llama.cpp renames empty ones so that every text is distinct from "".
-        let mut texts: Vec<Box<[u8]>> = Vec::with_capacity(n);
-        let mut token_to_id: FxMap<Box<[u8]>, u32> = FxMap::default();
-        token_to_id.reserve(n);
-        let mut max_token_len = 0;
-        // The config is ours: its token vectors become the texts without another copy.
-        for (i, t) in std::mem::take(&mut cfg.tokens).into_iter().enumerate() {
-            let t: Box<[u8]> = if t.is_empty() {
-                format!("[EMPTY_{i}]").into_bytes().into_boxed_slice()
-            } else {
-                t.into_boxed_slice()
-            };
-            max_token_len = max_token_len.max(t.len());
-            // A repeated text maps to its last id, as llama.cpp's map assignment does.
-            token_to_id.insert(t.clone(), i as u32);
-            texts.push(t);
+        // The config is ours: its packed texts are kept as they are unless one is empty.
+        let mut texts = std::mem::take(&mut cfg.tokens);
+        if texts.iter().any(<[u8]>::is_empty) {
+            let mut renamed = Strings::with_capacity(n, texts.total_bytes() + 64);
+            for (i, t) in texts.iter().enumerate() {
+                let ok = if t.is_empty() {
+                    renamed.try_push(format!("[EMPTY_{i}]").as_bytes())
+                } else {
+                    renamed.try_push(t)
+                };
+                if !ok {
+                    return Err(too_long("tokenizer.ggml.tokens"));
+                }
+            }
+            texts = renamed;
         }
-        let scores: Vec<f32> = match &cfg.scores {
-            Some(s) => s[..n].to_vec(),
+        texts.shrink_to_fit();
+        let max_token_len = texts.iter().map(<[u8]>::len).max().unwrap_or(0);
+        // A repeated text maps to its last id, as llama.cpp's map assignment does.
+        let (vocab, has_dups) = Vocab::new(texts);
+        let texts = vocab.texts();
+        let scores: Vec<f32> = match cfg.scores.take() {
+            Some(mut s) => {
+                s.truncate(n);
+                s
+            }
             None => vec![0.0; n],
         };
         let mut attrs: Vec<u16> = match &cfg.token_types {
@@ -499,9 +515,20 @@ impl Tokenizer {
         // Detect EOT/EOM/FIM tokens by text when the metadata does not name them; such a
         // token becomes control. llama.cpp walks a hash map here, so with several candidates
         // its pick is arbitrary; hearth takes the lowest id.
-        let find = |list: &[&str]| -> Option<u32> {
-            (0..n32).find(|&i| list.iter().any(|t| t.as_bytes() == &texts[i as usize][..]))
+        // With every text distinct, the index gives the only id of each candidate text.
+        let ids_of = |list: &[&str]| -> Vec<u32> {
+            if has_dups {
+                (0..n32)
+                    .filter(|&i| list.iter().any(|t| t.as_bytes() == &texts[i as usize]))
+                    .collect()
+            } else {
+                let mut v: Vec<u32> = list.iter().filter_map(|t| vocab.id(t.as_bytes())).collect();
+                v.sort_unstable();
+                v.dedup();
+                v
+            }
         };
+        let find = |list: &[&str]| -> Option<u32> { ids_of(list).first().copied() };
         let detect = |slot: &mut Option<u32>, list: &[&str], attrs: &mut Vec<u16>| {
             if slot.is_none() {
                 if let Some(id) = find(list) {
@@ -520,8 +547,9 @@ impl Tokenizer {
         detect(&mut special.fim_sep, FIM_SEP_TEXTS, &mut attrs);
 
         // Control tokens named "unused" are unused.
+        let unused = memchr::memmem::Finder::new(b"unused");
         for (i, t) in texts.iter().enumerate() {
-            if attrs[i] & attr::CONTROL != 0 && t.windows(6).any(|w| w == b"unused") {
+            if attrs[i] & attr::CONTROL != 0 && unused.find(t).is_some() {
                 attrs[i] |= attr::UNUSED;
             }
         }
@@ -534,24 +562,13 @@ impl Tokenizer {
         {
             eog.insert(id);
         }
-        for (i, t) in texts.iter().enumerate() {
-            if EOG_TEXTS.iter().any(|e| e.as_bytes() == &t[..]) {
-                eog.insert(i as u32);
-                attrs[i] |= attr::CONTROL;
-            }
+        for i in ids_of(EOG_TEXTS) {
+            eog.insert(i);
+            attrs[i as usize] |= attr::CONTROL;
         }
         // gpt-oss: these are always rendered.
-        for (i, t) in texts.iter().enumerate() {
-            if [
-                &b"<|channel|>"[..],
-                b"<|message|>",
-                b"<|start|>",
-                b"<|constrain|>",
-            ]
-            .contains(&&t[..])
-            {
-                attrs[i] = attr::USER_DEFINED;
-            }
+        for i in ids_of(&["<|channel|>", "<|message|>", "<|start|>", "<|constrain|>"]) {
+            attrs[i as usize] = attr::USER_DEFINED;
         }
         for id in [special.eos, special.eot, special.eom]
             .into_iter()
@@ -561,7 +578,7 @@ impl Tokenizer {
         }
         // o200k_harmony / solar-open: "<|end|>" is not end-of-generation there.
         {
-            let text_of = |id: u32| &texts[id as usize][..];
+            let text_of = |id: u32| &texts[id as usize];
             let has = |eog: &BTreeSet<u32>, s: &[u8]| eog.iter().any(|&id| text_of(id) == s);
             let end_id = eog.iter().copied().find(|&id| text_of(id) == b"<|end|>");
             let has_call = has(&eog, b"<|call|>") || has(&eog, b"<|calls|>");
@@ -590,59 +607,24 @@ impl Tokenizer {
             })
             .collect();
         special_cache.sort_by(|&a, &b| {
-            texts[b as usize]
-                .len()
-                .cmp(&texts[a as usize].len())
+            texts
+                .len_of(b as usize)
+                .cmp(&texts.len_of(a as usize))
                 .then(a.cmp(&b))
         });
-        let special_ac = if special_cache.is_empty() {
-            None
-        } else {
-            let pats: Vec<&[u8]> = special_cache
-                .iter()
-                .map(|&i| &texts[i as usize][..])
-                .collect();
-            AhoCorasick::builder()
-                .match_kind(MatchKind::Standard)
-                .build(pats)
-                .ok()
-        };
+        let special_matcher =
+            special::SpecialMatcher::new(special_cache.iter().map(|&i| &texts[i as usize]));
 
         // SPM byte tokens.
         let mut byte_tokens = [None; 256];
         if !is_bpe {
             for (b, slot) in byte_tokens.iter_mut().enumerate() {
                 let hex = format!("<0x{b:02X}>");
-                *slot = token_to_id
-                    .get(hex.as_bytes())
-                    .or_else(|| token_to_id.get(&[b as u8][..]))
-                    .copied();
+                *slot = vocab
+                    .id(hex.as_bytes())
+                    .or_else(|| vocab.id(&[b as u8][..]));
             }
         }
-
-        // Pieces (llama.cpp's token_to_piece with special = true).
-        let pieces: Vec<Box<[u8]>> = (0..n)
-            .map(|i| {
-                let a = attrs[i];
-                let t = &texts[i];
-                if a & (attr::CONTROL | attr::UNKNOWN | attr::USER_DEFINED) != 0 {
-                    t.clone()
-                } else if a & attr::NORMAL != 0 {
-                    if is_bpe {
-                        bpe::decode_token_text(t).into_boxed_slice()
-                    } else {
-                        String::from_utf8_lossy(t)
-                            .replace('\u{2581}', " ")
-                            .into_bytes()
-                            .into_boxed_slice()
-                    }
-                } else if a & attr::BYTE != 0 {
-                    vec![parse_byte_token(t)].into_boxed_slice()
-                } else {
-                    Box::default()
-                }
-            })
-            .collect();
 
         let kind = match pre {
             Some(pre) => {
@@ -650,7 +632,7 @@ impl Tokenizer {
                     .merges
                     .as_ref()
                     .ok_or(TokenizerError::MissingKey("tokenizer.ggml.merges"))?;
-                let bpe = bpe::Bpe::new(merges, &token_to_id, n32, pre.ignore_merges())?;
+                let bpe = bpe::Bpe::new(merges, &vocab, n32, pre.ignore_merges())?;
                 Kind::Bpe {
                     bpe: Box::new(bpe),
                     pre,
@@ -664,18 +646,16 @@ impl Tokenizer {
             model: cfg.model,
             pre_name: cfg.pre,
             kind,
-            texts,
+            vocab,
             attrs,
             scores,
-            token_to_id,
-            pieces,
             special,
             eog,
             add_bos,
             add_eos,
             add_space_prefix,
             special_cache,
-            special_ac,
+            special_matcher,
             max_token_len,
             byte_tokens,
         })
@@ -707,7 +687,7 @@ impl Tokenizer {
                             for w in &words {
                                 bpe.encode_word(
                                     &s.as_bytes()[w.clone()],
-                                    &self.token_to_id,
+                                    &self.vocab,
                                     &mut scratch,
                                     &mut out,
                                 );
@@ -718,7 +698,7 @@ impl Tokenizer {
             }
             Kind::Spm => {
                 let v = spm::SpmVocab {
-                    token_to_id: &self.token_to_id,
+                    vocab: &self.vocab,
                     scores: &self.scores,
                     max_token_len: self.max_token_len,
                     byte_tokens: &self.byte_tokens,
@@ -756,24 +736,19 @@ impl Tokenizer {
     /// llama.cpp's `tokenizer_st_partition`: for each special token in cache order, split
     /// every remaining text fragment at each of its (non-overlapping, leftmost-first)
     /// occurrences. Only tokens that occur somewhere in the text are tried; which ones do is
-    /// found in one Aho-Corasick pass.
+    /// found in one pass ([`special::SpecialMatcher`]).
     fn partition(&self, text: &str, parse_special: bool) -> Vec<Frag> {
         let mut frags = Vec::new();
         if text.is_empty() {
             return frags;
         }
         frags.push(Frag::Text(0..text.len()));
-        let Some(ac) = &self.special_ac else {
+        let Some(matcher) = &self.special_matcher else {
             return frags;
         };
         let bytes = text.as_bytes();
         let mut present = vec![false; self.special_cache.len()];
-        let mut any = false;
-        for m in ac.find_overlapping_iter(bytes) {
-            present[m.pattern().as_usize()] = true;
-            any = true;
-        }
-        if !any {
+        if !matcher.find_present(bytes, &mut present) {
             return frags;
         }
         let mut next = Vec::new();
@@ -785,7 +760,7 @@ impl Tokenizer {
             if !parse_special && a & (attr::CONTROL | attr::UNKNOWN) != 0 {
                 continue;
             }
-            let tok = &self.texts[id as usize][..];
+            let tok = &self.vocab.texts()[id as usize];
             let finder = memchr::memmem::Finder::new(tok);
             next.clear();
             for f in frags.drain(..) {
@@ -857,28 +832,54 @@ impl Tokenizer {
     ) -> Result<Vec<u8>, TokenizerError> {
         let mut out = Vec::with_capacity(ids.len() * 4);
         for (i, &id) in ids.iter().enumerate() {
-            let mut p = self.piece_for_output(id, render_special)?;
-            if i == 0 && self.add_space_prefix && p.first() == Some(&b' ') {
-                p = &p[1..];
+            let start = out.len();
+            self.piece_for_output(id, render_special, &mut out)?;
+            if i == 0 && self.add_space_prefix && out.get(start) == Some(&b' ') {
+                out.remove(start);
             }
-            out.extend_from_slice(p);
         }
         Ok(out)
     }
 
-    /// The bytes of one token as output shows them.
-    fn piece_for_output(&self, id: u32, render_special: bool) -> Result<&[u8], TokenizerError> {
+    /// Append the bytes of one token as output shows them to `out`; an id outside the
+    /// vocabulary is an error and appends nothing.
+    fn piece_for_output(
+        &self,
+        id: u32,
+        render_special: bool,
+        out: &mut Vec<u8>,
+    ) -> Result<(), TokenizerError> {
         let i = id as usize;
-        let Some(p) = self.pieces.get(i) else {
+        let Some(&a) = self.attrs.get(i) else {
             return Err(TokenizerError::InvalidTokenId {
                 id,
-                vocab_size: self.pieces.len(),
+                vocab_size: self.attrs.len(),
             });
         };
-        if !render_special && self.attrs[i] & (attr::CONTROL | attr::UNKNOWN) != 0 {
-            return Ok(&[]);
+        if !render_special && a & (attr::CONTROL | attr::UNKNOWN) != 0 {
+            return Ok(());
         }
-        Ok(p)
+        self.push_piece(i, out);
+        Ok(())
+    }
+
+    /// llama.cpp's `token_to_piece` with special = true, for token `i` (in range), appended
+    /// to `out`. Pieces are made from the text when asked for rather than cached: that is a
+    /// few bytes of work per token and keeps a second copy of the vocabulary out of memory
+    /// and out of the load time.
+    fn push_piece(&self, i: usize, out: &mut Vec<u8>) {
+        let a = self.attrs[i];
+        let t = &self.vocab.texts()[i];
+        if a & (attr::CONTROL | attr::UNKNOWN | attr::USER_DEFINED) != 0 {
+            out.extend_from_slice(t);
+        } else if a & attr::NORMAL != 0 {
+            match self.kind {
+                Kind::Bpe { .. } => bpe::decode_token_text_into(t, out),
+                Kind::Spm => spm::unescape_into(t, out),
+            }
+        } else if a & attr::BYTE != 0 {
+            out.push(parse_byte_token(t));
+        }
     }
 
     /// A streaming decoder over this tokenizer (control tokens not rendered).
@@ -887,18 +888,25 @@ impl Tokenizer {
     }
 
     /// The decoded bytes of one token (control tokens as their text), `None` if out of range.
-    pub fn token_piece(&self, id: u32) -> Option<&[u8]> {
-        self.pieces.get(id as usize).map(|p| &p[..])
+    pub fn token_piece(&self, id: u32) -> Option<Cow<'_, [u8]>> {
+        let i = id as usize;
+        let a = *self.attrs.get(i)?;
+        if a & (attr::CONTROL | attr::UNKNOWN | attr::USER_DEFINED) != 0 {
+            return self.vocab.texts().get(i).map(Cow::Borrowed);
+        }
+        let mut out = Vec::new();
+        self.push_piece(i, &mut out);
+        Some(Cow::Owned(out))
     }
 
     /// The raw vocabulary text of a token (GPT-2 byte-mapped or ▁-escaped).
     pub fn token_text(&self, id: u32) -> Option<&[u8]> {
-        self.texts.get(id as usize).map(|p| &p[..])
+        self.vocab.texts().get(id as usize)
     }
 
     /// The token whose vocabulary text is exactly `text`.
     pub fn token_id(&self, text: &[u8]) -> Option<u32> {
-        self.token_to_id.get(text).copied()
+        self.vocab.id(text)
     }
 
     /// Whether a token is control (or unknown): not rendered in output by default.
@@ -909,7 +917,7 @@ impl Tokenizer {
     }
 
     pub fn vocab_size(&self) -> usize {
-        self.texts.len()
+        self.vocab.len()
     }
     pub fn bos(&self) -> Option<u32> {
         self.special.bos

@@ -10,7 +10,25 @@
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
-use super::FxMap;
+use super::vocab::Vocab;
+
+/// A token text as output shows it, appended to `out`: invalid UTF-8 replaced as
+/// `String::from_utf8_lossy` does, then every "▁" as ' '.
+pub fn unescape_into(text: &[u8], out: &mut Vec<u8>) {
+    for chunk in text.utf8_chunks() {
+        let mut rest = chunk.valid().as_bytes();
+        // E2 only ever starts a character, so a match is always a whole "▁".
+        while let Some(p) = memchr::memmem::find(rest, "\u{2581}".as_bytes()) {
+            out.extend_from_slice(&rest[..p]);
+            out.push(b' ');
+            rest = &rest[p + 3..];
+        }
+        out.extend_from_slice(rest);
+        if !chunk.invalid().is_empty() {
+            out.extend_from_slice("\u{FFFD}".as_bytes());
+        }
+    }
+}
 
 /// The escaped text of a fragment: optional leading space, every ' ' as "▁".
 pub fn escape(text: &str, prefix_space: bool) -> String {
@@ -69,7 +87,7 @@ impl Ord for Bigram {
 
 /// Everything SPM tokenization needs from the vocabulary.
 pub struct SpmVocab<'a> {
-    pub token_to_id: &'a FxMap<Box<[u8]>, u32>,
+    pub vocab: &'a Vocab,
     pub scores: &'a [f32],
     /// Longest token text in bytes: a longer pair cannot be a token.
     pub max_token_len: usize,
@@ -106,7 +124,7 @@ pub fn tokenize(v: &SpmVocab<'_>, text: &str, out: &mut Vec<u32>) {
             return;
         }
         let s = &bytes[l.start as usize..(l.start + size) as usize];
-        if let Some(&id) = v.token_to_id.get(s) {
+        if let Some(id) = v.vocab.id(s) {
             let score = v.scores.get(id as usize).copied().unwrap_or(0.0);
             heap.push(Bigram {
                 score,
@@ -138,8 +156,8 @@ pub fn tokenize(v: &SpmVocab<'_>, text: &str, out: &mut Vec<u32>) {
     while i != NONE {
         let s = syms[i as usize];
         let piece = &bytes[s.start as usize..(s.start + s.len) as usize];
-        match v.token_to_id.get(piece) {
-            Some(&id) => out.push(id),
+        match v.vocab.id(piece) {
+            Some(id) => out.push(id),
             None => {
                 for &b in piece {
                     if let Some(id) = v.byte_tokens[usize::from(b)].or(v.unk) {

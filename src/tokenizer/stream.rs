@@ -36,8 +36,8 @@ impl<'t> StreamDecoder<'t> {
     /// Add one token; returns the text that is now complete (possibly empty). An id outside the
     /// vocabulary is an error and changes nothing.
     pub fn push(&mut self, id: u32) -> Result<String, TokenizerError> {
-        let piece = self.tok.piece_for_output(id, self.render_special)?;
-        self.pending.extend_from_slice(piece);
+        self.tok
+            .piece_for_output(id, self.render_special, &mut self.pending)?;
         Ok(self.take_complete())
     }
 

@@ -17,9 +17,9 @@ fn tiny_bpe() -> TokenizerConfig {
     TokenizerConfig {
         model: "gpt2".into(),
         pre: Some("gpt-2".into()),
-        tokens,
+        tokens: tokens.into_iter().collect(),
         token_types: Some(types),
-        merges: Some(vec![b"a b".to_vec(), "Ġ a".as_bytes().to_vec()]),
+        merges: Some(["a b", "Ġ a"].into_iter().collect()),
         ..TokenizerConfig::default()
     }
 }
@@ -66,14 +66,14 @@ fn malformed_metadata_is_an_error() {
     ));
 
     let mut c = tiny_bpe();
-    c.merges = Some(vec![b"x zz".to_vec()]);
+    c.merges = Some(["x zz"].into_iter().collect());
     assert!(matches!(
         Tokenizer::new(c),
         Err(TokenizerError::InvalidMerge { index: 0, .. })
     ));
 
     let mut c = tiny_bpe();
-    c.merges = Some(vec![b"a b".to_vec(), b"nospace".to_vec()]);
+    c.merges = Some(["a b", "nospace"].into_iter().collect());
     assert!(matches!(
         Tokenizer::new(c),
         Err(TokenizerError::InvalidMerge { index: 1, .. })
@@ -103,7 +103,7 @@ fn odd_but_loadable_metadata() {
     c.special.eos = Some(100_000);
     c.token_types.as_mut().unwrap()[5] = 42;
     c.tokens.push(Vec::new());
-    c.tokens.push(b"ab".to_vec());
+    c.tokens.push(b"ab");
     c.token_types.as_mut().unwrap().extend([1, 1]);
     let t = Tokenizer::new(c).unwrap();
     assert_eq!(t.bos(), Some(11));
@@ -139,7 +139,7 @@ fn tiny_spm() -> TokenizerConfig {
     }
     TokenizerConfig {
         model: "llama".into(),
-        tokens,
+        tokens: tokens.into_iter().collect(),
         scores: Some(scores),
         token_types: Some(types),
         ..TokenizerConfig::default()
@@ -178,8 +178,8 @@ fn special_partition_prefers_longer_tokens_first() {
     for t in ["ab", "bcd"] {
         c.tokens.push(format!("<{t}>").into_bytes());
     }
-    c.tokens.push(b"xab".to_vec());
-    c.tokens.push(b"bcdx".to_vec());
+    c.tokens.push(b"xab");
+    c.tokens.push(b"bcdx");
     c.token_types.as_mut().unwrap().extend([3, 3, 4, 4]);
     let t = Tokenizer::new(c).unwrap();
     let xab = t.token_id(b"xab").unwrap();
