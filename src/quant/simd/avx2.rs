@@ -210,6 +210,23 @@ fn pairs<'a, const A: usize, const B: usize>(
     w.as_chunks::<A>().0.iter().zip(x.as_chunks::<B>().0)
 }
 
+/// How far ahead (bytes) the single-row kernels ask for weight bytes: a decode step
+/// streams every matrix from DRAM once, and the hardware prefetcher alone leaves each
+/// core's share of the bandwidth unused (Gemma 3 decode, 2 threads: 512 B ahead +3%,
+/// 1 KiB +7%, 2 KiB +11%, 4 KiB +5-10% over none).
+const PREFETCH: usize = 2048;
+
+/// Asks for the cache lines `PREFETCH` bytes after each 64 bytes of `block`.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn prefetch_ahead(block: &[u8]) {
+    let p = block.as_ptr().cast::<i8>().wrapping_add(PREFETCH);
+    for off in (0..block.len()).step_by(64) {
+        // A prefetch never faults, whatever the address (past the end of the map too).
+        _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(off));
+    }
+}
+
 /// The legacy-format dot product: `block(w, x)` gives a block pair's `[dw, mw]` (f32
 /// lanes 0 and 1, from [`h2f2`]) and the i32 lanes of Σ q * y. Blocks alternate between
 /// two accumulators (two FMA dependency chains: one chain caps a row at one block per
@@ -241,6 +258,7 @@ fn legacy_dot<const A: usize, const B: usize, const MINS: bool>(
     let (wp, wr) = ws.as_chunks::<2>();
     let (xp, xr) = xs.as_chunks::<2>();
     for (a, b) in wp.iter().zip(xp) {
+        _mm_prefetch::<_MM_HINT_T0>(a.as_ptr().cast::<i8>().wrapping_add(PREFETCH));
         (acc0, min0) = step(acc0, min0, &a[0], &b[0]);
         (acc1, min1) = step(acc1, min1, &a[1], &b[1]);
     }
@@ -385,6 +403,7 @@ unsafe fn q4_k(w: &[u8], x: &[u8]) -> f32 {
     let m4 = _mm256_set1_epi8(0x0f);
     let mut acc = _mm256_setzero_ps();
     for (a, b) in pairs::<{ BlockQ4K::SIZE }, Q8K>(w, x) {
+        prefetch_ahead(a);
         let yd = f32_le(at(b, 0));
         let dm = _mm_mul_ps(_mm_set1_ps(yd), h2f2(at(a, 0)));
         let d = _mm256_broadcastss_ps(dm);
@@ -416,6 +435,7 @@ unsafe fn q5_k(w: &[u8], x: &[u8]) -> f32 {
     let b4 = _mm256_set1_epi8(0x10);
     let mut acc = _mm256_setzero_ps();
     for (a, b) in pairs::<{ BlockQ5K::SIZE }, Q8K>(w, x) {
+        prefetch_ahead(a);
         let yd = f32_le(at(b, 0));
         let dm = _mm_mul_ps(_mm_set1_ps(yd), h2f2(at(a, 0)));
         let d = _mm256_broadcastss_ps(dm);
@@ -457,6 +477,7 @@ unsafe fn q6_k(w: &[u8], x: &[u8]) -> f32 {
     let m2 = _mm256_set1_epi8(0x30);
     let mut acc = _mm256_setzero_ps();
     for (a, b) in pairs::<{ BlockQ6K::SIZE }, Q8K>(w, x) {
+        prefetch_ahead(a);
         // d is the block's last 2 bytes: lane 1 of the 4 bytes ending there.
         let d = _mm256_set1_ps(f32_le(at(b, 0)) * lane1(h2f2(at(a, 206))));
         let sc = ld128(at(a, 192));
