@@ -98,6 +98,14 @@ fn by_rows(out: &mut [f32], width: usize, f: &(dyn Fn(usize, &mut [f32]) + Sync)
     });
 }
 
+/// `out = rmsnorm(x)` row by row, on the pool for a prompt.
+fn norm_rows(x: &[f32], w: &[f32], eps: f32, out: &mut [f32]) {
+    let d = w.len();
+    by_rows(out, d, &|r0, part| {
+        rmsnorm(&x[r0 * d..r0 * d + part.len()], w, eps, part)
+    });
+}
+
 /// `x += norm(o)` for rows of `d` values (`norm` = RMSNorm with `w` when given, else identity): the
 /// residual connection, with Gemma's post-attention/post-FFN norms.
 fn add_residual(x: &mut [f32], o: &[f32], d: usize, w: Option<&Vec<f32>>, eps: f32) {
@@ -151,16 +159,12 @@ pub(super) fn forward(
 
     for (l, layer) in model.layers.iter().enumerate() {
         let local = ft.swa.as_ref().is_some_and(|w| w.layers[l]);
-        let xb = &mut s.xb[..n * d];
-        let x = &s.x[..n * d];
-        by_rows(xb, d, &|r0, out| {
-            rmsnorm(
-                &x[r0 * d..r0 * d + out.len()],
-                &layer.attn_norm,
-                c.rms_eps,
-                out,
-            )
-        });
+        norm_rows(
+            &s.x[..n * d],
+            &layer.attn_norm,
+            c.rms_eps,
+            &mut s.xb[..n * d],
+        );
 
         let (q, k, v) = (&mut s.q[..n * qd], &mut s.k[..n * kvd], &mut s.v[..n * kvd]);
         matmul_many(
@@ -169,7 +173,7 @@ pub(super) fn forward(
                 model.matrix(&layer.wk),
                 model.matrix(&layer.wv),
             ],
-            xb,
+            &s.xb[..n * d],
             n,
             &mut [&mut q[..], &mut k[..], &mut v[..]],
             &mut s.mm,
@@ -240,20 +244,16 @@ pub(super) fn forward(
             c.rms_eps,
         );
 
-        let xb = &mut s.xb[..n * d];
-        let x = &s.x[..n * d];
-        by_rows(xb, d, &|r0, out| {
-            rmsnorm(
-                &x[r0 * d..r0 * d + out.len()],
-                &layer.ffn_norm,
-                c.rms_eps,
-                out,
-            )
-        });
+        norm_rows(
+            &s.x[..n * d],
+            &layer.ffn_norm,
+            c.rms_eps,
+            &mut s.xb[..n * d],
+        );
         let (g, u) = (&mut s.gate[..n * ff], &mut s.up[..n * ff]);
         matmul_many(
             &[model.matrix(&layer.gate), model.matrix(&layer.up)],
-            xb,
+            &s.xb[..n * d],
             n,
             &mut [&mut g[..], &mut u[..]],
             &mut s.mm,

@@ -396,6 +396,57 @@ fn bcast_scale(scales: u64, j: usize) -> __m256i {
     _mm256_set1_epi16(((scales >> (8 * j)) & 0xff) as i16)
 }
 
+/// Q5_K group `g`'s 64 quants (0..32) as two vectors (activation quants 64g..64g+32 and
+/// 64g+32..64g+64), given `qh` shifted down by `2g` bits (16-bit shifts only carry bits
+/// across bytes into positions 6..8, which are never read).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn q5k_group(a: &[u8; BlockQ5K::SIZE], g: usize, qh: __m256i) -> [__m256i; 2] {
+    let m4 = _mm256_set1_epi8(0x0f);
+    let b4 = _mm256_set1_epi8(0x10);
+    let q = ld256(at(a, 48 + 32 * g));
+    [
+        _mm256_or_si256(
+            _mm256_and_si256(q, m4),
+            _mm256_and_si256(_mm256_slli_epi16::<4>(qh), b4),
+        ),
+        _mm256_or_si256(
+            _mm256_and_si256(_mm256_srli_epi16::<4>(q), m4),
+            _mm256_and_si256(_mm256_slli_epi16::<3>(qh), b4),
+        ),
+    ]
+}
+
+/// Q6_K half `h`'s 128 quants (0..64, before the -32 offset) as four vectors; vector k
+/// pairs with activation quants 128h + 32k..128h + 32k + 32.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn q6k_half(a: &[u8; BlockQ6K::SIZE], h: usize) -> [__m256i; 4] {
+    let m4 = _mm256_set1_epi8(0x0f);
+    let m2 = _mm256_set1_epi8(0x30);
+    let ql0 = ld256(at(a, 64 * h));
+    let ql1 = ld256(at(a, 64 * h + 32));
+    let qh = ld256(at(a, 128 + 32 * h));
+    [
+        _mm256_or_si256(
+            _mm256_and_si256(ql0, m4),
+            _mm256_and_si256(_mm256_slli_epi16::<4>(qh), m2),
+        ),
+        _mm256_or_si256(
+            _mm256_and_si256(ql1, m4),
+            _mm256_and_si256(_mm256_slli_epi16::<2>(qh), m2),
+        ),
+        _mm256_or_si256(
+            _mm256_and_si256(_mm256_srli_epi16::<4>(ql0), m4),
+            _mm256_and_si256(qh, m2),
+        ),
+        _mm256_or_si256(
+            _mm256_and_si256(_mm256_srli_epi16::<4>(ql1), m4),
+            _mm256_and_si256(_mm256_srli_epi16::<2>(qh), m2),
+        ),
+    ]
+}
+
 /// # Safety
 /// The CPU must support AVX2, FMA and F16C.
 #[target_feature(enable = "avx2,fma,f16c")]
@@ -431,8 +482,6 @@ unsafe fn q4_k(w: &[u8], x: &[u8]) -> f32 {
 /// The CPU must support AVX2, FMA and F16C.
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn q5_k(w: &[u8], x: &[u8]) -> f32 {
-    let m4 = _mm256_set1_epi8(0x0f);
-    let b4 = _mm256_set1_epi8(0x10);
     let mut acc = _mm256_setzero_ps();
     for (a, b) in pairs::<{ BlockQ5K::SIZE }, Q8K>(w, x) {
         prefetch_ahead(a);
@@ -441,20 +490,11 @@ unsafe fn q5_k(w: &[u8], x: &[u8]) -> f32 {
         let d = _mm256_broadcastss_ps(dm);
         let dmin = _mm256_set1_ps(lane1(dm));
         let (scales, mins) = k4_scales(at(a, 4));
-        // Bits 2g and 2g+1 of qh[l]: shifted down by 2 per group (16-bit shifts only
-        // carry bits across bytes into positions 6..8, which are never read).
+        // Bits 2g and 2g+1 of qh[l]: shifted down by 2 per group.
         let mut qh = ld256(at(a, 16));
         let mut sumi = _mm256_setzero_si256();
         for g in 0..4 {
-            let q = ld256(at(a, 48 + 32 * g));
-            let lo = _mm256_or_si256(
-                _mm256_and_si256(q, m4),
-                _mm256_and_si256(_mm256_slli_epi16::<4>(qh), b4),
-            );
-            let hi = _mm256_or_si256(
-                _mm256_and_si256(_mm256_srli_epi16::<4>(q), m4),
-                _mm256_and_si256(_mm256_slli_epi16::<3>(qh), b4),
-            );
+            let [lo, hi] = q5k_group(a, g, qh);
             qh = _mm256_srli_epi16::<2>(qh);
             let p0 = _mm256_maddubs_epi16(lo, ld256(at(b, YQ + 64 * g)));
             let p1 = _mm256_maddubs_epi16(hi, ld256(at(b, YQ + 64 * g + 32)));
@@ -473,8 +513,6 @@ unsafe fn q5_k(w: &[u8], x: &[u8]) -> f32 {
 /// The CPU must support AVX2, FMA and F16C.
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn q6_k(w: &[u8], x: &[u8]) -> f32 {
-    let m4 = _mm256_set1_epi8(0x0f);
-    let m2 = _mm256_set1_epi8(0x30);
     let mut acc = _mm256_setzero_ps();
     for (a, b) in pairs::<{ BlockQ6K::SIZE }, Q8K>(w, x) {
         prefetch_ahead(a);
@@ -484,27 +522,7 @@ unsafe fn q6_k(w: &[u8], x: &[u8]) -> f32 {
         // Unsigned q (0..64) first: |Σ| <= 256 * 63 * 127 * 128 < 2^31.
         let mut sumi = _mm256_setzero_si256();
         for h in 0..2 {
-            let ql0 = ld256(at(a, 64 * h));
-            let ql1 = ld256(at(a, 64 * h + 32));
-            let qh = ld256(at(a, 128 + 32 * h));
-            let q = [
-                _mm256_or_si256(
-                    _mm256_and_si256(ql0, m4),
-                    _mm256_and_si256(_mm256_slli_epi16::<4>(qh), m2),
-                ),
-                _mm256_or_si256(
-                    _mm256_and_si256(ql1, m4),
-                    _mm256_and_si256(_mm256_slli_epi16::<2>(qh), m2),
-                ),
-                _mm256_or_si256(
-                    _mm256_and_si256(_mm256_srli_epi16::<4>(ql0), m4),
-                    _mm256_and_si256(qh, m2),
-                ),
-                _mm256_or_si256(
-                    _mm256_and_si256(_mm256_srli_epi16::<4>(ql1), m4),
-                    _mm256_and_si256(_mm256_srli_epi16::<2>(qh), m2),
-                ),
-            ];
+            let q = q6k_half(a, h);
             for (k, qk) in q.into_iter().enumerate() {
                 let p = _mm256_maddubs_epi16(qk, ld256(at(b, YQ + 128 * h + 32 * k)));
                 let s = _mm256_madd_epi16(p, scale_pair(sc, 8 * h + 2 * k));

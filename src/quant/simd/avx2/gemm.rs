@@ -442,22 +442,12 @@ unsafe fn q4_k_gemm(w: &[u8], rows: usize, x: &[u8], n: usize, out: &mut [f32]) 
 /// The CPU must support AVX2, FMA and F16C.
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn q5_k_gemm(w: &[u8], rows: usize, x: &[u8], n: usize, out: &mut [f32]) {
-    let m4 = _mm256_set1_epi8(0x0f);
-    let b4 = _mm256_set1_epi8(0x10);
     gemm_k::<{ BlockQ5K::SIZE }, true>(w, rows, x, n, out, |i, a, kb| {
         k4_unpack_scales(i, a, kb);
         // As in the single-row kernel: bits 2g and 2g+1 of qh, shifted down 2 per group.
         let mut qh = ld256(at(a, 16));
         for g in 0..4 {
-            let q = ld256(at(a, 48 + 32 * g));
-            let lo = _mm256_or_si256(
-                _mm256_and_si256(q, m4),
-                _mm256_and_si256(_mm256_slli_epi16::<4>(qh), b4),
-            );
-            let hi = _mm256_or_si256(
-                _mm256_and_si256(_mm256_srli_epi16::<4>(q), m4),
-                _mm256_and_si256(_mm256_slli_epi16::<3>(qh), b4),
-            );
+            let [lo, hi] = q5k_group(a, g, qh);
             qh = _mm256_srli_epi16::<2>(qh);
             st(&mut kb.q[i][2 * g], lo);
             st(&mut kb.q[i][2 * g + 1], hi);
@@ -469,32 +459,10 @@ unsafe fn q5_k_gemm(w: &[u8], rows: usize, x: &[u8], n: usize, out: &mut [f32]) 
 /// The CPU must support AVX2, FMA and F16C.
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn q6_k_gemm(w: &[u8], rows: usize, x: &[u8], n: usize, out: &mut [f32]) {
-    let m4 = _mm256_set1_epi8(0x0f);
-    let m2 = _mm256_set1_epi8(0x30);
     gemm_k::<{ BlockQ6K::SIZE }, false>(w, rows, x, n, out, |i, a, kb| {
         let sc = ld128(at(a, 192));
         for h in 0..2 {
-            let ql0 = ld256(at(a, 64 * h));
-            let ql1 = ld256(at(a, 64 * h + 32));
-            let qh = ld256(at(a, 128 + 32 * h));
-            let q = [
-                _mm256_or_si256(
-                    _mm256_and_si256(ql0, m4),
-                    _mm256_and_si256(_mm256_slli_epi16::<4>(qh), m2),
-                ),
-                _mm256_or_si256(
-                    _mm256_and_si256(ql1, m4),
-                    _mm256_and_si256(_mm256_slli_epi16::<2>(qh), m2),
-                ),
-                _mm256_or_si256(
-                    _mm256_and_si256(_mm256_srli_epi16::<4>(ql0), m4),
-                    _mm256_and_si256(qh, m2),
-                ),
-                _mm256_or_si256(
-                    _mm256_and_si256(_mm256_srli_epi16::<4>(ql1), m4),
-                    _mm256_and_si256(_mm256_srli_epi16::<2>(qh), m2),
-                ),
-            ];
+            let q = q6k_half(a, h);
             for (k, qk) in q.into_iter().enumerate() {
                 st(&mut kb.q[i][4 * h + k], qk);
                 st(&mut kb.sc[i][4 * h + k], scale_pair(sc, 8 * h + 2 * k));
