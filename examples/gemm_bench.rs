@@ -114,7 +114,7 @@ fn main() {
         match gemm_fn_for(Kernel::Avx2, ty) {
             Some(g) => {
                 let t = best(|| {
-                    g(&w, rows, &a, n, &mut out);
+                    g(&w, rows, &a, n, &mut out, (n, 1));
                     black_box(&out);
                 });
                 let same = out == reference;

@@ -297,17 +297,21 @@ fn check_gemm(ty: GgmlType, w: &[u8], rows: usize, xf: &[f32], n: usize, label: 
     }
     let gemm = gemm_fn_for(Kernel::Avx2, ty).expect("a gemm kernel");
     let dot = dot_fn_for(Kernel::Avx2, ty).unwrap();
+    // Both output layouts: [row][token] and [token][row].
     let mut out = vec![f32::NAN; rows * n];
-    gemm(w, rows, &xq, n, &mut out);
+    gemm(w, rows, &xq, n, &mut out, (n, 1));
+    let mut out_t = vec![f32::NAN; rows * n];
+    gemm(w, rows, &xq, n, &mut out_t, (1, rows));
     let rb = w.len() / rows;
     for r in 0..rows {
         for t in 0..n {
             let want = dot(&w[r * rb..(r + 1) * rb], &xq[t * ar..(t + 1) * ar]);
-            let got = out[r * n + t];
-            assert!(
-                got.to_bits() == want.to_bits(),
-                "{ty} {label}: row {r} token {t}: gemm {got} vs dot {want}"
-            );
+            for got in [out[r * n + t], out_t[t * rows + r]] {
+                assert!(
+                    got.to_bits() == want.to_bits(),
+                    "{ty} {label}: row {r} token {t}: gemm {got} vs dot {want}"
+                );
+            }
         }
     }
 }

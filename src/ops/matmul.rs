@@ -85,6 +85,9 @@ pub struct MatmulScratch {
     out_t: Vec<f32>,
 }
 
+/// Activation rows from which a product is split by tokens rather than by weight rows.
+const PROMPT_ROWS: usize = 64;
+
 /// Most matrices one [`matmul_many`] call takes.
 pub const MAX_FUSED: usize = 4;
 
@@ -187,8 +190,31 @@ pub fn matmul_many(
         });
         return;
     }
-    // Several activation rows: each task computes its rows for every token while the
-    // weight rows are in cache, into a transposed buffer ([r][t]) it owns contiguously.
+    if n >= PROMPT_ROWS && gemms[..nb].iter().all(Option::is_some) {
+        // A prompt: each task takes a run of tokens through the whole matrix (its weights
+        // stay in L3 and each row group is unpacked once per run) and writes its own
+        // output rows, so nothing needs transposing.
+        let run = (n / (pool.threads() * 4)).max(16);
+        let mut tchunk = [0usize; MAX_FUSED];
+        for (b, w) in ws.iter().enumerate() {
+            tchunk[b] = run * w.rows;
+        }
+        pool.for_each_chunk_mut(outs, &tchunk[..nb], &|b, c, part| {
+            let Some(gemm) = gemms[b] else {
+                return;
+            };
+            let w = &ws[b];
+            let (ar, base) = (act_row[b], act_at[b]);
+            let t0 = c * run;
+            let tn = part.len() / w.rows;
+            let x = &act[base + t0 * ar..base + (t0 + tn) * ar];
+            gemm(w.data, w.rows, x, tn, part, (1, w.rows));
+        });
+        return;
+    }
+    // A few activation rows (batched decode): each task computes its rows for every token
+    // while the weight rows are in cache, into a transposed buffer ([r][t]) it owns
+    // contiguously.
     let total: usize = ws.iter().map(|w| w.rows * n).sum();
     if scratch.out_t.len() < total {
         scratch.out_t.resize(total, 0.0);
@@ -221,6 +247,7 @@ pub fn matmul_many(
                 &act[base..base + n * ar],
                 n,
                 part,
+                (n, 1),
             );
             return;
         }
@@ -290,6 +317,24 @@ mod tests {
             }
         }
         assert!(QMatrix::new(GgmlType::Q8_0, rows, cols, &data[1..]).is_err());
+
+        // Every path (one token, a few, a prompt split by tokens) gives each token the
+        // same bits as computing it alone.
+        for n in [2, 5, PROMPT_ROWS, PROMPT_ROWS + 9] {
+            let x: Vec<f32> = (0..n * cols)
+                .map(|i| ((i * 7 % 29) as f32 - 14.0) * 0.07)
+                .collect();
+            let mut out = vec![0.0; n * rows];
+            matmul(&w, &x, n, &mut out, &mut s);
+            for t in 0..n {
+                matmul(&w, &x[t * cols..(t + 1) * cols], 1, &mut single, &mut s);
+                assert_eq!(
+                    &out[t * rows..(t + 1) * rows],
+                    &single[..],
+                    "n {n} token {t}"
+                );
+            }
+        }
         assert!(QMatrix::new(GgmlType::Iq2Xxs, 1, 256, &[0; 66]).is_err());
     }
 }

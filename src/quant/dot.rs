@@ -77,11 +77,13 @@ pub fn scalar_quantize_activations(
 /// A dot-product kernel: (weight row bytes, activation row bytes) -> sum.
 pub type DotFn = fn(&[u8], &[u8]) -> f32;
 
-/// A matrix-product kernel: `(w, rows, x, n, out)` sets `out[r * n + t]` to the dot
-/// product of weight row `r` (of `rows` consecutive rows in `w`) with activation row `t`
-/// (of `n` consecutive rows in `x`, in [`vec_dot_type`]'s format). Results are
-/// bit-identical to [`DotFn`] calls of the same instruction set.
-pub type GemmFn = fn(&[u8], usize, &[u8], usize, &mut [f32]);
+/// A matrix-product kernel: `(w, rows, x, n, out, (row_step, token_step))` sets
+/// `out[r * row_step + t * token_step]` to the dot product of weight row `r` (of `rows`
+/// consecutive rows in `w`) with activation row `t` (of `n` consecutive rows in `x`, in
+/// [`vec_dot_type`]'s format): `(n, 1)` writes `[row][token]`, `(1, rows)`
+/// `[token][row]`. Results are bit-identical to [`DotFn`] calls of the same instruction
+/// set.
+pub type GemmFn = fn(&[u8], usize, &[u8], usize, &mut [f32], (usize, usize));
 
 /// The matrix-product kernel for a weight type, if the chosen instruction set has one
 /// (callers fall back to [`dot_fn`] per row and token).

@@ -78,7 +78,7 @@ fn st_f4(dst: &mut [f32; 4], v: __m128) {
     unsafe { _mm_storeu_ps(dst.as_mut_ptr(), v) }
 }
 
-/// The loop around the tiles: `out[r * n + t] = w[r] · x[t]` for `rows` weight rows of
+/// The loop around the tiles: `out[r * step.0 + t * step.1] = w[r] · x[t]` for `rows` weight rows of
 /// `A`-byte blocks and `n` activation rows of `B`-byte blocks. Rows are taken `RM` at a
 /// time and unpacked into `buf` (`unpack(i, block, unpacked)` fills row i's part), then
 /// `tile` computes their products with `RN` activation rows at a time; activation rows
@@ -92,6 +92,7 @@ fn drive<W: Copy + 'static, const A: usize, const B: usize>(
     x: &[u8],
     n: usize,
     out: &mut [f32],
+    step: (usize, usize),
     buf: &'static std::thread::LocalKey<RefCell<Vec<W>>>,
     zero: W,
     unpack: impl Fn(usize, &[u8; A], &mut W),
@@ -104,7 +105,7 @@ fn drive<W: Copy + 'static, const A: usize, const B: usize>(
     let nb = rb / A;
     let xb = x.len() / n;
     assert!(rb * rows == w.len() && nb * A == rb && xb * n == x.len() && xb >= nb * B);
-    assert!(out.len() == rows * n);
+    assert!(out.len() > (rows - 1) * step.0 + (n - 1) * step.1);
     let chunk = (CHUNK_BYTES / xb.max(1)).max(RN).next_multiple_of(RN);
     buf.with_borrow_mut(|buf| {
         buf.resize(nb, zero);
@@ -128,7 +129,7 @@ fn drive<W: Copy + 'static, const A: usize, const B: usize>(
                     let sums = tile(buf, &xs);
                     for (i, s) in sums.iter().enumerate().take(rm) {
                         for (j, v) in s.iter().enumerate().take(rn) {
-                            out[(r + i) * n + t + j] = *v;
+                            out[(r + i) * step.0 + (t + j) * step.1] = *v;
                         }
                     }
                     t += rn;
@@ -149,6 +150,7 @@ fn gemm_legacy<const A: usize, const B: usize, const SIGNED: bool>(
     x: &[u8],
     n: usize,
     out: &mut [f32],
+    step: (usize, usize),
     unpack: impl Fn(&[u8; A]) -> (__m256i, __m128),
 ) {
     drive::<LegacyBlock, A, B>(
@@ -157,6 +159,7 @@ fn gemm_legacy<const A: usize, const B: usize, const SIGNED: bool>(
         x,
         n,
         out,
+        step,
         &LEGACY,
         LEGACY_ZERO,
         |i, blk, wb| {
@@ -249,15 +252,31 @@ fn mins<const B: usize, const N: usize>(ws: &[LegacyBlock], xs: &[&[[u8; B]]; N]
 /// # Safety
 /// The CPU must support AVX2, FMA and F16C.
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn q8_0_gemm(w: &[u8], rows: usize, x: &[u8], n: usize, out: &mut [f32]) {
-    gemm_legacy::<Q80, Q80, true>(w, rows, x, n, out, |a| (ld256(at(a, 2)), h2f2(at(a, 0))))
+unsafe fn q8_0_gemm(
+    w: &[u8],
+    rows: usize,
+    x: &[u8],
+    n: usize,
+    out: &mut [f32],
+    step: (usize, usize),
+) {
+    gemm_legacy::<Q80, Q80, true>(w, rows, x, n, out, step, |a| {
+        (ld256(at(a, 2)), h2f2(at(a, 0)))
+    })
 }
 
 /// # Safety
 /// The CPU must support AVX2, FMA and F16C.
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn q4_0_gemm(w: &[u8], rows: usize, x: &[u8], n: usize, out: &mut [f32]) {
-    gemm_legacy::<{ BlockQ4_0::SIZE }, Q80, true>(w, rows, x, n, out, |a| {
+unsafe fn q4_0_gemm(
+    w: &[u8],
+    rows: usize,
+    x: &[u8],
+    n: usize,
+    out: &mut [f32],
+    step: (usize, usize),
+) {
+    gemm_legacy::<{ BlockQ4_0::SIZE }, Q80, true>(w, rows, x, n, out, step, |a| {
         let q = _mm256_sub_epi8(nibbles(at(a, 2)), _mm256_set1_epi8(8));
         (q, h2f2(at(a, 0)))
     })
@@ -266,8 +285,15 @@ unsafe fn q4_0_gemm(w: &[u8], rows: usize, x: &[u8], n: usize, out: &mut [f32]) 
 /// # Safety
 /// The CPU must support AVX2, FMA and F16C.
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn q5_0_gemm(w: &[u8], rows: usize, x: &[u8], n: usize, out: &mut [f32]) {
-    gemm_legacy::<{ BlockQ5_0::SIZE }, Q80, true>(w, rows, x, n, out, |a| {
+unsafe fn q5_0_gemm(
+    w: &[u8],
+    rows: usize,
+    x: &[u8],
+    n: usize,
+    out: &mut [f32],
+    step: (usize, usize),
+) {
+    gemm_legacy::<{ BlockQ5_0::SIZE }, Q80, true>(w, rows, x, n, out, step, |a| {
         let hi = bit_mask(u32::from_le_bytes(*at(a, 2)));
         let q = _mm256_sub_epi8(
             nibbles(at(a, 6)),
@@ -280,9 +306,16 @@ unsafe fn q5_0_gemm(w: &[u8], rows: usize, x: &[u8], n: usize, out: &mut [f32]) 
 /// # Safety
 /// The CPU must support AVX2, FMA and F16C.
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn iq4_nl_gemm(w: &[u8], rows: usize, x: &[u8], n: usize, out: &mut [f32]) {
+unsafe fn iq4_nl_gemm(
+    w: &[u8],
+    rows: usize,
+    x: &[u8],
+    n: usize,
+    out: &mut [f32],
+    step: (usize, usize),
+) {
     let table = iq4_table();
-    gemm_legacy::<{ BlockIq4Nl::SIZE }, Q80, true>(w, rows, x, n, out, |a| {
+    gemm_legacy::<{ BlockIq4Nl::SIZE }, Q80, true>(w, rows, x, n, out, step, |a| {
         (
             _mm256_shuffle_epi8(table, nibbles(at(a, 2))),
             h2f2(at(a, 0)),
@@ -293,8 +326,15 @@ unsafe fn iq4_nl_gemm(w: &[u8], rows: usize, x: &[u8], n: usize, out: &mut [f32]
 /// # Safety
 /// The CPU must support AVX2, FMA and F16C.
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn q4_1_gemm(w: &[u8], rows: usize, x: &[u8], n: usize, out: &mut [f32]) {
-    gemm_legacy::<{ BlockQ4_1::SIZE }, Q81, false>(w, rows, x, n, out, |a| {
+unsafe fn q4_1_gemm(
+    w: &[u8],
+    rows: usize,
+    x: &[u8],
+    n: usize,
+    out: &mut [f32],
+    step: (usize, usize),
+) {
+    gemm_legacy::<{ BlockQ4_1::SIZE }, Q81, false>(w, rows, x, n, out, step, |a| {
         (nibbles(at(a, 4)), h2f2(at(a, 0)))
     })
 }
@@ -302,8 +342,15 @@ unsafe fn q4_1_gemm(w: &[u8], rows: usize, x: &[u8], n: usize, out: &mut [f32]) 
 /// # Safety
 /// The CPU must support AVX2, FMA and F16C.
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn q5_1_gemm(w: &[u8], rows: usize, x: &[u8], n: usize, out: &mut [f32]) {
-    gemm_legacy::<{ BlockQ5_1::SIZE }, Q81, false>(w, rows, x, n, out, |a| {
+unsafe fn q5_1_gemm(
+    w: &[u8],
+    rows: usize,
+    x: &[u8],
+    n: usize,
+    out: &mut [f32],
+    step: (usize, usize),
+) {
+    gemm_legacy::<{ BlockQ5_1::SIZE }, Q81, false>(w, rows, x, n, out, step, |a| {
         let hi = bit_mask(u32::from_le_bytes(*at(a, 4)));
         let q = _mm256_or_si256(
             nibbles(at(a, 8)),
@@ -357,11 +404,21 @@ fn gemm_k<const A: usize, const MINS: bool>(
     x: &[u8],
     n: usize,
     out: &mut [f32],
+    step: (usize, usize),
     unpack: impl Fn(usize, &[u8; A], &mut KBlock),
 ) {
-    drive::<KBlock, A, Q8K>(w, rows, x, n, out, &KQUANT, K_ZERO, unpack, |ws, xs| {
-        tile_k::<MINS>(ws, xs)
-    })
+    drive::<KBlock, A, Q8K>(
+        w,
+        rows,
+        x,
+        n,
+        out,
+        step,
+        &KQUANT,
+        K_ZERO,
+        unpack,
+        |ws, xs| tile_k::<MINS>(ws, xs),
+    )
 }
 
 /// The `RM x RN` products of a row group over its super-blocks: the same per-super-block
@@ -423,9 +480,16 @@ fn k4_unpack_scales(i: usize, a: &[u8], kb: &mut KBlock) {
 /// # Safety
 /// The CPU must support AVX2, FMA and F16C.
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn q4_k_gemm(w: &[u8], rows: usize, x: &[u8], n: usize, out: &mut [f32]) {
+unsafe fn q4_k_gemm(
+    w: &[u8],
+    rows: usize,
+    x: &[u8],
+    n: usize,
+    out: &mut [f32],
+    step: (usize, usize),
+) {
     let m4 = _mm256_set1_epi8(0x0f);
-    gemm_k::<{ BlockQ4K::SIZE }, true>(w, rows, x, n, out, |i, a, kb| {
+    gemm_k::<{ BlockQ4K::SIZE }, true>(w, rows, x, n, out, step, |i, a, kb| {
         k4_unpack_scales(i, a, kb);
         for g in 0..4 {
             let q = ld256(at(a, 16 + 32 * g));
@@ -441,8 +505,15 @@ unsafe fn q4_k_gemm(w: &[u8], rows: usize, x: &[u8], n: usize, out: &mut [f32]) 
 /// # Safety
 /// The CPU must support AVX2, FMA and F16C.
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn q5_k_gemm(w: &[u8], rows: usize, x: &[u8], n: usize, out: &mut [f32]) {
-    gemm_k::<{ BlockQ5K::SIZE }, true>(w, rows, x, n, out, |i, a, kb| {
+unsafe fn q5_k_gemm(
+    w: &[u8],
+    rows: usize,
+    x: &[u8],
+    n: usize,
+    out: &mut [f32],
+    step: (usize, usize),
+) {
+    gemm_k::<{ BlockQ5K::SIZE }, true>(w, rows, x, n, out, step, |i, a, kb| {
         k4_unpack_scales(i, a, kb);
         // As in the single-row kernel: bits 2g and 2g+1 of qh, shifted down 2 per group.
         let mut qh = ld256(at(a, 16));
@@ -458,8 +529,15 @@ unsafe fn q5_k_gemm(w: &[u8], rows: usize, x: &[u8], n: usize, out: &mut [f32]) 
 /// # Safety
 /// The CPU must support AVX2, FMA and F16C.
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn q6_k_gemm(w: &[u8], rows: usize, x: &[u8], n: usize, out: &mut [f32]) {
-    gemm_k::<{ BlockQ6K::SIZE }, false>(w, rows, x, n, out, |i, a, kb| {
+unsafe fn q6_k_gemm(
+    w: &[u8],
+    rows: usize,
+    x: &[u8],
+    n: usize,
+    out: &mut [f32],
+    step: (usize, usize),
+) {
+    gemm_k::<{ BlockQ6K::SIZE }, false>(w, rows, x, n, out, step, |i, a, kb| {
         let sc = ld128(at(a, 192));
         for h in 0..2 {
             let q = q6k_half(a, h);
@@ -476,11 +554,18 @@ unsafe fn q6_k_gemm(w: &[u8], rows: usize, x: &[u8], n: usize, out: &mut [f32]) 
 
 macro_rules! safe_gemm {
     ($($name:ident => $imp:ident),* $(,)?) => {$(
-        fn $name(w: &[u8], rows: usize, x: &[u8], n: usize, out: &mut [f32]) {
+        fn $name(
+            w: &[u8],
+            rows: usize,
+            x: &[u8],
+            n: usize,
+            out: &mut [f32],
+            step: (usize, usize),
+        ) {
             // These fns are reachable only through `gemm_fn`, which `simd::gemm_fn_for`
             // calls after detecting the features.
             // SAFETY: the CPU has AVX2, FMA and F16C (checked before handing this fn out).
-            unsafe { $imp(w, rows, x, n, out) }
+            unsafe { $imp(w, rows, x, n, out, step) }
         }
     )*};
 }
