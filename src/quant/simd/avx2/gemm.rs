@@ -48,6 +48,8 @@ thread_local! {
     /// Each thread's unpacked row group (grown to the widest matrix seen).
     static LEGACY: RefCell<Vec<LegacyBlock>> = const { RefCell::new(Vec::new()) };
     static KQUANT: RefCell<Vec<KBlock>> = const { RefCell::new(Vec::new()) };
+    /// The activation scales of a call, as f32 (token-major).
+    static DX: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
 }
 
 #[inline]
@@ -96,7 +98,7 @@ fn drive<W: Copy + 'static, const A: usize, const B: usize>(
     buf: &'static std::thread::LocalKey<RefCell<Vec<W>>>,
     zero: W,
     unpack: impl Fn(usize, &[u8; A], &mut W),
-    tile: impl Fn(&[W], &[&[[u8; B]]; RN]) -> [[f32; RN]; RM],
+    tile: impl Fn(&[W], &[&[[u8; B]]; RN], [usize; RN]) -> [[f32; RN]; RM],
 ) {
     if rows == 0 || n == 0 {
         return;
@@ -125,8 +127,9 @@ fn drive<W: Copy + 'static, const A: usize, const B: usize>(
                 while t < t1 {
                     // Edge tiles repeat the last token; those results are dropped.
                     let rn = RN.min(t1 - t);
-                    let xs: [&[[u8; B]]; RN] = std::array::from_fn(|j| act(t + j.min(rn - 1)));
-                    let sums = tile(buf, &xs);
+                    let ts: [usize; RN] = std::array::from_fn(|j| t + j.min(rn - 1));
+                    let xs: [&[[u8; B]]; RN] = ts.map(act);
+                    let sums = tile(buf, &xs, ts);
                     for (i, s) in sums.iter().enumerate().take(rm) {
                         for (j, v) in s.iter().enumerate().take(rn) {
                             out[(r + i) * step.0 + (t + j) * step.1] = *v;
@@ -153,43 +156,56 @@ fn gemm_legacy<const A: usize, const B: usize, const SIGNED: bool>(
     step: (usize, usize),
     unpack: impl Fn(&[u8; A]) -> (__m256i, __m128),
 ) {
-    drive::<LegacyBlock, A, B>(
-        w,
-        rows,
-        x,
-        n,
-        out,
-        step,
-        &LEGACY,
-        LEGACY_ZERO,
-        |i, blk, wb| {
-            let (v, s) = unpack(blk);
-            st(&mut wb.q[i], v);
-            if SIGNED {
-                st(&mut wb.aq[i], _mm256_abs_epi8(v));
+    // The activation scales as f32, once per call (the tiles read each many times).
+    let nb = w.len().checked_div(rows).unwrap_or(0) / A;
+    DX.with_borrow_mut(|dx| {
+        dx.clear();
+        for t in 0..n {
+            let xb = x.len() / n;
+            for blk in x[t * xb..t * xb + nb * B].as_chunks::<B>().0 {
+                dx.push(_mm_cvtss_f32(h2f2(at(blk, 0))));
             }
-            wb.d[i] = [_mm_cvtss_f32(s); 8];
-            wb.m[i] = lane1(s);
-        },
-        |ws, xs| {
-            let sums = tile::<B, SIGNED, RN>(ws, xs);
-            let mins = if SIGNED {
-                [_mm_setzero_ps(); RN]
-            } else {
-                mins::<B, RN>(ws, xs)
-            };
-            let mut o = [[0.0f32; RN]; RM];
-            for (j, m) in mins.iter().enumerate() {
-                let mut mj = [0.0f32; RM];
-                st_f4(&mut mj, *m);
-                for i in 0..RM {
-                    // The single-row kernels' `hsum(acc) + mins`.
-                    o[i][j] = hsum_ps(sums[i][j]) + if SIGNED { 0.0 } else { mj[i] };
+        }
+        let dx = &dx[..];
+        drive::<LegacyBlock, A, B>(
+            w,
+            rows,
+            x,
+            n,
+            out,
+            step,
+            &LEGACY,
+            LEGACY_ZERO,
+            |i, blk, wb| {
+                let (v, s) = unpack(blk);
+                st(&mut wb.q[i], v);
+                if SIGNED {
+                    st(&mut wb.aq[i], _mm256_abs_epi8(v));
                 }
-            }
-            o
-        },
-    )
+                wb.d[i] = [_mm_cvtss_f32(s); 8];
+                wb.m[i] = lane1(s);
+            },
+            |ws, xs, ts| {
+                let dxs = ts.map(|t| &dx[t * nb..(t + 1) * nb]);
+                let sums = tile::<B, SIGNED, RN>(ws, xs, &dxs);
+                let mins = if SIGNED {
+                    [_mm_setzero_ps(); RN]
+                } else {
+                    mins::<B, RN>(ws, xs)
+                };
+                let mut o = [[0.0f32; RN]; RM];
+                for (j, m) in mins.iter().enumerate() {
+                    let mut mj = [0.0f32; RM];
+                    st_f4(&mut mj, *m);
+                    for i in 0..RM {
+                        // The single-row kernels' `hsum(acc) + mins`.
+                        o[i][j] = hsum_ps(sums[i][j]) + if SIGNED { 0.0 } else { mj[i] };
+                    }
+                }
+                o
+            },
+        )
+    })
 }
 
 /// The `RM x N` lane accumulators of a row group and `N` activation rows.
@@ -199,6 +215,7 @@ fn gemm_legacy<const A: usize, const B: usize, const SIGNED: bool>(
 fn tile<const B: usize, const SIGNED: bool, const N: usize>(
     ws: &[LegacyBlock],
     xs: &[&[[u8; B]]; N],
+    dxs: &[&[f32]; N],
 ) -> [[__m256; N]; RM] {
     // Even and odd blocks in separate accumulators, as `legacy_dot` does.
     let mut acc = [[[_mm256_setzero_ps(); 2]; N]; RM];
@@ -209,8 +226,7 @@ fn tile<const B: usize, const SIGNED: bool, const N: usize>(
         for j in 0..N {
             let blk = &xs[j][b];
             y[j] = ld256(at(blk, B - 32));
-            // (h2f2's `vmovd` load: no false dependency on an old register.)
-            dx[j] = _mm256_broadcastss_ps(h2f2(at(blk, 0)));
+            dx[j] = _mm256_set1_ps(dxs[j][b]);
         }
         for i in 0..RM {
             let q = ld256(&wb.q[i]);
@@ -417,7 +433,7 @@ fn gemm_k<const A: usize, const MINS: bool>(
         &KQUANT,
         K_ZERO,
         unpack,
-        |ws, xs| tile_k::<MINS>(ws, xs),
+        |ws, xs, _| tile_k::<MINS>(ws, xs),
     )
 }
 
