@@ -397,13 +397,14 @@ fn bcast_scale(scales: u64, j: usize) -> __m256i {
 }
 
 /// Q5_K group `g`'s 64 quants (0..32) as two vectors (activation quants 64g..64g+32 and
-/// 64g+32..64g+64), given `qh` shifted down by `2g` bits (16-bit shifts only carry bits
-/// across bytes into positions 6..8, which are never read).
+/// 64g+32..64g+64): bits 2g and 2g+1 of each `qh` byte are the fifth bits (the 16-bit
+/// shift only carries bits across bytes into positions 6..8, which are never read).
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn q5k_group(a: &[u8; BlockQ5K::SIZE], g: usize, qh: __m256i) -> [__m256i; 2] {
+fn q5k_group(a: &[u8; BlockQ5K::SIZE], g: usize) -> [__m256i; 2] {
     let m4 = _mm256_set1_epi8(0x0f);
     let b4 = _mm256_set1_epi8(0x10);
+    let qh = _mm256_srl_epi16(ld256(at(a, 16)), _mm_cvtsi32_si128(2 * g as i32));
     let q = ld256(at(a, 48 + 32 * g));
     [
         _mm256_or_si256(
@@ -415,6 +416,51 @@ fn q5k_group(a: &[u8; BlockQ5K::SIZE], g: usize, qh: __m256i) -> [__m256i; 2] {
             _mm256_and_si256(_mm256_slli_epi16::<3>(qh), b4),
         ),
     ]
+}
+
+/// Q4_K group `g`'s 64 quants (0..16) as two vectors, paired as in [`q5k_group`].
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn q4k_group(a: &[u8; BlockQ4K::SIZE], g: usize) -> [__m256i; 2] {
+    let m4 = _mm256_set1_epi8(0x0f);
+    let q = ld256(at(a, 16 + 32 * g));
+    [
+        _mm256_and_si256(q, m4),
+        _mm256_and_si256(_mm256_srli_epi16::<4>(q), m4),
+    ]
+}
+
+/// The Q4_K/Q5_K dot product (same scale and min packing): `group(a, g)` gives a
+/// super-block's quants for activation quants 64g..64g+64.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn k4_dot<const A: usize>(
+    w: &[u8],
+    x: &[u8],
+    group: impl Fn(&[u8; A], usize) -> [__m256i; 2],
+) -> f32 {
+    let mut acc = _mm256_setzero_ps();
+    for (a, b) in pairs::<A, Q8K>(w, x) {
+        prefetch_ahead(a);
+        let yd = f32_le(at(b, 0));
+        let dm = _mm_mul_ps(_mm_set1_ps(yd), h2f2(at(a, 0)));
+        let d = _mm256_broadcastss_ps(dm);
+        let dmin = _mm256_set1_ps(lane1(dm));
+        let (scales, mins) = k4_scales(at(a, 4));
+        let mut sumi = _mm256_setzero_si256();
+        for g in 0..4 {
+            let [lo, hi] = group(a, g);
+            let p0 = _mm256_maddubs_epi16(lo, ld256(at(b, YQ + 64 * g)));
+            let p1 = _mm256_maddubs_epi16(hi, ld256(at(b, YQ + 64 * g + 32)));
+            let s0 = _mm256_madd_epi16(p0, bcast_scale(scales, 2 * g));
+            let s1 = _mm256_madd_epi16(p1, bcast_scale(scales, 2 * g + 1));
+            sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(s0, s1));
+        }
+        let m = k4_mins(mins, bsums(b));
+        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(sumi), acc);
+        acc = _mm256_fnmadd_ps(dmin, _mm256_cvtepi32_ps(m), acc);
+    }
+    hsum_ps(acc)
 }
 
 /// Q6_K half `h`'s 128 quants (0..64, before the -32 offset) as four vectors; vector k
@@ -451,62 +497,14 @@ fn q6k_half(a: &[u8; BlockQ6K::SIZE], h: usize) -> [__m256i; 4] {
 /// The CPU must support AVX2, FMA and F16C.
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn q4_k(w: &[u8], x: &[u8]) -> f32 {
-    let m4 = _mm256_set1_epi8(0x0f);
-    let mut acc = _mm256_setzero_ps();
-    for (a, b) in pairs::<{ BlockQ4K::SIZE }, Q8K>(w, x) {
-        prefetch_ahead(a);
-        let yd = f32_le(at(b, 0));
-        let dm = _mm_mul_ps(_mm_set1_ps(yd), h2f2(at(a, 0)));
-        let d = _mm256_broadcastss_ps(dm);
-        let dmin = _mm256_set1_ps(lane1(dm));
-        let (scales, mins) = k4_scales(at(a, 4));
-        let mut sumi = _mm256_setzero_si256();
-        for g in 0..4 {
-            let q = ld256(at(a, 16 + 32 * g));
-            let lo = _mm256_and_si256(q, m4);
-            let hi = _mm256_and_si256(_mm256_srli_epi16::<4>(q), m4);
-            let p0 = _mm256_maddubs_epi16(lo, ld256(at(b, YQ + 64 * g)));
-            let p1 = _mm256_maddubs_epi16(hi, ld256(at(b, YQ + 64 * g + 32)));
-            let s0 = _mm256_madd_epi16(p0, bcast_scale(scales, 2 * g));
-            let s1 = _mm256_madd_epi16(p1, bcast_scale(scales, 2 * g + 1));
-            sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(s0, s1));
-        }
-        let m = k4_mins(mins, bsums(b));
-        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(sumi), acc);
-        acc = _mm256_fnmadd_ps(dmin, _mm256_cvtepi32_ps(m), acc);
-    }
-    hsum_ps(acc)
+    k4_dot::<{ BlockQ4K::SIZE }>(w, x, |a, g| q4k_group(a, g))
 }
 
 /// # Safety
 /// The CPU must support AVX2, FMA and F16C.
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn q5_k(w: &[u8], x: &[u8]) -> f32 {
-    let mut acc = _mm256_setzero_ps();
-    for (a, b) in pairs::<{ BlockQ5K::SIZE }, Q8K>(w, x) {
-        prefetch_ahead(a);
-        let yd = f32_le(at(b, 0));
-        let dm = _mm_mul_ps(_mm_set1_ps(yd), h2f2(at(a, 0)));
-        let d = _mm256_broadcastss_ps(dm);
-        let dmin = _mm256_set1_ps(lane1(dm));
-        let (scales, mins) = k4_scales(at(a, 4));
-        // Bits 2g and 2g+1 of qh[l]: shifted down by 2 per group.
-        let mut qh = ld256(at(a, 16));
-        let mut sumi = _mm256_setzero_si256();
-        for g in 0..4 {
-            let [lo, hi] = q5k_group(a, g, qh);
-            qh = _mm256_srli_epi16::<2>(qh);
-            let p0 = _mm256_maddubs_epi16(lo, ld256(at(b, YQ + 64 * g)));
-            let p1 = _mm256_maddubs_epi16(hi, ld256(at(b, YQ + 64 * g + 32)));
-            let s0 = _mm256_madd_epi16(p0, bcast_scale(scales, 2 * g));
-            let s1 = _mm256_madd_epi16(p1, bcast_scale(scales, 2 * g + 1));
-            sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(s0, s1));
-        }
-        let m = k4_mins(mins, bsums(b));
-        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(sumi), acc);
-        acc = _mm256_fnmadd_ps(dmin, _mm256_cvtepi32_ps(m), acc);
-    }
-    hsum_ps(acc)
+    k4_dot::<{ BlockQ5K::SIZE }>(w, x, |a, g| q5k_group(a, g))
 }
 
 /// # Safety

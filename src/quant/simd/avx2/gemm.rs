@@ -504,16 +504,12 @@ unsafe fn q4_k_gemm(
     out: &mut [f32],
     step: (usize, usize),
 ) {
-    let m4 = _mm256_set1_epi8(0x0f);
     gemm_k::<{ BlockQ4K::SIZE }, true>(w, rows, x, n, out, step, |i, a, kb| {
         k4_unpack_scales(i, a, kb);
         for g in 0..4 {
-            let q = ld256(at(a, 16 + 32 * g));
-            st(&mut kb.q[i][2 * g], _mm256_and_si256(q, m4));
-            st(
-                &mut kb.q[i][2 * g + 1],
-                _mm256_and_si256(_mm256_srli_epi16::<4>(q), m4),
-            );
+            let [lo, hi] = q4k_group(a, g);
+            st(&mut kb.q[i][2 * g], lo);
+            st(&mut kb.q[i][2 * g + 1], hi);
         }
     })
 }
@@ -531,11 +527,8 @@ unsafe fn q5_k_gemm(
 ) {
     gemm_k::<{ BlockQ5K::SIZE }, true>(w, rows, x, n, out, step, |i, a, kb| {
         k4_unpack_scales(i, a, kb);
-        // As in the single-row kernel: bits 2g and 2g+1 of qh, shifted down 2 per group.
-        let mut qh = ld256(at(a, 16));
         for g in 0..4 {
-            let [lo, hi] = q5k_group(a, g, qh);
-            qh = _mm256_srli_epi16::<2>(qh);
+            let [lo, hi] = q5k_group(a, g);
             st(&mut kb.q[i][2 * g], lo);
             st(&mut kb.q[i][2 * g + 1], hi);
         }
