@@ -2,9 +2,16 @@
 //! supported ggml format and a batch of f32 activation rows.
 //!
 //! Shape: the activations are quantized once per call to the weight type's partner
-//! format (as llama.cpp does, so results agree with the peer); then output rows are
-//! split across threads, and each weight row is dotted with every activation row while
-//! it is hot in cache, so a batch of N tokens reads the weights once, not N times.
+//! format (as llama.cpp does, so results agree with the peer). Then:
+//! - one token (decode): output rows are split across threads, each row one dot product
+//!   streamed from DRAM;
+//! - a few tokens (batched decode): output rows are split across threads and each task
+//!   runs the tile kernel ([`gemm_fn`]) over every token, into a `[row][token]` buffer
+//!   transposed back at the end;
+//! - a prompt: tokens are split across threads and each task runs the tile kernel over
+//!   the whole matrix, writing its own `[token][row]` output.
+//!
+//! All three give every token the bits it would get alone.
 
 use crate::quant::dot::{dot_fn, gemm_fn, quantize_activations, vec_dot_type, DotFn, GemmFn};
 use crate::quant::GgmlType;

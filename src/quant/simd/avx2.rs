@@ -258,7 +258,8 @@ fn legacy_dot<const A: usize, const B: usize, const MINS: bool>(
     let (wp, wr) = ws.as_chunks::<2>();
     let (xp, xr) = xs.as_chunks::<2>();
     for (a, b) in wp.iter().zip(xp) {
-        _mm_prefetch::<_MM_HINT_T0>(a.as_ptr().cast::<i8>().wrapping_add(PREFETCH));
+        // One line per pair of blocks (at most 68 bytes) is enough.
+        prefetch_ahead(&a[0]);
         (acc0, min0) = step(acc0, min0, &a[0], &b[0]);
         (acc1, min1) = step(acc1, min1, &a[1], &b[1]);
     }
