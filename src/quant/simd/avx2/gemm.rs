@@ -265,115 +265,82 @@ fn mins<const B: usize, const N: usize>(ws: &[LegacyBlock], xs: &[&[[u8; B]]; N]
     })
 }
 
-/// # Safety
-/// The CPU must support AVX2, FMA and F16C.
-#[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn q8_0_gemm(
-    w: &[u8],
-    rows: usize,
-    x: &[u8],
-    n: usize,
-    out: &mut [f32],
-    step: (usize, usize),
-) {
-    gemm_legacy::<Q80, Q80, true>(w, rows, x, n, out, step, |a| {
-        (ld256(at(a, 2)), h2f2(at(a, 0)))
-    })
+/// Defines each tile kernel twice: `$imp`, the `#[target_feature]` body over the
+/// arguments named first (those of [`GemmFn`]), and `$safe`, the safe wrapper `gemm_fn`
+/// hands out.
+macro_rules! gemm_kernels {
+    (
+        ($w:ident, $rows:ident, $x:ident, $n:ident, $out:ident, $step:ident)
+        $($safe:ident => $imp:ident $body:block)*
+    ) => {$(
+        /// # Safety
+        /// The CPU must support AVX2, FMA and F16C.
+        #[target_feature(enable = "avx2,fma,f16c")]
+        unsafe fn $imp(
+            $w: &[u8],
+            $rows: usize,
+            $x: &[u8],
+            $n: usize,
+            $out: &mut [f32],
+            $step: (usize, usize),
+        ) $body
+
+        fn $safe(w: &[u8], rows: usize, x: &[u8], n: usize, out: &mut [f32], step: (usize, usize)) {
+            // Reachable only through `gemm_fn`, which `simd::gemm_fn_for` calls after
+            // detecting the features.
+            // SAFETY: the CPU has AVX2, FMA and F16C (checked before handing this fn out).
+            unsafe { $imp(w, rows, x, n, out, step) }
+        }
+    )*};
 }
 
-/// # Safety
-/// The CPU must support AVX2, FMA and F16C.
-#[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn q4_0_gemm(
-    w: &[u8],
-    rows: usize,
-    x: &[u8],
-    n: usize,
-    out: &mut [f32],
-    step: (usize, usize),
-) {
-    gemm_legacy::<{ BlockQ4_0::SIZE }, Q80, true>(w, rows, x, n, out, step, |a| {
-        let q = _mm256_sub_epi8(nibbles(at(a, 2)), _mm256_set1_epi8(8));
-        (q, h2f2(at(a, 0)))
-    })
-}
-
-/// # Safety
-/// The CPU must support AVX2, FMA and F16C.
-#[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn q5_0_gemm(
-    w: &[u8],
-    rows: usize,
-    x: &[u8],
-    n: usize,
-    out: &mut [f32],
-    step: (usize, usize),
-) {
-    gemm_legacy::<{ BlockQ5_0::SIZE }, Q80, true>(w, rows, x, n, out, step, |a| {
-        let hi = bit_mask(u32::from_le_bytes(*at(a, 2)));
-        let q = _mm256_sub_epi8(
-            nibbles(at(a, 6)),
-            _mm256_andnot_si256(hi, _mm256_set1_epi8(0x10)),
-        );
-        (q, h2f2(at(a, 0)))
-    })
-}
-
-/// # Safety
-/// The CPU must support AVX2, FMA and F16C.
-#[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn iq4_nl_gemm(
-    w: &[u8],
-    rows: usize,
-    x: &[u8],
-    n: usize,
-    out: &mut [f32],
-    step: (usize, usize),
-) {
-    let table = iq4_table();
-    gemm_legacy::<{ BlockIq4Nl::SIZE }, Q80, true>(w, rows, x, n, out, step, |a| {
-        (
-            _mm256_shuffle_epi8(table, nibbles(at(a, 2))),
-            h2f2(at(a, 0)),
-        )
-    })
-}
-
-/// # Safety
-/// The CPU must support AVX2, FMA and F16C.
-#[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn q4_1_gemm(
-    w: &[u8],
-    rows: usize,
-    x: &[u8],
-    n: usize,
-    out: &mut [f32],
-    step: (usize, usize),
-) {
-    gemm_legacy::<{ BlockQ4_1::SIZE }, Q81, false>(w, rows, x, n, out, step, |a| {
-        (nibbles(at(a, 4)), h2f2(at(a, 0)))
-    })
-}
-
-/// # Safety
-/// The CPU must support AVX2, FMA and F16C.
-#[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn q5_1_gemm(
-    w: &[u8],
-    rows: usize,
-    x: &[u8],
-    n: usize,
-    out: &mut [f32],
-    step: (usize, usize),
-) {
-    gemm_legacy::<{ BlockQ5_1::SIZE }, Q81, false>(w, rows, x, n, out, step, |a| {
-        let hi = bit_mask(u32::from_le_bytes(*at(a, 4)));
-        let q = _mm256_or_si256(
-            nibbles(at(a, 8)),
-            _mm256_and_si256(hi, _mm256_set1_epi8(0x10)),
-        );
-        (q, h2f2(at(a, 0)))
-    })
+gemm_kernels! {
+    (w, rows, x, n, out, step)
+    gemm_q8_0 => q8_0_gemm {
+        gemm_legacy::<Q80, Q80, true>(w, rows, x, n, out, step, |a| {
+            (ld256(at(a, 2)), h2f2(at(a, 0)))
+        })
+    }
+    gemm_q4_0 => q4_0_gemm {
+        gemm_legacy::<{ BlockQ4_0::SIZE }, Q80, true>(w, rows, x, n, out, step, |a| {
+            let q = _mm256_sub_epi8(nibbles(at(a, 2)), _mm256_set1_epi8(8));
+            (q, h2f2(at(a, 0)))
+        })
+    }
+    gemm_q5_0 => q5_0_gemm {
+        gemm_legacy::<{ BlockQ5_0::SIZE }, Q80, true>(w, rows, x, n, out, step, |a| {
+            let hi = bit_mask(u32::from_le_bytes(*at(a, 2)));
+            let q = _mm256_sub_epi8(
+                nibbles(at(a, 6)),
+                _mm256_andnot_si256(hi, _mm256_set1_epi8(0x10)),
+            );
+            (q, h2f2(at(a, 0)))
+        })
+    }
+    gemm_iq4_nl => iq4_nl_gemm {
+        let table = iq4_table();
+        gemm_legacy::<{ BlockIq4Nl::SIZE }, Q80, true>(w, rows, x, n, out, step, |a| {
+            (
+                _mm256_shuffle_epi8(table, nibbles(at(a, 2))),
+                h2f2(at(a, 0)),
+            )
+        })
+    }
+    gemm_q4_1 => q4_1_gemm {
+        gemm_legacy::<{ BlockQ4_1::SIZE }, Q81, false>(w, rows, x, n, out, step, |a| {
+            (nibbles(at(a, 4)), h2f2(at(a, 0)))
+        })
+    }
+    gemm_q5_1 => q5_1_gemm {
+        gemm_legacy::<{ BlockQ5_1::SIZE }, Q81, false>(w, rows, x, n, out, step, |a| {
+            let hi = bit_mask(u32::from_le_bytes(*at(a, 4)));
+            let q = _mm256_or_si256(
+                nibbles(at(a, 8)),
+                _mm256_and_si256(hi, _mm256_set1_epi8(0x10)),
+            );
+            (q, h2f2(at(a, 0)))
+        })
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -493,102 +460,43 @@ fn k4_unpack_scales(i: usize, a: &[u8], kb: &mut KBlock) {
     kb.d[i] = [_mm_cvtss_f32(dm), lane1(dm)];
 }
 
-/// # Safety
-/// The CPU must support AVX2, FMA and F16C.
-#[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn q4_k_gemm(
-    w: &[u8],
-    rows: usize,
-    x: &[u8],
-    n: usize,
-    out: &mut [f32],
-    step: (usize, usize),
-) {
-    gemm_k::<{ BlockQ4K::SIZE }, true>(w, rows, x, n, out, step, |i, a, kb| {
-        k4_unpack_scales(i, a, kb);
-        for g in 0..4 {
-            let [lo, hi] = q4k_group(a, g);
-            st(&mut kb.q[i][2 * g], lo);
-            st(&mut kb.q[i][2 * g + 1], hi);
-        }
-    })
-}
-
-/// # Safety
-/// The CPU must support AVX2, FMA and F16C.
-#[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn q5_k_gemm(
-    w: &[u8],
-    rows: usize,
-    x: &[u8],
-    n: usize,
-    out: &mut [f32],
-    step: (usize, usize),
-) {
-    gemm_k::<{ BlockQ5K::SIZE }, true>(w, rows, x, n, out, step, |i, a, kb| {
-        k4_unpack_scales(i, a, kb);
-        for g in 0..4 {
-            let [lo, hi] = q5k_group(a, g);
-            st(&mut kb.q[i][2 * g], lo);
-            st(&mut kb.q[i][2 * g + 1], hi);
-        }
-    })
-}
-
-/// # Safety
-/// The CPU must support AVX2, FMA and F16C.
-#[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn q6_k_gemm(
-    w: &[u8],
-    rows: usize,
-    x: &[u8],
-    n: usize,
-    out: &mut [f32],
-    step: (usize, usize),
-) {
-    gemm_k::<{ BlockQ6K::SIZE }, false>(w, rows, x, n, out, step, |i, a, kb| {
-        let sc = ld128(at(a, 192));
-        for h in 0..2 {
-            let q = q6k_half(a, h);
-            for (k, qk) in q.into_iter().enumerate() {
-                st(&mut kb.q[i][4 * h + k], qk);
-                st(&mut kb.sc[i][4 * h + k], scale_pair(sc, 8 * h + 2 * k));
+gemm_kernels! {
+    (w, rows, x, n, out, step)
+    gemm_q4_k => q4_k_gemm {
+        gemm_k::<{ BlockQ4K::SIZE }, true>(w, rows, x, n, out, step, |i, a, kb| {
+            k4_unpack_scales(i, a, kb);
+            for g in 0..4 {
+                let [lo, hi] = q4k_group(a, g);
+                st(&mut kb.q[i][2 * g], lo);
+                st(&mut kb.q[i][2 * g + 1], hi);
             }
-        }
-        st(&mut kb.mb[i], _mm256_cvtepi8_epi16(sc));
-        // d is the block's last 2 bytes: lane 1 of the 4 bytes ending there.
-        kb.d[i] = [lane1(h2f2(at(a, 206))), 0.0];
-    })
-}
-
-macro_rules! safe_gemm {
-    ($($name:ident => $imp:ident),* $(,)?) => {$(
-        fn $name(
-            w: &[u8],
-            rows: usize,
-            x: &[u8],
-            n: usize,
-            out: &mut [f32],
-            step: (usize, usize),
-        ) {
-            // These fns are reachable only through `gemm_fn`, which `simd::gemm_fn_for`
-            // calls after detecting the features.
-            // SAFETY: the CPU has AVX2, FMA and F16C (checked before handing this fn out).
-            unsafe { $imp(w, rows, x, n, out, step) }
-        }
-    )*};
-}
-
-safe_gemm! {
-    gemm_q4_0 => q4_0_gemm,
-    gemm_q4_1 => q4_1_gemm,
-    gemm_q5_0 => q5_0_gemm,
-    gemm_q5_1 => q5_1_gemm,
-    gemm_q8_0 => q8_0_gemm,
-    gemm_iq4_nl => iq4_nl_gemm,
-    gemm_q4_k => q4_k_gemm,
-    gemm_q5_k => q5_k_gemm,
-    gemm_q6_k => q6_k_gemm,
+        })
+    }
+    gemm_q5_k => q5_k_gemm {
+        gemm_k::<{ BlockQ5K::SIZE }, true>(w, rows, x, n, out, step, |i, a, kb| {
+            k4_unpack_scales(i, a, kb);
+            for g in 0..4 {
+                let [lo, hi] = q5k_group(a, g);
+                st(&mut kb.q[i][2 * g], lo);
+                st(&mut kb.q[i][2 * g + 1], hi);
+            }
+        })
+    }
+    gemm_q6_k => q6_k_gemm {
+        gemm_k::<{ BlockQ6K::SIZE }, false>(w, rows, x, n, out, step, |i, a, kb| {
+            let sc = ld128(at(a, 192));
+            for h in 0..2 {
+                let q = q6k_half(a, h);
+                for (k, qk) in q.into_iter().enumerate() {
+                    st(&mut kb.q[i][4 * h + k], qk);
+                    st(&mut kb.sc[i][4 * h + k], scale_pair(sc, 8 * h + 2 * k));
+                }
+            }
+            st(&mut kb.mb[i], _mm256_cvtepi8_epi16(sc));
+            // d is the block's last 2 bytes: lane 1 of the 4 bytes ending there.
+            kb.d[i] = [lane1(h2f2(at(a, 206))), 0.0];
+        })
+    }
 }
 
 /// The AVX2 matrix-product tile kernel for a weight type. Only `simd::gemm_fn_for` may
