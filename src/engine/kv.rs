@@ -10,9 +10,9 @@
 //! zeros, so the allocator serves them from fresh, untouched pages, then reinterpreted):
 //! memory is only resident once positions are used.
 
+use half::f16;
 use half::slice::HalfFloatSliceExt;
 use half::vec::HalfBitsVecExt;
-use half::f16;
 
 use crate::model::Config;
 
@@ -80,9 +80,9 @@ mod tests {
             65520.0, // rounds to infinity
             1e6,
             -1e6,
-            6.0e-8,  // subnormal f16
-            2.0e-8,  // rounds to zero
-            6.1e-5,  // near the smallest normal
+            6.0e-8, // subnormal f16
+            2.0e-8, // rounds to zero
+            6.1e-5, // near the smallest normal
             f32::INFINITY,
             f32::NEG_INFINITY,
         ];

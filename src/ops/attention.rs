@@ -784,7 +784,10 @@ mod tests {
                 })
                 .collect();
             for (i, (a, b)) in outs[0].iter().zip(&outs[1]).enumerate() {
-                assert!((a - b).abs() < 2e-6, "hd{head_dim} {window:?} at {i}: {a} vs {b}");
+                assert!(
+                    (a - b).abs() < 2e-6,
+                    "hd{head_dim} {window:?} at {i}: {a} vs {b}"
+                );
             }
         }
     }
