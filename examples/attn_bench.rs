@@ -1,6 +1,7 @@
 //! Attention and activation throughput on synthetic data, in the shapes of SmolLM2-135M
 //! (9 heads, 3 kv heads, head_dim 64) and Gemma 3 270M (4 heads, 1 kv head, head_dim 256,
-//! window 512): a 512-token prefill of one sequence, and one decode token at position 511.
+//! window 512): a 512-token prefill of one sequence, and one decode token at position 511,
+//! over an f16 KV cache as the engine keeps it.
 //!
 //!     HEARTH_NUM_THREADS=2 cargo run --release --example attn_bench
 //!
@@ -9,6 +10,8 @@
 //! portable code.
 use std::hint::black_box;
 use std::time::Instant;
+
+use half::f16;
 
 use hearth::ops::act::{geglu, swiglu};
 use hearth::ops::attention::{attention, AttnShape, TokenKv};
@@ -52,8 +55,8 @@ fn main() {
         };
         let kv_dim = n_kv_head * head_dim;
         let row = n_head * head_dim;
-        let k = fill(n * kv_dim, 1);
-        let v = fill(n * kv_dim, 2);
+        let k: Vec<f16> = fill(n * kv_dim, 1).into_iter().map(f16::from_f32).collect();
+        let v: Vec<f16> = fill(n * kv_dim, 2).into_iter().map(f16::from_f32).collect();
         let q: Vec<f32> = fill(n * row, 3).iter().map(|x| x * 4.0).collect();
         let mut out = vec![0.0; n * row];
         let pre = best(10, || {

@@ -201,12 +201,12 @@ pub(super) fn forward(
         });
         add_bias(v, layer.bv.as_ref());
 
-        // Store this micro-batch's keys and values, then attend.
+        // Store this micro-batch's keys and values (rounded to f16), then attend: every
+        // query reads its keys and values, its own included, from the cache.
         for (i, t) in toks.iter().enumerate() {
             if let Some(seq) = seqs.get_mut(t.seq).and_then(Option::as_mut) {
-                let at = t.pos * kvd;
-                seq.k[l][at..at + kvd].copy_from_slice(&k[i * kvd..(i + 1) * kvd]);
-                seq.v[l][at..at + kvd].copy_from_slice(&v[i * kvd..(i + 1) * kvd]);
+                let r = i * kvd..(i + 1) * kvd;
+                seq.store(l, t.pos, &k[r.clone()], &v[r]);
             }
         }
         let shape = AttnShape {

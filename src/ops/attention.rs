@@ -1,4 +1,7 @@
-//! Causal multi-head attention with grouped KV heads, over a KV cache in f32.
+//! Causal multi-head attention with grouped KV heads, over a KV cache in f16.
+//!
+//! Queries, scores, weights and outputs are f32; cached keys and values are f16, widened
+//! (exactly) to f32 as they are read, so all arithmetic is f32 as with an f32 cache.
 //!
 //! Each (token, head) query attends to the cached keys at positions `start..=pos` of its
 //! own sequence (`start > 0` for sliding-window layers) with a blocked online softmax, so
@@ -13,9 +16,13 @@
 //! each exactly what a tile of one does. So a token's output is bit-identical whether it
 //! is processed alone, in a prefill batch, or beside other sequences.
 //!
-//! With AVX2 + FMA, eight keys are scored at a time (eight dot products reduced into one
-//! vector), the weights come from a vectorised `exp`, and the values are accumulated with
-//! the output row in registers.
+//! With AVX2 + FMA + F16C, eight keys are scored at a time (eight dot products reduced
+//! into one vector), the weights come from a vectorised `exp`, and the values are
+//! accumulated with the output row in registers; keys and values are widened with
+//! `vcvtph2ps` as they are loaded.
+use half::f16;
+use half::slice::HalfFloatSliceExt;
+
 use super::pool::Pool;
 
 /// The geometry of one attention layer.
@@ -33,9 +40,9 @@ pub struct AttnShape {
 /// The cached keys and values a token attends to.
 pub struct TokenKv<'c> {
     /// Keys of positions `0..=pos`, rows of `n_kv_head * head_dim`.
-    pub k: &'c [f32],
+    pub k: &'c [f16],
     /// Values, laid out as `k`.
-    pub v: &'c [f32],
+    pub v: &'c [f16],
     pub pos: usize,
 }
 
@@ -170,7 +177,10 @@ enum Kernel {
 impl Kernel {
     fn for_head_dim(hd: usize) -> Kernel {
         #[cfg(target_arch = "x86_64")]
-        if hd.is_multiple_of(8) && super::act::simd::available() {
+        if hd.is_multiple_of(8)
+            && super::act::simd::available()
+            && std::arch::is_x86_feature_detected!("f16c")
+        {
             return Kernel::Avx2;
         }
         let _ = hd;
@@ -181,8 +191,8 @@ impl Kernel {
 /// One KV head's cache, shared by the queries of a tile.
 struct Tile<'a> {
     /// Keys of positions `0..` (at least up to the tile's last query), rows of `kv_dim`.
-    k: &'a [f32],
-    v: &'a [f32],
+    k: &'a [f16],
+    v: &'a [f16],
     kv_dim: usize,
     /// The head's offset within a row.
     off: usize,
@@ -209,7 +219,7 @@ impl Tile<'_> {
         match kernel {
             #[cfg(target_arch = "x86_64")]
             Kernel::Avx2 => {
-                // SAFETY: `Kernel::Avx2` is only chosen when the CPU has AVX2 and FMA.
+                // SAFETY: `Kernel::Avx2` is only chosen when the CPU has AVX2, FMA and F16C.
                 unsafe { x86::tile(self, qs, os, ranges) }
             }
             Kernel::Portable => portable_tile(self, qs, os, ranges),
@@ -239,8 +249,10 @@ impl Tile<'_> {
 
 /// The tile in plain Rust: per key a dot product, libm `exp`, and a multiply-add into
 /// the output row. Plain multiply-adds, not `mul_add`, so there are no software-FMA calls.
+/// Each key and value row is widened to f32 into a buffer first.
 fn portable_tile(t: &Tile, qs: &[&[f32]], os: &mut [&mut [f32]], ranges: &[(usize, usize)]) {
     let hd = qs[0].len();
+    let mut row = vec![0.0f32; hd];
     let mut max = [f32::NEG_INFINITY; MAX_TILE];
     let mut sum = [0.0f32; MAX_TILE];
     for o in os.iter_mut() {
@@ -253,7 +265,8 @@ fn portable_tile(t: &Tile, qs: &[&[f32]], os: &mut [&mut [f32]], ranges: &[(usiz
         let mut bmax = f32::NEG_INFINITY;
         for (j, sj) in (lo..=hi).zip(s.iter_mut()) {
             let at = j * t.kv_dim + t.off;
-            *sj = dot(q, &t.k[at..at + hd]) * t.scale;
+            t.k[at..at + hd].convert_to_f32_slice(&mut row);
+            *sj = dot(q, &row) * t.scale;
             bmax = bmax.max(*sj);
         }
         if bmax > max[i] {
@@ -267,7 +280,8 @@ fn portable_tile(t: &Tile, qs: &[&[f32]], os: &mut [&mut [f32]], ranges: &[(usiz
             let w = (sj - max[i]).exp();
             sum[i] += w;
             let at = j * t.kv_dim + t.off;
-            for (x, &y) in o.iter_mut().zip(&t.v[at..at + hd]) {
+            t.v[at..at + hd].convert_to_f32_slice(&mut row);
+            for (x, &y) in o.iter_mut().zip(&row) {
                 *x += w * y;
             }
         }
@@ -299,9 +313,18 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
 mod x86 {
     use super::super::act::simd::{exp8, load, store};
     use super::{Tile, MAX_TILE};
+    use half::f16;
     use std::arch::x86_64::*;
 
-    /// The tile with AVX2 + FMA (`head_dim` a multiple of 8, checked by the caller).
+    /// Eight f16 widened to f32.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    #[inline]
+    fn load_h(a: &[f16; 8]) -> __m256 {
+        // SAFETY: `a` is 8 readable f16s (16 bytes); unaligned loads are allowed.
+        _mm256_cvtph_ps(unsafe { _mm_loadu_si128(a.as_ptr().cast()) })
+    }
+
+    /// The tile with AVX2 + FMA + F16C (`head_dim` a multiple of 8, checked by the caller).
     ///
     /// Per query and block: the scores of each group of eight key positions (aligned to
     /// multiples of 8) come out as one vector, positions outside the query's range masked
@@ -309,7 +332,7 @@ mod x86 {
     /// the weights `exp(s - max)` are summed lane-wise into an 8-lane running sum (masked
     /// lanes add exact zeros); the output row is accumulated over the query's keys in
     /// increasing order.
-    #[target_feature(enable = "avx2,fma")]
+    #[target_feature(enable = "avx2,fma,f16c")]
     pub(super) fn tile(t: &Tile, qs: &[&[f32]], os: &mut [&mut [f32]], ranges: &[(usize, usize)]) {
         let mut max = [f32::NEG_INFINITY; MAX_TILE];
         let mut sum = [_mm256_setzero_ps(); MAX_TILE];
@@ -329,7 +352,7 @@ mod x86 {
     }
 
     /// One query against keys `lo..=hi` of the block starting at `b0`.
-    #[target_feature(enable = "avx2,fma")]
+    #[target_feature(enable = "avx2,fma,f16c")]
     #[inline]
     #[allow(clippy::too_many_arguments)]
     fn step(
@@ -351,7 +374,7 @@ mod x86 {
         for (c, sc_out) in s.iter_mut().enumerate().take(c1 + 1).skip(c0) {
             let j0 = b0 + 8 * c;
             // Row starts of the eight keys (lanes past the range re-read a row in it).
-            let mut rows = [std::ptr::null::<f32>(); 8];
+            let mut rows = [std::ptr::null::<f16>(); 8];
             for (l, r) in rows.iter_mut().enumerate() {
                 let at = (j0 + l).clamp(lo, hi) * t.kv_dim + t.off;
                 *r = t.k[at..at + hd].as_ptr();
@@ -360,10 +383,10 @@ mod x86 {
             for (d, qv) in qc.iter().enumerate() {
                 let qv = load(qv);
                 for (a, &r) in acc.iter_mut().zip(&rows) {
-                    // Each row is the start of `hd` floats (sliced above) and
+                    // Each row is the start of `hd` f16s (sliced above) and
                     // `8 * d + 8 <= hd`, `qc` having `hd / 8` chunks.
-                    // SAFETY: the 8 floats read are inside that row.
-                    let kv = unsafe { _mm256_loadu_ps(r.add(8 * d)) };
+                    // SAFETY: the 8 f16s (16 bytes) read are inside that row.
+                    let kv = _mm256_cvtph_ps(unsafe { _mm_loadu_si128(r.add(8 * d).cast()) });
                     *a = _mm256_fmadd_ps(qv, kv, *a);
                 }
             }
@@ -413,7 +436,7 @@ mod x86 {
     }
 
     /// `o = o·f + Σ_j w[j]·v[lo + j][d..d + 8N]`, keys in increasing order.
-    #[target_feature(enable = "avx2,fma")]
+    #[target_feature(enable = "avx2,fma,f16c")]
     #[inline]
     fn pv<const N: usize>(t: &Tile, o: &mut [f32], f: __m256, w: &[f32], lo: usize, d: usize) {
         let oc = o.as_chunks_mut::<8>().0;
@@ -428,7 +451,7 @@ mod x86 {
             let r = &r[..N];
             let wv = _mm256_set1_ps(wj);
             for (a, x) in acc.iter_mut().zip(r) {
-                *a = _mm256_fmadd_ps(wv, load(x), *a);
+                *a = _mm256_fmadd_ps(wv, load_h(x), *a);
             }
         }
         for (x, a) in oc.iter_mut().zip(acc) {
@@ -437,7 +460,7 @@ mod x86 {
     }
 
     /// `[Σ a[0], .., Σ a[7]]`, each sum by the same tree: ((0+1)+(2+3)) + ((4+5)+(6+7)).
-    #[target_feature(enable = "avx2,fma")]
+    #[target_feature(enable = "avx2,fma,f16c")]
     #[inline]
     fn reduce8(a: &[__m256; 8]) -> __m256 {
         let t0 = _mm256_hadd_ps(a[0], a[1]);
@@ -451,7 +474,7 @@ mod x86 {
         _mm256_add_ps(lo, hi)
     }
 
-    #[target_feature(enable = "avx2,fma")]
+    #[target_feature(enable = "avx2,fma,f16c")]
     #[inline]
     fn hmax(v: __m256) -> f32 {
         let m = _mm256_max_ps(v, _mm256_permute2f128_ps::<1>(v, v));
@@ -460,7 +483,7 @@ mod x86 {
         _mm256_cvtss_f32(m)
     }
 
-    #[target_feature(enable = "avx2,fma")]
+    #[target_feature(enable = "avx2,fma,f16c")]
     #[inline]
     fn hsum(v: __m256) -> f32 {
         let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
@@ -485,6 +508,15 @@ mod tests {
                 ((x >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
             })
             .collect()
+    }
+
+    /// `fill` rounded to f16, as the engine stores a cache.
+    fn fill_h(n: usize, seed: u64) -> Vec<f16> {
+        fill(n, seed).into_iter().map(f16::from_f32).collect()
+    }
+
+    fn widen(x: &[f16]) -> Vec<f32> {
+        x.iter().map(|h| h.to_f32()).collect()
     }
 
     fn kernels() -> Vec<Kernel> {
@@ -547,8 +579,9 @@ mod tests {
                 let kv_dim = n_kv_head * head_dim;
                 let row = n_head * head_dim;
                 let len = 150;
-                let k = fill(len * kv_dim, 1);
-                let v = fill(len * kv_dim, 2);
+                let k = fill_h(len * kv_dim, 1);
+                let v = fill_h(len * kv_dim, 2);
+                let (kf, vf) = (widen(&k), widen(&v));
                 let pos = [0usize, 4, 8, 63, 64, 65, 100, 149];
                 let q = fill(pos.len() * row, 3);
                 for kernel in kernels() {
@@ -561,7 +594,7 @@ mod tests {
                     for (t, &p) in pos.iter().enumerate() {
                         for h in 0..n_head {
                             let at = t * row + h * head_dim;
-                            let want = naive(&shape, &q[at..at + head_dim], &k, &v, h, p);
+                            let want = naive(&shape, &q[at..at + head_dim], &kf, &vf, h, p);
                             for (j, w) in want.iter().enumerate() {
                                 let got = out[at + j] as f64;
                                 assert!(
@@ -592,13 +625,13 @@ mod tests {
                 let kv_dim = n_kv_head * head_dim;
                 let row = n_head * head_dim;
                 let len = 90;
-                let (ka, va) = (fill(len * kv_dim, 10), fill(len * kv_dim, 11));
-                let (kb, vb) = (fill(len * kv_dim, 12), fill(len * kv_dim, 13));
+                let (ka, va) = (fill_h(len * kv_dim, 10), fill_h(len * kv_dim, 11));
+                let (kb, vb) = (fill_h(len * kv_dim, 12), fill_h(len * kv_dim, 13));
                 let qa = fill(len * row, 14);
                 let qb = fill(len * row, 15);
                 for kernel in kernels() {
                     // Alone: one call per token.
-                    let alone = |q: &[f32], k: &[f32], v: &[f32], p: usize| {
+                    let alone = |q: &[f32], k: &[f16], v: &[f16], p: usize| {
                         let mut o = vec![0.0; row];
                         attention_with(kernel, &shape, &q[p * row..(p + 1) * row], &mut o, |_| {
                             TokenKv {
@@ -662,6 +695,99 @@ mod tests {
                         );
                     }
                 }
+            }
+        }
+    }
+
+    /// What attention reads back is the f16-rounded value: a query that sees only its own
+    /// position returns that position's value row exactly (weight exp(0) = 1), which is
+    /// `f16::from_f32` of the f32 written, not the f32 itself.
+    #[test]
+    fn reads_back_f16_rounded_values() {
+        let (n_head, n_kv_head, head_dim) = (4, 2, 64);
+        let shape = AttnShape {
+            n_head,
+            n_kv_head,
+            head_dim,
+            scale: 0.125,
+            window: Some(1),
+        };
+        let (kv_dim, row, len) = (n_kv_head * head_dim, n_head * head_dim, 40);
+        // Values over many binades, as K/V rows are (not only -1..1).
+        let vf: Vec<f32> = fill(len * kv_dim, 21)
+            .iter()
+            .enumerate()
+            .map(|(i, x)| x * 2f32.powi((i % 17) as i32 - 8))
+            .collect();
+        let kf = fill(len * kv_dim, 22);
+        let mut k = vec![f16::ZERO; len * kv_dim];
+        let mut v = vec![f16::ZERO; len * kv_dim];
+        k.convert_from_f32_slice(&kf);
+        v.convert_from_f32_slice(&vf);
+        let q = fill(len * row, 23);
+        let group = n_head / n_kv_head;
+        for kernel in kernels() {
+            let mut out = vec![0.0; len * row];
+            attention_with(kernel, &shape, &q, &mut out, |t| TokenKv {
+                k: &k[..(t + 1) * kv_dim],
+                v: &v[..(t + 1) * kv_dim],
+                pos: t,
+            });
+            let mut inexact = 0;
+            for p in 0..len {
+                for h in 0..n_head {
+                    let o = &out[(p * n_head + h) * head_dim..][..head_dim];
+                    let at = p * kv_dim + h / group * head_dim;
+                    for (j, &x) in o.iter().enumerate() {
+                        let want = f16::from_f32(vf[at + j]).to_f32();
+                        assert_eq!(x.to_bits(), want.to_bits(), "{kernel:?} pos{p} h{h} j{j}");
+                        inexact += usize::from(x != vf[at + j]);
+                    }
+                }
+            }
+            // Most f32 values are not f16s: the rounding did happen.
+            assert!(inexact > len * row / 2, "{kernel:?}: {inexact}");
+        }
+    }
+
+    /// Over an f16 cache, the AVX2 tiles of a long prefill batch agree with the portable
+    /// kernel (the scalar reference) within the tolerance both meet against f64.
+    #[test]
+    fn avx2_tiles_match_portable() {
+        let ks = kernels();
+        if ks.len() < 2 {
+            return;
+        }
+        for (n_head, n_kv_head, head_dim, window) in
+            [(9, 3, 64, None), (4, 1, 256, Some(100)), (8, 8, 128, None)]
+        {
+            let shape = AttnShape {
+                n_head,
+                n_kv_head,
+                head_dim,
+                scale: 1.0 / (head_dim as f32).sqrt() * 3.0,
+                window,
+            };
+            let (kv_dim, row, len) = (n_kv_head * head_dim, n_head * head_dim, 300);
+            let (k, v) = (fill_h(len * kv_dim, 31), fill_h(len * kv_dim, 32));
+            let q = fill(len * row, 33);
+            let outs: Vec<Vec<f32>> = ks
+                .iter()
+                .map(|&kernel| {
+                    let mut out = vec![0.0; len * row];
+                    attention_with(kernel, &shape, &q, &mut out, |t| TokenKv {
+                        k: &k[..(t + 1) * kv_dim],
+                        v: &v[..(t + 1) * kv_dim],
+                        pos: t,
+                    });
+                    out
+                })
+                .collect();
+            for (i, (a, b)) in outs[0].iter().zip(&outs[1]).enumerate() {
+                assert!(
+                    (a - b).abs() < 2e-6,
+                    "hd{head_dim} {window:?} at {i}: {a} vs {b}"
+                );
             }
         }
     }
