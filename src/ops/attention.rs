@@ -252,7 +252,16 @@ impl Tile<'_> {
 /// Each key and value row is widened to f32 into a buffer first.
 fn portable_tile(t: &Tile, qs: &[&[f32]], os: &mut [&mut [f32]], ranges: &[(usize, usize)]) {
     let hd = qs[0].len();
-    let mut row = vec![0.0f32; hd];
+    // Head dims up to 256 (every model family here) widen into the stack; larger ones
+    // into a heap buffer.
+    let mut stack = [0.0f32; 256];
+    let mut heap = Vec::new();
+    let row: &mut [f32] = if hd <= stack.len() {
+        &mut stack[..hd]
+    } else {
+        heap.resize(hd, 0.0);
+        &mut heap
+    };
     let mut max = [f32::NEG_INFINITY; MAX_TILE];
     let mut sum = [0.0f32; MAX_TILE];
     for o in os.iter_mut() {
@@ -265,8 +274,8 @@ fn portable_tile(t: &Tile, qs: &[&[f32]], os: &mut [&mut [f32]], ranges: &[(usiz
         let mut bmax = f32::NEG_INFINITY;
         for (j, sj) in (lo..=hi).zip(s.iter_mut()) {
             let at = j * t.kv_dim + t.off;
-            t.k[at..at + hd].convert_to_f32_slice(&mut row);
-            *sj = dot(q, &row) * t.scale;
+            t.k[at..at + hd].convert_to_f32_slice(row);
+            *sj = dot(q, row) * t.scale;
             bmax = bmax.max(*sj);
         }
         if bmax > max[i] {
@@ -280,8 +289,8 @@ fn portable_tile(t: &Tile, qs: &[&[f32]], os: &mut [&mut [f32]], ranges: &[(usiz
             let w = (sj - max[i]).exp();
             sum[i] += w;
             let at = j * t.kv_dim + t.off;
-            t.v[at..at + hd].convert_to_f32_slice(&mut row);
-            for (x, &y) in o.iter_mut().zip(&row) {
+            t.v[at..at + hd].convert_to_f32_slice(row);
+            for (x, &y) in o.iter_mut().zip(row.iter()) {
                 *x += w * y;
             }
         }
