@@ -163,6 +163,7 @@ fn check(ty: GgmlType, w: &[u8], xf: &[f32], label: &str) -> Vec<f64> {
         "{ty} {label}: scalar {scalar}, f64 reference {want} (Σ|wx| {scale})"
     );
     let mut rel = Vec::new();
+    let mut neon_bits = None;
     for k in simd_kernels() {
         let simd: DotFn = dot_fn_for(k, ty).unwrap_or_else(|| panic!("a {k:?} kernel for {ty}"));
         let got = simd(w, &xq) as f64;
@@ -173,6 +174,16 @@ fn check(ty: GgmlType, w: &[u8], xf: &[f32], label: &str) -> Vec<f64> {
             "{ty} {label}: {name} {got}, scalar {scalar}, diff {diff} > {TOL} * Σ|wx| {scale}"
         );
         rel.push(if scale > 0.0 { diff / scale } else { 0.0 });
+        // The two NEON sets differ only in how they multiply bytes, not in the lanes they
+        // hand to the float code: bit-identical.
+        if matches!(k, Kernel::Neon | Kernel::NeonNoDot) {
+            let bits = (got as f32).to_bits();
+            assert_eq!(
+                *neon_bits.get_or_insert(bits),
+                bits,
+                "{ty} {label}: neon and neon-nodot differ"
+            );
+        }
     }
     rel
 }

@@ -5,12 +5,13 @@
 //!
 //! Techniques:
 //! - i8 x i8 products, signed x signed, both variants exact for every byte value
-//!   (-128 included, unlike AVX2's `maddubs` trick): [`dot16`] adds the 16 products of
-//!   two 16-byte vectors into four i32 lanes, with `sdot` (4 products per lane) or with
-//!   `smull`/`smull2` (i16 products, at most 2^14) and two pairwise widening adds
-//!   `sadalp` into i32 (adding the two i16 product vectors first could overflow at
-//!   2 * 2^14). Which lane gets which products differs between the variants; callers
-//!   only ever use the sum over all four lanes.
+//!   (-128 included, unlike AVX2's `maddubs` trick): [`dot16`]/[`dot32`] sum the products
+//!   of 16 or 32 byte pairs into four i32 lanes, lane i holding bytes 4i..4i+4 (of each
+//!   16-byte vector): one `sdot` per 16 bytes, or `smull`/`smull2` (i16 products, at most
+//!   2^14), pairwise widening adds (`saddlp`/`sadalp`) into i32, and one `addp` that
+//!   puts the lanes in `sdot`'s order (adding i16 products before widening could overflow
+//!   at 2 * 2^14). Both variants therefore hand the float code the same lane values, so
+//!   `neon` and `neon-nodot` give bit-identical results (tested).
 //! - Weights are decoded to signed bytes with their offsets applied (Q4_0's -8, Q6_K's
 //!   -32, ...), so no correction through Q8_K's `bsums` is needed except for the mins of
 //!   Q2_K/Q4_K/Q5_K, as in the scalar code.
@@ -124,7 +125,7 @@ fn f32_le(b: &[u8; 4]) -> f32 {
     f32::from_le_bytes(*b)
 }
 
-/// `acc + a · b` per 4 lanes with `sdot`.
+/// `acc + a · b` per 4 lanes with `sdot` (lane i: bytes 4i..4i+4).
 #[inline]
 #[target_feature(enable = "neon,dotprod")]
 fn sdot(acc: int32x4_t, a: int8x16_t, b: int8x16_t) -> int32x4_t {
@@ -143,28 +144,45 @@ fn sdot(acc: int32x4_t, a: int8x16_t, b: int8x16_t) -> int32x4_t {
     r
 }
 
-/// `acc` plus the 16 products `a[i] * b[i]` (signed x signed, exact), spread over the
-/// four lanes (differently per variant; see the module notes).
+/// `sdot` into `acc`, only where the CPU has it.
 #[inline]
 #[target_feature(enable = "neon")]
-fn dot16<const DOT: bool>(acc: int32x4_t, a: int8x16_t, b: int8x16_t) -> int32x4_t {
+fn sdot_checked<const DOT: bool>(acc: int32x4_t, a: int8x16_t, b: int8x16_t) -> int32x4_t {
+    debug_assert!(DOT);
+    // SAFETY: `DOT = true` instantiations (the only callers) are only reached from the
+    // `dotprod` entry points (`quant_kernels!` below), which `dot_fn` hands out only on a
+    // CPU with `dotprod`.
+    unsafe { sdot(acc, a, b) }
+}
+
+/// The 16 products `a[i] * b[i]` (signed x signed, exact), lane i summing bytes
+/// 4i..4i+4, in both variants (see the module notes).
+#[inline]
+#[target_feature(enable = "neon")]
+fn dot16<const DOT: bool>(a: int8x16_t, b: int8x16_t) -> int32x4_t {
     if DOT {
-        // SAFETY: `DOT = true` instantiations are only reached from the `dotprod` entry
-        // points (`sdot_kernels` below), which `dot_fn` hands out only on a CPU with
-        // `dotprod`.
-        unsafe { sdot(acc, a, b) }
+        sdot_checked::<DOT>(vdupq_n_s32(0), a, b)
     } else {
-        let lo = vmull_s8(vget_low_s8(a), vget_low_s8(b));
-        let hi = vmull_high_s8(a, b);
-        vpadalq_s16(vpadalq_s16(acc, lo), hi)
+        let lo = vpaddlq_s16(vmull_s8(vget_low_s8(a), vget_low_s8(b)));
+        let hi = vpaddlq_s16(vmull_high_s8(a, b));
+        vpaddq_s32(lo, hi)
     }
 }
 
-/// Σ of the 32 products of two pairs of vectors, as four lanes.
+/// The products of two pairs of vectors, lane i summing bytes 4i..4i+4 of both pairs.
 #[inline]
 #[target_feature(enable = "neon")]
 fn dot32<const DOT: bool>(w: [int8x16_t; 2], y: [int8x16_t; 2]) -> int32x4_t {
-    dot16::<DOT>(dot16::<DOT>(vdupq_n_s32(0), w[0], y[0]), w[1], y[1])
+    if DOT {
+        let s = sdot_checked::<DOT>(vdupq_n_s32(0), w[0], y[0]);
+        sdot_checked::<DOT>(s, w[1], y[1])
+    } else {
+        let lo = vpaddlq_s16(vmull_s8(vget_low_s8(w[0]), vget_low_s8(y[0])));
+        let hi = vpaddlq_s16(vmull_high_s8(w[0], y[0]));
+        let lo = vpadalq_s16(lo, vmull_s8(vget_low_s8(w[1]), vget_low_s8(y[1])));
+        let hi = vpadalq_s16(hi, vmull_high_s8(w[1], y[1]));
+        vpaddq_s32(lo, hi)
+    }
 }
 
 /// 32 nibbles of 16 bytes: low nibbles (elements 0..16), high nibbles (16..32), the
@@ -490,7 +508,7 @@ fn q6_k<const DOT: bool>(w: &[u8], x: &[u8]) -> f32 {
                 for (k, qk) in q.into_iter().enumerate() {
                     // Elements 128h + 32k + 16i.., scale 8h + 2k + i.
                     let e = 128 * h + 32 * k + 16 * i;
-                    let p = dot16::<DOT>(vdupq_n_s32(0), vsubq_s8(s8(qk), off), y16(b, e));
+                    let p = dot16::<DOT>(vsubq_s8(s8(qk), off), y16(b, e));
                     sumi = vmlaq_n_s32(sumi, p, sc[e / 16] as i8 as i32);
                 }
             }
@@ -523,7 +541,7 @@ fn q3_k<const DOT: bool>(w: &[u8], x: &[u8]) -> f32 {
                     let q = vsubq_s8(s8(vorrq_u8(vandq_u8(q2, m2), hb)), off);
                     q2 = vshrq_n_u8::<2>(q2);
                     let e = 128 * g + 32 * j + 16 * i;
-                    let p = dot16::<DOT>(vdupq_n_s32(0), q, y16(b, e));
+                    let p = dot16::<DOT>(q, y16(b, e));
                     sumi = vmlaq_n_s32(sumi, p, sc[e / 16] as i32);
                 }
             }
@@ -550,7 +568,7 @@ fn q2_k<const DOT: bool>(w: &[u8], x: &[u8]) -> f32 {
                     let q = s8(vandq_u8(q2, m2));
                     q2 = vshrq_n_u8::<2>(q2);
                     let e = 128 * g + 32 * s + 16 * i;
-                    let p = dot16::<DOT>(vdupq_n_s32(0), q, y16(b, e));
+                    let p = dot16::<DOT>(q, y16(b, e));
                     sumi = vmlaq_n_s32(sumi, p, (sc[e / 16] & 0x0f) as i32);
                 }
             }
