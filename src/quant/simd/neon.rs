@@ -16,14 +16,15 @@
 //!   -32, ...), so no correction through Q8_K's `bsums` is needed except for the mins of
 //!   Q2_K/Q4_K/Q5_K, as in the scalar code.
 //! - Sub-block scales multiply the i32 lanes of a sub-block's products (`mla` by a
-//!   scalar), so a super-block's integer sum is exact in i32 (bounds as in the scalar
-//!   code: at most 256 * 127 * 128 * 63 for Q6_K) and reduced across lanes once per
-//!   super-block. The K-quants then apply the float scales with exactly the scalar
+//!   scalar), so a super-block's integer sum is exact in i32 (as in the scalar code; the
+//!   largest, Q6_K's, is at most 256 * 32 * 128 * 128 = 2^27 in magnitude) and reduced
+//!   across lanes once per super-block. The K-quants then apply the float scales with exactly the scalar
 //!   kernel's f32 expression, so for them NEON and scalar agree bit for bit; the 32-element
 //!   formats accumulate `d * Σ` in f32 vectors (two chains), which differs from the
 //!   scalar sum only in rounding order.
-//! - f16 scales are converted with `fcvtl` (Armv8.0 base; written as `asm!` because the
-//!   `float16x4_t` intrinsics are unstable) two or four at a time from 4 bytes.
+//! - f16 values are converted with `fcvtl` (Armv8.0 base; written as `asm!` because the
+//!   `float16x4_t` intrinsics are unstable): block scales two at a time from 4 bytes,
+//!   F16 weights four at a time.
 //! - `sdot` is written as `asm!` as well: `vdotq_s32` is unstable on stable Rust. Its
 //!   helper is a `#[target_feature(enable = "dotprod")]` fn, so the assembler accepts it
 //!   and LLVM inlines it into the dotprod entry points (whose bodies are the same generic
@@ -33,8 +34,9 @@
 //!   scalar code, and short inputs only shorten the sum.
 //!
 //! Contents: single-row dot kernels for every weight type hearth computes with and
-//! byte-exact Q8_0/Q8_1/Q8_K activation quantizers (in `quantize`). There are no tile
-//! (gemm) kernels yet: the matmul then runs the single-row kernels per token.
+//! byte-exact Q8_0/Q8_1/Q8_K activation quantizers (in `quantize`). Not here (yet): tile
+//! (gemm) kernels (the matmul then runs the single-row kernels per token), and software
+//! prefetch like AVX2's (`_prefetch` is unstable; worth measuring on real hardware).
 //!
 //! Every fn here is `#[target_feature(enable = "neon")]`, which the aarch64 Linux target
 //! enables anyway, but Rust only lets a caller with the attribute call the intrinsics
