@@ -1,6 +1,7 @@
 //! Dot-kernel throughput: GB/s of weight bytes streamed by a single-threaded
-//! matrix-vector product, per weight type, scalar vs AVX2 (`gemm_bench` measures the
-//! batched tile kernels):
+//! matrix-vector product, per weight type, scalar vs the best SIMD kernel set of the CPU
+//! (AVX2, or NEON with `sdot` / plain NEON on aarch64; `HEARTH_KERNEL` picks another one)
+//! (`gemm_bench` measures the batched tile kernels):
 //!
 //!     cargo run --release --example kernel_bench [TYPE ...] [--quick]
 //!
@@ -12,7 +13,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use hearth::quant::dot::{quantize_activations, scalar_quantize_activations, vec_dot_type, DotFn};
-use hearth::quant::simd::{dot_fn_for, quantize_fn_for, Kernel};
+use hearth::quant::simd::{dot_fn_for, kernel, quantize_fn_for, Kernel};
 use hearth::quant::GgmlType;
 
 fn bytes(n: usize, seed: u64) -> Vec<u8> {
@@ -103,14 +104,18 @@ fn main() {
     let types = [
         Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Iq4Nl, Q2K, Q3K, Q4K, Q5K, Q6K, Iq4Xs, F16, Bf16, F32,
     ];
-    let avx2 = Kernel::Avx2.is_available();
-    if !avx2 {
-        println!("!!! this CPU lacks AVX2/FMA/F16C: scalar figures only !!!");
+    let simd = kernel();
+    let fast_kernel = (simd != Kernel::Scalar).then_some(simd);
+    if fast_kernel.is_none() {
+        println!(
+            "!!! no SIMD kernel set on this CPU (or HEARTH_KERNEL=scalar): scalar figures only !!!"
+        );
     }
+    let name = simd.name();
     if wanted.is_empty() {
-        quantize_table(min, avx2);
+        quantize_table(min, fast_kernel);
     }
-    println!("| type | shape | MB | scalar GB/s | avx2 GB/s | x |\n|---|---|---|---|---|---|");
+    println!("| type | shape | MB | scalar GB/s | {name} GB/s | x |\n|---|---|---|---|---|---|");
     for ty in types {
         if !wanted.is_empty() && !wanted.iter().any(|w| w.eq_ignore_ascii_case(ty.name())) {
             continue;
@@ -129,8 +134,9 @@ fn main() {
             let mut x = vec![0u8; act.row_bytes(cols as u64).unwrap() as usize];
             quantize_activations(act, &xf, &mut x).unwrap();
             let scalar = bench_rows(dot_fn_for(Kernel::Scalar, ty).unwrap(), &w, rb, &x, min);
-            let fast =
-                avx2.then(|| bench_rows(dot_fn_for(Kernel::Avx2, ty).unwrap(), &w, rb, &x, min));
+            let fast = fast_kernel
+                .and_then(|k| dot_fn_for(k, ty))
+                .map(|f| bench_rows(f, &w, rb, &x, min));
             let show = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.2}"));
             println!(
                 "| {ty} | {rows}x{cols} | {:.1} | {scalar:.2} | {} | {} |",
@@ -143,8 +149,9 @@ fn main() {
 }
 
 /// Activation quantization: GB/s of f32 input (a 2048-element row, as one token's input).
-fn quantize_table(min: Duration, avx2: bool) {
-    println!("| activations | scalar GB/s | avx2 GB/s |\n|---|---|---|");
+fn quantize_table(min: Duration, fast_kernel: Option<Kernel>) {
+    let name = fast_kernel.map_or("simd", Kernel::name);
+    println!("| activations | scalar GB/s | {name} GB/s |\n|---|---|---|");
     let n = 2048;
     let xf: Vec<f32> = bytes(n, 5).iter().map(|&b| b as f32 / 64.0 - 2.0).collect();
     for act in [GgmlType::Q8_0, GgmlType::Q8_1, GgmlType::Q8K] {
@@ -153,14 +160,12 @@ fn quantize_table(min: Duration, avx2: bool) {
             scalar_quantize_activations(act, &xf, &mut out).unwrap();
             out[0] as f32
         });
-        let fast = quantize_fn_for(Kernel::Avx2, act)
-            .filter(|_| avx2)
-            .map(|q| {
-                rate(4 * n, min, || {
-                    q(&xf, &mut out).unwrap();
-                    out[0] as f32
-                })
-            });
+        let fast = fast_kernel.and_then(|k| quantize_fn_for(k, act)).map(|q| {
+            rate(4 * n, min, || {
+                q(&xf, &mut out).unwrap();
+                out[0] as f32
+            })
+        });
         println!(
             "| {act} | {scalar:.2} | {} |",
             fast.map_or("-".to_string(), |v| format!("{v:.2}"))

@@ -10,8 +10,11 @@
 //! 2048 elements stay far below their worst case, as the measured maxima printed by
 //! `real_model_rows` show).
 //!
-//! On a CPU without AVX2 the comparisons cannot run: the tests say so on stderr and check
-//! only the scalar kernels against f64 products of the dequantized rows.
+//! Every SIMD kernel set the CPU can run is checked: AVX2 on x86-64; on aarch64 both NEON
+//! sets (`neon` with `sdot` where the CPU has it, and `neon-nodot`), run under
+//! `qemu-aarch64` in CI (`-cpu max` has dotprod, `-cpu cortex-a57` has not). On a CPU
+//! with no SIMD kernel set the comparisons cannot run: the tests say so on stderr and
+//! check only the scalar kernels against f64 products of the dequantized rows.
 
 mod common;
 
@@ -119,21 +122,25 @@ fn dequant_act(act: GgmlType, xq: &[u8], n: usize) -> Vec<f32> {
     xd
 }
 
-fn avx2() -> Option<()> {
-    if Kernel::Avx2.is_available() {
-        Some(())
-    } else {
+/// The SIMD kernel sets this CPU can run (none: a loud note, scalar checks only).
+fn simd_kernels() -> Vec<Kernel> {
+    let ks: Vec<Kernel> = Kernel::ALL
+        .into_iter()
+        .filter(|&k| k != Kernel::Scalar && k.is_available())
+        .collect();
+    if ks.is_empty() {
         eprintln!(
-            "!!! simd_kernels: this CPU lacks AVX2/FMA/F16C: AVX2 kernels NOT TESTED, \
-             checking the scalar kernels only !!!"
+            "!!! simd_kernels: this CPU has no SIMD kernel set (AVX2/FMA/F16C, NEON): \
+             SIMD kernels NOT TESTED, checking the scalar kernels only !!!"
         );
-        None
     }
+    ks
 }
 
 /// Checks one (weights, f32 activations) pair: scalar vs the f64 product of dequantized
-/// rows, and AVX2 vs scalar. Returns |avx2 - scalar| / Σ|w x| (0 without AVX2).
-fn check(ty: GgmlType, w: &[u8], xf: &[f32], label: &str) -> f64 {
+/// rows, and each SIMD kernel set vs scalar. Returns |simd - scalar| / Σ|w x| per kernel
+/// set of `simd_kernels()`, in order.
+fn check(ty: GgmlType, w: &[u8], xf: &[f32], label: &str) -> Vec<f64> {
     let n = xf.len();
     let act = vec_dot_type(ty).unwrap();
     let mut xq = vec![0u8; act.row_bytes(n as u64).unwrap() as usize];
@@ -155,19 +162,30 @@ fn check(ty: GgmlType, w: &[u8], xf: &[f32], label: &str) -> f64 {
         (scalar - want).abs() <= ref_tol * scale + 1e-30,
         "{ty} {label}: scalar {scalar}, f64 reference {want} (Σ|wx| {scale})"
     );
-    let Some(()) = avx2() else { return 0.0 };
-    let simd: DotFn = dot_fn_for(Kernel::Avx2, ty).expect("an AVX2 kernel for every type");
-    let got = simd(w, &xq) as f64;
-    let diff = (got - scalar).abs();
-    assert!(
-        diff <= TOL * scale,
-        "{ty} {label}: avx2 {got}, scalar {scalar}, diff {diff} > {TOL} * Σ|wx| {scale}"
-    );
-    if scale > 0.0 {
-        diff / scale
-    } else {
-        0.0
+    let mut rel = Vec::new();
+    let mut neon_bits = None;
+    for k in simd_kernels() {
+        let simd: DotFn = dot_fn_for(k, ty).unwrap_or_else(|| panic!("a {k:?} kernel for {ty}"));
+        let got = simd(w, &xq) as f64;
+        let diff = (got - scalar).abs();
+        let name = k.name();
+        assert!(
+            diff <= TOL * scale,
+            "{ty} {label}: {name} {got}, scalar {scalar}, diff {diff} > {TOL} * Σ|wx| {scale}"
+        );
+        rel.push(if scale > 0.0 { diff / scale } else { 0.0 });
+        // The two NEON sets differ only in how they multiply bytes, not in the lanes they
+        // hand to the float code: bit-identical.
+        if matches!(k, Kernel::Neon | Kernel::NeonNoDot) {
+            let bits = (got as f32).to_bits();
+            assert_eq!(
+                *neon_bits.get_or_insert(bits),
+                bits,
+                "{ty} {label}: neon and neon-nodot differ"
+            );
+        }
     }
+    rel
 }
 
 #[test]
@@ -210,18 +228,23 @@ fn extreme_values() {
 /// Inputs shorter than a row (or of different lengths) only shorten the sum.
 #[test]
 fn short_inputs_never_overrun() {
-    let Some(()) = avx2() else { return };
-    for ty in QUANT_TYPES {
+    for (k, ty) in simd_kernels()
+        .into_iter()
+        .flat_map(|k| QUANT_TYPES.map(|ty| (k, ty)))
+    {
         let n = 512;
         let w = weights(ty, n, 5, Fill::Random);
         let act = vec_dot_type(ty).unwrap();
         let mut xq = vec![0u8; act.row_bytes(n as u64).unwrap() as usize];
         quantize_activations(act, &floats(n, 6), &mut xq).unwrap();
-        let simd = dot_fn_for(Kernel::Avx2, ty).unwrap();
+        let simd = dot_fn_for(k, ty).unwrap();
         let scalar = scalar_dot_fn(ty).unwrap();
         for (wl, xl) in [(w.len() - 1, xq.len()), (w.len(), xq.len() - 1), (3, 5)] {
             let (a, b) = (simd(&w[..wl], &xq[..xl]), scalar(&w[..wl], &xq[..xl]));
-            assert!((a - b).abs() <= 1e-3 * b.abs().max(1.0), "{ty}: {a} vs {b}");
+            assert!(
+                (a - b).abs() <= 1e-3 * b.abs().max(1.0),
+                "{k:?} {ty}: {a} vs {b}"
+            );
         }
         assert_eq!(simd(&[], &xq), 0.0);
     }
@@ -255,7 +278,8 @@ fn float_weights() {
 fn real_model_rows() {
     for name in [common::SMOLLM2, common::GEMMA3] {
         let f = GgufFile::open(&common::test_model(name)).unwrap();
-        let mut worst: Vec<(GgmlType, f64, usize)> = Vec::new();
+        let ks = simd_kernels();
+        let mut worst: Vec<(GgmlType, Vec<f64>, usize)> = Vec::new();
         for t in f.tensors() {
             if scalar_dot_fn(t.ty).is_none() {
                 continue;
@@ -271,7 +295,9 @@ fn real_model_rows() {
                 let rel = check(t.ty, w, &xf, &format!("{name} {} row {r}", t.name));
                 match worst.iter_mut().find(|e| e.0 == t.ty) {
                     Some(e) => {
-                        e.1 = e.1.max(rel);
+                        for (m, r) in e.1.iter_mut().zip(rel) {
+                            *m = m.max(r);
+                        }
                         e.2 += 1;
                     }
                     None => worst.push((t.ty, rel, 1)),
@@ -280,14 +306,17 @@ fn real_model_rows() {
         }
         assert!(!worst.is_empty(), "{name}: no tensor had a kernel");
         for (ty, rel, rows) in worst {
-            eprintln!("{name}: {ty}: {rows} rows, max |avx2 - scalar| / Σ|wx| = {rel:.2e}");
+            for (k, r) in ks.iter().zip(rel) {
+                let kn = k.name();
+                eprintln!("{name}: {ty}: {rows} rows, max |{kn} - scalar| / Σ|wx| = {r:.2e}");
+            }
         }
     }
 }
 
 /// `gemm(w, rows, x, n)` equals the same instruction set's single-row dot kernel for
 /// every (row, token), bit for bit (the engine's batching invariance rests on it).
-fn check_gemm(ty: GgmlType, w: &[u8], rows: usize, xf: &[f32], n: usize, label: &str) {
+fn check_gemm(k: Kernel, ty: GgmlType, w: &[u8], rows: usize, xf: &[f32], n: usize, label: &str) {
     let cols = xf.len() / n;
     let act = vec_dot_type(ty).unwrap();
     let ar = act.row_bytes(cols as u64).unwrap() as usize;
@@ -295,8 +324,8 @@ fn check_gemm(ty: GgmlType, w: &[u8], rows: usize, xf: &[f32], n: usize, label: 
     for (src, dst) in xf.chunks_exact(cols).zip(xq.chunks_exact_mut(ar)) {
         quantize_activations(act, src, dst).unwrap();
     }
-    let gemm = gemm_fn_for(Kernel::Avx2, ty).expect("a gemm kernel");
-    let dot = dot_fn_for(Kernel::Avx2, ty).unwrap();
+    let gemm = gemm_fn_for(k, ty).expect("a gemm kernel");
+    let dot = dot_fn_for(k, ty).unwrap();
     // Both output layouts: [row][token] and [token][row].
     let mut out = vec![f32::NAN; rows * n];
     gemm(w, rows, &xq, n, &mut out, (n, 1));
@@ -318,11 +347,23 @@ fn check_gemm(ty: GgmlType, w: &[u8], rows: usize, xf: &[f32], n: usize, label: 
 
 #[test]
 fn gemm_tiles_bit_identical() {
-    let Some(()) = avx2() else { return };
+    for k in simd_kernels() {
+        gemm_tiles_of(k);
+    }
+}
+
+fn gemm_tiles_of(k: Kernel) {
     let gemm_types: Vec<GgmlType> = GgmlType::all()
-        .filter(|&t| gemm_fn_for(Kernel::Avx2, t).is_some())
+        .filter(|&t| gemm_fn_for(k, t).is_some())
         .collect();
-    assert!(gemm_types.len() >= 6, "{gemm_types:?}");
+    if k == Kernel::Avx2 {
+        assert!(gemm_types.len() >= 6, "{gemm_types:?}");
+    }
+    if gemm_types.is_empty() {
+        // The matmul runs the single-row kernels per token then (tested above).
+        eprintln!("simd_kernels: {} has no tile (gemm) kernels", k.name());
+        return;
+    }
     for &ty in &gemm_types {
         assert!(gemm_fn_for(Kernel::Scalar, ty).is_none());
         // Shapes around the tile edges; the 8192-column case crosses the kernel's
@@ -354,7 +395,15 @@ fn gemm_tiles_bit_identical() {
             for (i, v) in xf[..cols].iter_mut().enumerate() {
                 *v = if i % 5 < 2 { -1.0 } else { 1.0 };
             }
-            check_gemm(ty, &w, rows, &xf, n, &format!("{rows}x{cols}, {n} tokens"));
+            check_gemm(
+                k,
+                ty,
+                &w,
+                rows,
+                &xf,
+                n,
+                &format!("{rows}x{cols}, {n} tokens"),
+            );
         }
     }
     for name in [common::SMOLLM2, common::GEMMA3] {
@@ -368,6 +417,7 @@ fn gemm_tiles_bit_identical() {
             let n = 5;
             let xf = floats(n * cols, t.offset + 3);
             check_gemm(
+                k,
                 t.ty,
                 &data[..rows * rb],
                 rows,
@@ -381,12 +431,17 @@ fn gemm_tiles_bit_identical() {
     }
 }
 
-/// The AVX2 activation quantizers give the scalar references' bytes exactly.
+/// The SIMD activation quantizers give the scalar references' bytes exactly.
 #[test]
 fn quantizers_bit_identical() {
+    for k in simd_kernels() {
+        quantizers_of(k);
+    }
+}
+
+fn quantizers_of(k: Kernel) {
     use hearth::quant::dot::scalar_quantize_activations;
     use hearth::quant::simd::quantize_fn_for;
-    let Some(()) = avx2() else { return };
     let n = 2048;
     let mut inputs: Vec<(String, Vec<f32>)> = Vec::new();
     for (scale, seed) in [(1e-3f32, 1u64), (1.0, 2), (3e4, 3), (1e-30, 4)] {
@@ -434,7 +489,7 @@ fn quantizers_bit_identical() {
     inputs.push(("non-finite and subnormal".into(), odd));
 
     for act in [GgmlType::Q8_0, GgmlType::Q8_1, GgmlType::Q8K] {
-        let q = quantize_fn_for(Kernel::Avx2, act).expect("an AVX2 quantizer");
+        let q = quantize_fn_for(k, act).expect("a SIMD quantizer");
         assert!(quantize_fn_for(Kernel::Scalar, act).is_none());
         let len = act.row_bytes(n as u64).unwrap() as usize;
         for (name, x) in &inputs {
@@ -443,7 +498,7 @@ fn quantizers_bit_identical() {
             q(x, &mut got).unwrap();
             if let Some(i) = want.iter().zip(&got).position(|(a, b)| a != b) {
                 panic!(
-                    "{act} {name}: first differing byte {i} (block {})",
+                    "{k:?} {act} {name}: first differing byte {i} (block {})",
                     i / act.type_size()
                 );
             }
@@ -452,5 +507,5 @@ fn quantizers_bit_identical() {
         assert!(q(&inputs[0].1, &mut short).is_err());
         assert!(q(&inputs[0].1[..n - 1], &mut vec![0u8; len]).is_err());
     }
-    assert!(quantize_fn_for(Kernel::Avx2, GgmlType::F32).is_none());
+    assert!(quantize_fn_for(k, GgmlType::F32).is_none());
 }

@@ -529,12 +529,11 @@ mod tests {
     }
 
     fn kernels() -> Vec<Kernel> {
-        let mut k = vec![Kernel::Portable];
         #[cfg(target_arch = "x86_64")]
         if super::super::act::simd::available() {
-            k.push(Kernel::Avx2);
+            return vec![Kernel::Portable, Kernel::Avx2];
         }
-        k
+        vec![Kernel::Portable]
     }
 
     /// Direct two-pass softmax in f64 for query row `qh` over positions start..=pos.

@@ -93,9 +93,9 @@ pub fn gemm_fn(ty: GgmlType) -> Option<GemmFn> {
 
 /// The dot kernel for a weight type (activations in [`vec_dot_type`]'s format), for the
 /// instruction set chosen at startup ([`simd::kernel`]: the best the CPU has, or
-/// `HEARTH_KERNEL`).
+/// `HEARTH_KERNEL`), or the scalar one where that set has no kernel for the type.
 pub fn dot_fn(ty: GgmlType) -> Option<DotFn> {
-    simd::dot_fn_for(simd::kernel(), ty)
+    simd::dot_fn_for(simd::kernel(), ty).or_else(|| scalar_dot_fn(ty))
 }
 
 /// The scalar (portable, reference) kernel for a weight type.

@@ -1,9 +1,10 @@
 //! SIMD dot-product kernels and the runtime choice between them.
 //!
 //! Why shaped so:
-//! - One binary runs on any x86-64 (and later aarch64) CPU, so the instruction set is
-//!   chosen at run time, once ([`kernel`]), from CPU feature detection. The choice can be
-//!   forced with `HEARTH_KERNEL=scalar|avx2` (for A/B comparisons and bug hunts); a value
+//! - One binary runs on any x86-64 or aarch64 CPU, so the instruction set is chosen at
+//!   run time, once ([`kernel`]), from CPU feature detection. The choice can be forced
+//!   with `HEARTH_KERNEL=scalar|avx2|neon|neon-nodot` (for A/B comparisons and bug
+//!   hunts); a value
 //!   the CPU cannot run, or one we do not know, is ignored with a one-time warning, so an
 //!   environment variable can never select an instruction set the CPU lacks.
 //! - A SIMD kernel is a plain safe [`DotFn`]. Its `#[target_feature]` body may only run on
@@ -13,9 +14,16 @@
 //!   `quant::dot`); only the order of float accumulation differs, which the tests in
 //!   `tests/simd_kernels.rs` bound.
 //!
-//! - Activation quantizers (Q8_0, Q8_1, Q8_K) have AVX2 versions too, byte-identical to
-//!   the scalar references in `quant::quantize` (tested), so switching kernels never
-//!   changes which integers the dot products see.
+//! - Activation quantizers (Q8_0, Q8_1, Q8_K) have AVX2 and NEON versions too,
+//!   byte-identical to the scalar references in `quant::quantize` (tested), so switching
+//!   kernels never changes which integers the dot products see.
+//! - aarch64 has two NEON kernel sets: `neon` uses the Armv8.2 `sdot` instruction (CPUs
+//!   with the `dotprod` feature: Cortex-A55/A76 and later, Neoverse, Apple), `neon-nodot`
+//!   only Armv8.0 NEON (Cortex-A53/A57/A72, e.g. a Raspberry Pi 3/4). Neither has tile
+//!   (gemm) kernels yet, so [`gemm_fn_for`] returns `None` and the matmul runs the
+//!   single-row kernels per token.
+//! - A kernel set without a kernel for some weight type makes [`dot_fn_for`] return
+//!   `None` for it; `quant::dot::dot_fn` then falls back to the scalar kernel.
 
 use std::sync::OnceLock;
 
@@ -24,6 +32,22 @@ use super::GgmlType;
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
+
+/// NEON kernels need a little-endian aarch64 (they reinterpret vectors of bytes).
+#[cfg(all(target_arch = "aarch64", target_endian = "little"))]
+mod neon;
+
+/// Elsewhere there are no NEON kernels (and `neon_available` is false anyway).
+#[cfg(not(all(target_arch = "aarch64", target_endian = "little")))]
+mod neon {
+    use super::{DotFn, GgmlType, QuantizeFn};
+    pub(super) fn dot_fn(_: GgmlType, _: bool) -> Option<DotFn> {
+        None
+    }
+    pub(super) fn quantize_fn(_: GgmlType) -> Option<QuantizeFn> {
+        None
+    }
+}
 
 /// Elsewhere there are no AVX2 kernels (and `avx2_available` is false anyway).
 #[cfg(not(target_arch = "x86_64"))]
@@ -47,6 +71,10 @@ pub enum Kernel {
     Scalar,
     /// x86-64 AVX2 + FMA + F16C.
     Avx2,
+    /// aarch64 NEON with the dot-product extension (`sdot`).
+    Neon,
+    /// aarch64 NEON without the dot-product extension (Armv8.0).
+    NeonNoDot,
 }
 
 impl Kernel {
@@ -55,6 +83,8 @@ impl Kernel {
         match self {
             Kernel::Scalar => "scalar",
             Kernel::Avx2 => "avx2",
+            Kernel::Neon => "neon",
+            Kernel::NeonNoDot => "neon-nodot",
         }
     }
 
@@ -63,8 +93,18 @@ impl Kernel {
         match self {
             Kernel::Scalar => true,
             Kernel::Avx2 => avx2_available(),
+            Kernel::Neon => neon_available() && dotprod_available(),
+            Kernel::NeonNoDot => neon_available(),
         }
     }
+
+    /// Every kernel set, available or not (the scalar one first).
+    pub const ALL: [Kernel; 4] = [
+        Kernel::Scalar,
+        Kernel::Avx2,
+        Kernel::Neon,
+        Kernel::NeonNoDot,
+    ];
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -79,13 +119,32 @@ fn avx2_available() -> bool {
     false
 }
 
+#[cfg(all(target_arch = "aarch64", target_endian = "little"))]
+fn neon_available() -> bool {
+    std::arch::is_aarch64_feature_detected!("neon")
+}
+
+#[cfg(all(target_arch = "aarch64", target_endian = "little"))]
+fn dotprod_available() -> bool {
+    std::arch::is_aarch64_feature_detected!("dotprod")
+}
+
+#[cfg(not(all(target_arch = "aarch64", target_endian = "little")))]
+fn neon_available() -> bool {
+    false
+}
+
+#[cfg(not(all(target_arch = "aarch64", target_endian = "little")))]
+fn dotprod_available() -> bool {
+    false
+}
+
 /// The best kernel this CPU can run.
 pub fn detect() -> Kernel {
-    if avx2_available() {
-        Kernel::Avx2
-    } else {
-        Kernel::Scalar
-    }
+    [Kernel::Avx2, Kernel::Neon, Kernel::NeonNoDot]
+        .into_iter()
+        .find(|k| k.is_available())
+        .unwrap_or(Kernel::Scalar)
 }
 
 /// Resolves a `HEARTH_KERNEL` value: the kernel, or a warning and the detected one.
@@ -93,17 +152,15 @@ fn choose(requested: Option<&str>) -> (Kernel, Option<String>) {
     let Some(req) = requested else {
         return (detect(), None);
     };
-    let k = match req.trim().to_ascii_lowercase().as_str() {
-        "scalar" => Kernel::Scalar,
-        "avx2" => Kernel::Avx2,
-        _ => {
-            let d = detect();
-            let msg = format!(
-                "hearth: unknown HEARTH_KERNEL={req:?} (expected scalar or avx2); using {}",
-                d.name()
-            );
-            return (d, Some(msg));
-        }
+    let want = req.trim().to_ascii_lowercase();
+    let Some(k) = Kernel::ALL.into_iter().find(|k| k.name() == want) else {
+        let d = detect();
+        let msg = format!(
+            "hearth: unknown HEARTH_KERNEL={req:?} (expected scalar, avx2, neon or \
+             neon-nodot); using {}",
+            d.name()
+        );
+        return (d, Some(msg));
     };
     if k.is_available() {
         (k, None)
@@ -140,12 +197,23 @@ fn on_avx2<T>(f: impl FnOnce() -> Option<T>) -> Option<T> {
     }
 }
 
+/// Runs `f` (which hands out NEON kernels) only on a CPU with `kernel` (one of the NEON
+/// sets), passing whether it has the dot-product instructions.
+fn on_neon<T>(kernel: Kernel, f: impl FnOnce(bool) -> Option<T>) -> Option<T> {
+    if kernel.is_available() {
+        f(kernel == Kernel::Neon)
+    } else {
+        None
+    }
+}
+
 /// `kernel`'s dot product for a weight type, or `None` when the type has no kernel or the
 /// CPU cannot run `kernel` (so a returned fn is always safe to call).
 pub fn dot_fn_for(kernel: Kernel, ty: GgmlType) -> Option<DotFn> {
     match kernel {
         Kernel::Scalar => scalar_dot_fn(ty),
         Kernel::Avx2 => on_avx2(|| avx2::dot_fn(ty)),
+        Kernel::Neon | Kernel::NeonNoDot => on_neon(kernel, |dot| neon::dot_fn(ty, dot)),
     }
 }
 
@@ -154,7 +222,7 @@ pub fn dot_fn_for(kernel: Kernel, ty: GgmlType) -> Option<DotFn> {
 /// fall back to dot products).
 pub fn gemm_fn_for(kernel: Kernel, ty: GgmlType) -> Option<GemmFn> {
     match kernel {
-        Kernel::Scalar => None,
+        Kernel::Scalar | Kernel::Neon | Kernel::NeonNoDot => None,
         Kernel::Avx2 => on_avx2(|| avx2::gemm_fn(ty)),
     }
 }
@@ -166,6 +234,7 @@ pub fn quantize_fn_for(kernel: Kernel, act: GgmlType) -> Option<QuantizeFn> {
     match kernel {
         Kernel::Scalar => None,
         Kernel::Avx2 => on_avx2(|| avx2::quantize_fn(act)),
+        Kernel::Neon | Kernel::NeonNoDot => on_neon(kernel, |_| neon::quantize_fn(act)),
     }
 }
 
@@ -180,12 +249,19 @@ mod tests {
         let (k, w) = choose(Some("neon9000"));
         assert_eq!(k, detect());
         assert!(w.unwrap().contains("unknown"));
-        let (k, w) = choose(Some("avx2"));
-        if avx2_available() {
-            assert_eq!((k, w), (Kernel::Avx2, None));
-        } else {
-            assert_eq!(k, Kernel::Scalar);
-            assert!(w.unwrap().contains("not supported"));
+        for k in Kernel::ALL {
+            let (got, w) = choose(Some(&k.name().to_ascii_uppercase()));
+            if k.is_available() {
+                assert_eq!((got, w), (k, None));
+            } else {
+                assert_eq!(got, detect());
+                assert!(w.unwrap().contains("not supported"));
+            }
+        }
+        assert!(Kernel::Scalar.is_available());
+        assert!(!(Kernel::Avx2.is_available() && Kernel::NeonNoDot.is_available()));
+        if Kernel::Neon.is_available() {
+            assert!(Kernel::NeonNoDot.is_available());
         }
         assert_eq!(choose(None), (detect(), None));
         assert!(kernel().is_available());
