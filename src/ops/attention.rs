@@ -26,11 +26,12 @@
 //! it is processed alone, in a prefill batch, or beside other sequences.
 //!
 //! Within a chunk a tile walks the keys in L1-sized blocks, so that a block read from
-//! memory serves every query of the tile. With AVX2 + FMA + F16C the block's keys and
-//! values are first widened (`vcvtph2ps`) into an f32 buffer, once for all the tile's
-//! queries; then eight keys are scored at a time (eight dot products reduced into one
-//! vector), the weights come from a vectorised `exp`, and the values are accumulated with
-//! the output row in registers.
+//! memory serves every query of the tile. With AVX2 + FMA + F16C eight keys are scored at
+//! a time (eight dot products reduced into one vector), the weights come from a
+//! vectorised `exp`, and the values are accumulated with the output row in registers;
+//! keys and values are widened with `vcvtph2ps` as they are loaded. (Widening a block
+//! once into an f32 buffer for all the tile's queries was measured slower: the tile is
+//! bound by the loads and FMAs, not by the conversions.)
 use half::f16;
 use half::slice::HalfFloatSliceExt;
 
@@ -606,26 +607,10 @@ mod x86 {
         _mm256_cvtph_ps(unsafe { _mm_loadu_si128(a.as_ptr().cast()) })
     }
 
-    /// Rows `lo..=hi` of the head's columns of `src`, widened into `dst` (row `j` at
-    /// `(j - b0) * hd`).
-    #[target_feature(enable = "avx2,fma,f16c")]
-    #[inline]
-    fn widen(t: &Tile, src: &[f16], dst: &mut [f32], hd: usize, b0: usize, lo: usize, hi: usize) {
-        for j in lo..=hi {
-            let at = j * t.kv_dim + t.off;
-            let s = src[at..at + hd].as_chunks::<8>().0;
-            let d = dst[(j - b0) * hd..(j - b0 + 1) * hd].as_chunks_mut::<8>().0;
-            for (x, y) in d.iter_mut().zip(s) {
-                store(x, load_h(y));
-            }
-        }
-    }
-
     /// The partial states with AVX2 + FMA + F16C (`head_dim` a multiple of 8, checked by
     /// the caller).
     ///
-    /// Per block, the keys and values any query sees are widened once into f32 buffers.
-    /// Per query and block: the scores of each group of eight key positions (aligned to
+    /// Per query and block (which stays in L1 while the tile's queries use it): the scores of each group of eight key positions (aligned to
     /// multiples of 8) come out as one vector, positions outside the query's range masked
     /// to -inf (their rows are not read: the lane reads a row inside the range instead);
     /// the weights `exp(s - max)` are summed lane-wise into an 8-lane running sum (masked
@@ -639,29 +624,11 @@ mod x86 {
         states: &mut [State],
         ranges: &[(usize, usize)],
     ) {
-        let hd = qs[0].len();
         let mut max = [f32::NEG_INFINITY; MAX_TILE];
         let mut sum = [_mm256_setzero_ps(); MAX_TILE];
-        let mut kb = vec![0.0f32; t.block * hd];
-        let mut vb = vec![0.0f32; t.block * hd];
         t.walk(ranges, |b0, spans| {
-            let lo = spans.iter().map(|s| s.1).min().unwrap_or(b0);
-            let hi = spans.iter().map(|s| s.2).max().unwrap_or(b0);
-            widen(t, t.k, &mut kb, hd, b0, lo, hi);
-            widen(t, t.v, &mut vb, hd, b0, lo, hi);
             for &(i, lo, hi) in spans {
-                step(
-                    t,
-                    &kb,
-                    &vb,
-                    qs[i],
-                    accs[i],
-                    &mut max[i],
-                    &mut sum[i],
-                    b0,
-                    lo,
-                    hi,
-                );
+                step(t, qs[i], accs[i], &mut max[i], &mut sum[i], b0, lo, hi);
             }
         });
         for ((st, &m), s) in states.iter_mut().zip(&max).zip(&sum) {
@@ -670,15 +637,12 @@ mod x86 {
         }
     }
 
-    /// One query against keys `lo..=hi` of the block starting at `b0` (widened in `kb`,
-    /// `vb`).
+    /// One query against keys `lo..=hi` of the block starting at `b0`.
     #[target_feature(enable = "avx2,fma,f16c")]
     #[inline]
     #[allow(clippy::too_many_arguments)]
     fn step(
         t: &Tile,
-        kb: &[f32],
-        vb: &[f32],
         q: &[f32],
         o: &mut [f32],
         max: &mut f32,
@@ -696,19 +660,19 @@ mod x86 {
         for (c, sc_out) in s.iter_mut().enumerate().take(c1 + 1).skip(c0) {
             let j0 = b0 + 8 * c;
             // Row starts of the eight keys (lanes past the range re-read a row in it).
-            let mut rows = [std::ptr::null::<f32>(); 8];
+            let mut rows = [std::ptr::null::<f16>(); 8];
             for (l, r) in rows.iter_mut().enumerate() {
-                let at = ((j0 + l).clamp(lo, hi) - b0) * hd;
-                *r = kb[at..at + hd].as_ptr();
+                let at = (j0 + l).clamp(lo, hi) * t.kv_dim + t.off;
+                *r = t.k[at..at + hd].as_ptr();
             }
             let mut acc = [_mm256_setzero_ps(); 8];
             for (d, qv) in qc.iter().enumerate() {
                 let qv = load(qv);
                 for (a, &r) in acc.iter_mut().zip(&rows) {
-                    // Each row is the start of `hd` floats (sliced above) and
+                    // Each row is the start of `hd` f16s (sliced above) and
                     // `8 * d + 8 <= hd`, `qc` having `hd / 8` chunks.
-                    // SAFETY: the 8 floats read are inside that row.
-                    let kv = unsafe { _mm256_loadu_ps(r.add(8 * d)) };
+                    // SAFETY: the 8 f16s (16 bytes) read are inside that row.
+                    let kv = _mm256_cvtph_ps(unsafe { _mm_loadu_si128(r.add(8 * d).cast()) });
                     *a = _mm256_fmadd_ps(qv, kv, *a);
                 }
             }
@@ -748,30 +712,19 @@ mod x86 {
         let w = &w[lo - b0..=hi - b0];
         let mut d = 0;
         while d + 64 <= hd {
-            pv::<8>(vb, hd, b0, &mut o[d..d + 64], f, w, lo, d);
+            pv::<8>(t, &mut o[d..d + 64], f, w, lo, d);
             d += 64;
         }
         while d < hd {
-            pv::<1>(vb, hd, b0, &mut o[d..d + 8], f, w, lo, d);
+            pv::<1>(t, &mut o[d..d + 8], f, w, lo, d);
             d += 8;
         }
     }
 
-    /// `o = o·f + Σ_j w[j]·v[lo + j][d..d + 8N]`, keys in increasing order (`vb` holds
-    /// the block from `b0` on, widened).
+    /// `o = o·f + Σ_j w[j]·v[lo + j][d..d + 8N]`, keys in increasing order.
     #[target_feature(enable = "avx2,fma,f16c")]
     #[inline]
-    #[allow(clippy::too_many_arguments)]
-    fn pv<const N: usize>(
-        vb: &[f32],
-        hd: usize,
-        b0: usize,
-        o: &mut [f32],
-        f: __m256,
-        w: &[f32],
-        lo: usize,
-        d: usize,
-    ) {
+    fn pv<const N: usize>(t: &Tile, o: &mut [f32], f: __m256, w: &[f32], lo: usize, d: usize) {
         let oc = o.as_chunks_mut::<8>().0;
         let oc = &mut oc[..N];
         let mut acc = [_mm256_setzero_ps(); N];
@@ -779,12 +732,12 @@ mod x86 {
             *a = _mm256_mul_ps(load(x), f);
         }
         for (j, &wj) in (lo..).zip(w) {
-            let at = (j - b0) * hd + d;
-            let r = vb[at..at + 8 * N].as_chunks::<8>().0;
+            let at = j * t.kv_dim + t.off + d;
+            let r = t.v[at..at + 8 * N].as_chunks::<8>().0;
             let r = &r[..N];
             let wv = _mm256_set1_ps(wj);
             for (a, x) in acc.iter_mut().zip(r) {
-                *a = _mm256_fmadd_ps(wv, load(x), *a);
+                *a = _mm256_fmadd_ps(wv, load_h(x), *a);
             }
         }
         for (x, a) in oc.iter_mut().zip(acc) {
