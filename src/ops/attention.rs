@@ -328,10 +328,10 @@ fn split_k<'c, F>(
             };
         }
         let m = h1 - h0;
-        // The same for the states of (pair, h0..h1).
-        // SAFETY: in bounds, and owned by this task alone (as `ps` above).
-        let st =
-            unsafe { std::slice::from_raw_parts_mut((state_addr as *mut State).add(slot + h0), m) };
+        let sp = (state_addr as *mut State).wrapping_add(slot + h0);
+        // The states of (pair, h0..h1): in bounds, and owned by this task alone (as `ps`).
+        // SAFETY: as for `ps` above.
+        let st = unsafe { std::slice::from_raw_parts_mut(sp, m) };
         let tile = Tile {
             k: tk.k,
             v: tk.v,
