@@ -1,7 +1,8 @@
 //! Attention and activation throughput on synthetic data, in the shapes of SmolLM2-135M
 //! (9 heads, 3 kv heads, head_dim 64) and Gemma 3 270M (4 heads, 1 kv head, head_dim 256,
 //! window 512): a 512-token prefill of one sequence, and one decode token at position 511,
-//! over an f16 KV cache as the engine keeps it.
+//! over an f16 KV cache as the engine keeps it; and one decode token at position 2199 (a
+//! long context: the whole cache for SmolLM2, the 512-key window for Gemma).
 //!
 //!     HEARTH_NUM_THREADS=2 cargo run --release --example attn_bench
 //!
@@ -45,6 +46,7 @@ fn main() {
         ("gemma3", 4, 1, 256, Some(512), 18),
     ];
     let n = 512;
+    let long = 2200;
     for (name, n_head, n_kv_head, head_dim, window, layers) in shapes {
         let shape = AttnShape {
             n_head,
@@ -55,8 +57,14 @@ fn main() {
         };
         let kv_dim = n_kv_head * head_dim;
         let row = n_head * head_dim;
-        let k: Vec<f16> = fill(n * kv_dim, 1).into_iter().map(f16::from_f32).collect();
-        let v: Vec<f16> = fill(n * kv_dim, 2).into_iter().map(f16::from_f32).collect();
+        let k: Vec<f16> = fill(long * kv_dim, 1)
+            .into_iter()
+            .map(f16::from_f32)
+            .collect();
+        let v: Vec<f16> = fill(long * kv_dim, 2)
+            .into_iter()
+            .map(f16::from_f32)
+            .collect();
         let q: Vec<f32> = fill(n * row, 3).iter().map(|x| x * 4.0).collect();
         let mut out = vec![0.0; n * row];
         let pre = best(10, || {
@@ -70,18 +78,29 @@ fn main() {
         let last = (n - 1) * row;
         let dec = best(200, || {
             attention(&shape, &q[last..], &mut out[..row], |_| TokenKv {
-                k: &k,
-                v: &v,
+                k: &k[..n * kv_dim],
+                v: &v[..n * kv_dim],
                 pos: n - 1,
             });
             black_box(&out);
         });
+        let dec_long = best(200, || {
+            attention(&shape, &q[last..], &mut out[..row], |_| TokenKv {
+                k: &k,
+                v: &v,
+                pos: long - 1,
+            });
+            black_box(&out);
+        });
         println!(
-            "{name:8} attention prefill {n}: {:7.3} ms/layer ({:6.1} ms for {layers} layers); decode at {}: {:6.1} us/layer",
+            "{name:8} attention prefill {n}: {:7.3} ms/layer ({:6.1} ms for {layers} layers); decode at {}: {:6.1} us/layer, at {}: {:6.1} us/layer ({:5.2} ms for {layers} layers)",
             pre * 1e3,
             pre * 1e3 * layers as f64,
             n - 1,
-            dec * 1e6
+            dec * 1e6,
+            long - 1,
+            dec_long * 1e6,
+            dec_long * 1e3 * layers as f64
         );
     }
     for (name, n_ff) in [("swiglu", 1536), ("geglu", 2048)] {

@@ -4,22 +4,34 @@
 //! (exactly) to f32 as they are read, so all arithmetic is f32 as with an f32 cache.
 //!
 //! Each (token, head) query attends to the cached keys at positions `start..=pos` of its
-//! own sequence (`start > 0` for sliding-window layers) with a blocked online softmax, so
-//! no score buffer is needed at any context length.
+//! own sequence (`start > 0` for sliding-window layers). The positions are cut into
+//! chunks of [`CHUNK`] keys at absolute multiples of `CHUNK`. Over the part of its range
+//! in each chunk a query runs a blocked online softmax from scratch (key blocks, too, are
+//! aligned to absolute positions), giving a partial state: the maximum score, the sum of
+//! `exp(score - max)` and the unnormalised weighted sum of values. The partial states are
+//! then merged one after the other in increasing chunk order ([`merge`]) and the result
+//! normalised ([`finish`]). No score buffer is needed at any context length.
 //!
-//! Work is done in tiles: the queries of one KV head (the heads of its GQA group) for a
-//! run of tokens of one sequence, walking the keys in blocks, so that a block of keys and
-//! values read from memory serves every query of the tile while it is in L1. Tiling is
-//! scheduling only: a query's arithmetic depends on nothing but its own `(start, pos)`.
-//! Key blocks are aligned to absolute multiples of the block size, each query scores and
-//! accumulates only its own keys in a fixed order, and a tile of many queries does for
-//! each exactly what a tile of one does. So a token's output is bit-identical whether it
-//! is processed alone, in a prefill batch, or beside other sequences.
+//! Scheduling is free as long as that arithmetic is kept, and there are two:
+//! - Tiles (prefill, or many sequences decoding): a task is (token block, kv head, slice
+//!   of the group's query heads); it walks its chunks in order, merging as it goes.
+//! - Split-K (a few tokens, i.e. decode): a task is (token, chunk, kv head, slice of the
+//!   group's heads, normally all of them). The partial states go to a buffer and the
+//!   caller merges them afterwards, in chunk order. A long context thus spreads over all
+//!   threads, and each key and value is read once for all heads of its group.
 //!
-//! With AVX2 + FMA + F16C, eight keys are scored at a time (eight dot products reduced
-//! into one vector), the weights come from a vectorised `exp`, and the values are
-//! accumulated with the output row in registers; keys and values are widened with
-//! `vcvtph2ps` as they are loaded.
+//! A query's arithmetic depends on nothing but its own `(start, pos)`: a tile of many
+//! queries does for each exactly what a tile of one does, and the chunking and merge
+//! order are the same under both schedules. So a token's output is bit-identical whether
+//! it is processed alone, in a prefill batch, or beside other sequences.
+//!
+//! Within a chunk a tile walks the keys in L1-sized blocks, so that a block read from
+//! memory serves every query of the tile. With AVX2 + FMA + F16C eight keys are scored at
+//! a time (eight dot products reduced into one vector), the weights come from a
+//! vectorised `exp`, and the values are accumulated with the output row in registers;
+//! keys and values are widened with `vcvtph2ps` as they are loaded. (Widening a block
+//! once into an f32 buffer for all the tile's queries was measured slower: the tile is
+//! bound by the loads and FMAs, not by the conversions.)
 use half::f16;
 use half::slice::HalfFloatSliceExt;
 
@@ -50,6 +62,69 @@ pub struct TokenKv<'c> {
 const MAX_TILE: usize = 32;
 /// A tile aims at this many queries (tokens times heads of the group).
 const TILE_QUERIES: usize = 32;
+/// Keys per chunk (a multiple of every key block): the unit of split-K, and where each
+/// query's softmax restarts and is merged.
+const CHUNK: usize = 256;
+
+/// A query's softmax state over some keys: the maximum score and the sum of
+/// `exp(score - max)`, in eight lanes (the AVX2 tile's running sum; the portable tile
+/// uses lane 0). `max` is -inf when no key was seen.
+#[derive(Clone, Copy, Debug)]
+struct State {
+    max: f32,
+    sum: [f32; 8],
+}
+
+const EMPTY: State = State {
+    max: f32::NEG_INFINITY,
+    sum: [0.0; 8],
+};
+
+/// Folds a chunk's partial state `(part, pacc)` into the running one `(run, acc)` (a
+/// plain copy into an empty one). The one merge used by every schedule.
+fn merge(run: &mut State, acc: &mut [f32], part: &State, pacc: &[f32]) {
+    if part.max == f32::NEG_INFINITY {
+        return;
+    }
+    if run.max == f32::NEG_INFINITY {
+        *run = *part;
+        acc.copy_from_slice(pacc);
+        return;
+    }
+    let m = run.max.max(part.max);
+    let (fa, fb) = ((run.max - m).exp(), (part.max - m).exp());
+    for (s, &p) in run.sum.iter_mut().zip(&part.sum) {
+        *s = *s * fa + p * fb;
+    }
+    for (x, &y) in acc.iter_mut().zip(pacc) {
+        *x = *x * fa + y * fb;
+    }
+    run.max = m;
+}
+
+/// Normalises `acc` by the state's sum (lanes added as ((0+4)+(2+6)) + ((1+5)+(3+7))).
+fn finish(state: &State, acc: &mut [f32]) {
+    let s = &state.sum;
+    let a = [s[0] + s[4], s[1] + s[5], s[2] + s[6], s[3] + s[7]];
+    let total = (a[0] + a[2]) + (a[1] + a[3]);
+    if total > 0.0 {
+        let inv = 1.0 / total;
+        acc.iter_mut().for_each(|x| *x *= inv);
+    }
+}
+
+/// The part of `start..=pos` inside chunk `c`, as a tile range; `EMPTY_RANGE` if none.
+fn clip(r: (usize, usize), c: usize) -> (usize, usize) {
+    let (lo, hi) = (r.0.max(c * CHUNK), r.1.min(c * CHUNK + CHUNK - 1));
+    if lo <= hi {
+        (lo, hi)
+    } else {
+        EMPTY_RANGE
+    }
+}
+
+/// A range with no keys (meets no block, widens nothing).
+const EMPTY_RANGE: (usize, usize) = (usize::MAX, 0);
 
 /// `out[t][h]` = softmax over visible positions of `q[t][h] · k` times `v`.
 ///
@@ -71,7 +146,6 @@ where
     let n_head = shape.n_head;
     let n_kv = shape.n_kv_head.max(1);
     let group = (n_head / n_kv).max(1);
-    let kv_dim = shape.n_kv_head * hd;
     let row = n_head * hd;
     if row == 0 || out.is_empty() {
         return;
@@ -82,10 +156,48 @@ where
         n_kv * group == n_head,
         "query heads must split evenly over kv heads"
     );
-
-    // Scheduling: a task is (token block, kv head, slice of the group's heads). Split
-    // heads, then tokens, until there are a few tasks per thread (decode: one per head).
     let pool = Pool::global();
+    // Split-K when whole tiles would leave threads idle.
+    let hs = group.min(MAX_TILE);
+    let split = n * n_kv * group.div_ceil(hs) < 2 * pool.threads();
+    schedule(kernel, shape, q, out, &kv, split);
+}
+
+/// Either schedule (the same arithmetic).
+fn schedule<'c, F>(
+    kernel: Kernel,
+    shape: &AttnShape,
+    q: &[f32],
+    out: &mut [f32],
+    kv: &F,
+    split: bool,
+) where
+    F: Fn(usize) -> TokenKv<'c> + Sync,
+{
+    if split {
+        split_k(kernel, shape, q, out, kv, Pool::global());
+    } else {
+        tiled(kernel, shape, q, out, kv, Pool::global());
+    }
+}
+
+/// A query's key range.
+fn range(shape: &AttnShape, pos: usize) -> (usize, usize) {
+    (shape.window.map_or(0, |w| (pos + 1).saturating_sub(w)), pos)
+}
+
+/// The tiled schedule: a task is (token block, kv head, slice of the group's heads).
+fn tiled<'c, F>(kernel: Kernel, shape: &AttnShape, q: &[f32], out: &mut [f32], kv: &F, pool: &Pool)
+where
+    F: Fn(usize) -> TokenKv<'c> + Sync,
+{
+    let hd = shape.head_dim;
+    let n_head = shape.n_head;
+    let n_kv = shape.n_kv_head.max(1);
+    let group = n_head / n_kv;
+    let kv_dim = shape.n_kv_head * hd;
+    let n = out.len() / (n_head * hd);
+    // Split heads, then tokens, until there are a few tasks per thread.
     let mut hs = group.min(MAX_TILE);
     let mut tt = (TILE_QUERIES / hs).clamp(1, n);
     let count = |tt: usize, hs: usize| n.div_ceil(tt) * n_kv * group.div_ceil(hs);
@@ -132,7 +244,6 @@ where
             let mut ranges = [(0usize, 0usize); MAX_TILE];
             let mut m = 0;
             for (tok, &p) in (t..e).zip(&pos) {
-                let start = shape.window.map_or(0, |w| (p + 1).saturating_sub(w));
                 for h in h0..h1 {
                     let at = (tok * n_head + h) * hd;
                     qs[m] = &q[at..at + hd];
@@ -143,7 +254,7 @@ where
                     os[m] = unsafe {
                         std::slice::from_raw_parts_mut((out_addr as *mut f32).add(at), hd)
                     };
-                    ranges[m] = (start, p);
+                    ranges[m] = range(shape, p);
                     m += 1;
                 }
             }
@@ -155,16 +266,120 @@ where
                 scale: shape.scale,
                 block,
             };
-            tile.run(kernel, &qs[..m], &mut os[..m], &ranges[..m]);
+            tile.attend(kernel, &qs[..m], &mut os[..m], &ranges[..m]);
             t = e;
         }
     });
 }
 
-/// Keys per block (a multiple of 8, at most 64): one max and one rescale per block, and
-/// a block of keys and values small enough to stay in L1 while a tile walks it.
+/// The split-K schedule: a task is (token, chunk, kv head, slice of the group's heads);
+/// partial states go to a buffer, merged afterwards by the caller in chunk order.
+fn split_k<'c, F>(
+    kernel: Kernel,
+    shape: &AttnShape,
+    q: &[f32],
+    out: &mut [f32],
+    kv: &F,
+    pool: &Pool,
+) where
+    F: Fn(usize) -> TokenKv<'c> + Sync,
+{
+    let hd = shape.head_dim;
+    let n_head = shape.n_head;
+    let n_kv = shape.n_kv_head.max(1);
+    let group = n_head / n_kv;
+    let kv_dim = shape.n_kv_head * hd;
+    let n = out.len() / (n_head * hd);
+    // (token, chunk) pairs, each token's chunks in order.
+    let mut pairs: Vec<(usize, usize)> = Vec::new();
+    for t in 0..n {
+        let (s, p) = range(shape, kv(t).pos);
+        pairs.extend((s / CHUNK..=p / CHUNK).map(|c| (t, c)));
+    }
+    // All heads of a group in a task, unless that leaves threads idle.
+    let mut hs = group.min(MAX_TILE);
+    while pairs.len() * n_kv * group.div_ceil(hs) < 2 * pool.threads() && hs > 1 {
+        hs = hs.div_ceil(2);
+    }
+    let subs = group.div_ceil(hs);
+    let block = key_block(hd);
+    let mut accs = vec![0.0f32; pairs.len() * n_head * hd];
+    let mut states = vec![EMPTY; pairs.len() * n_head];
+    let (acc_addr, state_addr) = (accs.as_mut_ptr() as usize, states.as_mut_ptr() as usize);
+    pool.for_each(pairs.len() * n_kv * subs, &|i| {
+        let (t, c) = pairs[i / (n_kv * subs)];
+        let slot = i / (n_kv * subs) * n_head;
+        let g = i / subs % n_kv;
+        let h0 = g * group + (i % subs) * hs;
+        let h1 = (h0 + hs).min((g + 1) * group);
+        let tk = kv(t);
+        let r = clip(range(shape, tk.pos), c);
+        let mut qs: [&[f32]; MAX_TILE] = [&[]; MAX_TILE];
+        let mut ps: [&mut [f32]; MAX_TILE] = std::array::from_fn(|_| Default::default());
+        for (j, h) in (h0..h1).enumerate() {
+            let at = (t * n_head + h) * hd;
+            qs[j] = &q[at..at + hd];
+            // Slot (pair, h) of `accs` (pairs.len() * n_head slots of hd) belongs to this
+            // task alone (one pair, one head range; the pool hands each index out once),
+            // and `accs` is not otherwise used until `for_each` returns.
+            // SAFETY: in bounds, and no other live reference overlaps it (above).
+            ps[j] = unsafe {
+                std::slice::from_raw_parts_mut((acc_addr as *mut f32).add((slot + h) * hd), hd)
+            };
+        }
+        let m = h1 - h0;
+        let sp = (state_addr as *mut State).wrapping_add(slot + h0);
+        // The states of (pair, h0..h1): in bounds, and owned by this task alone (as `ps`).
+        // SAFETY: as for `ps` above.
+        let st = unsafe { std::slice::from_raw_parts_mut(sp, m) };
+        let tile = Tile {
+            k: tk.k,
+            v: tk.v,
+            kv_dim,
+            off: g * hd,
+            scale: shape.scale,
+            block,
+        };
+        tile.partial(kernel, &qs[..m], &mut ps[..m], st, &[r; MAX_TILE][..m]);
+    });
+    // Merge each token's chunks in order.
+    let mut run = vec![EMPTY; n_head];
+    for (p, &(t, _)) in pairs.iter().enumerate() {
+        let o = &mut out[t * n_head * hd..(t + 1) * n_head * hd];
+        let first = p == 0 || pairs[p - 1].0 != t;
+        if first {
+            run.fill(EMPTY);
+        }
+        for h in 0..n_head {
+            let at = (p * n_head + h) * hd;
+            merge(
+                &mut run[h],
+                &mut o[h * hd..(h + 1) * hd],
+                &states[p * n_head + h],
+                &accs[at..at + hd],
+            );
+        }
+        let last = p + 1 == pairs.len() || pairs[p + 1].0 != t;
+        if last {
+            for (h, st) in run.iter().enumerate() {
+                let o = &mut o[h * hd..(h + 1) * hd];
+                if st.max == f32::NEG_INFINITY {
+                    o.fill(0.0);
+                } else {
+                    finish(st, o);
+                }
+            }
+        }
+    }
+}
+
+/// Keys per block (a multiple of 8, at most 64, dividing `CHUNK`): one max and one
+/// rescale per block, and a block of keys and values small enough to stay in L1 while a
+/// tile walks it.
 fn key_block(head_dim: usize) -> usize {
-    (2048 / head_dim.max(1) / 8 * 8).clamp(16, 64)
+    (2048 / head_dim.max(1) / 8 * 8)
+        .clamp(16, 64)
+        .next_power_of_two()
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -201,46 +416,108 @@ struct Tile<'a> {
 }
 
 impl Tile<'_> {
-    /// `os[i]` = attention of `qs[i]` over key positions `ranges[i].0..=ranges[i].1`.
-    fn run(&self, kernel: Kernel, qs: &[&[f32]], os: &mut [&mut [f32]], ranges: &[(usize, usize)]) {
-        let hd = qs.first().map_or(0, |q| q.len());
+    /// `os[i]` = attention of `qs[i]` over key positions `ranges[i].0..=ranges[i].1`:
+    /// chunk by chunk, merging each chunk's partial states as it goes.
+    fn attend(
+        &self,
+        kernel: Kernel,
+        qs: &[&[f32]],
+        os: &mut [&mut [f32]],
+        ranges: &[(usize, usize)],
+    ) {
+        let Some(hd) = qs.first().map(|q| q.len()) else {
+            return;
+        };
+        let m = qs.len();
+        assert!(m <= MAX_TILE && os.len() == m && ranges.len() == m);
         let (lo, hi) = ranges
             .iter()
             .fold((usize::MAX, 0), |(a, b), r| (a.min(r.0), b.max(r.1)));
-        assert!(qs.len() <= MAX_TILE && os.len() == qs.len() && ranges.len() == qs.len());
-        assert!(qs.iter().all(|q| q.len() == hd) && os.iter().all(|o| o.len() == hd));
+        let mut run = [EMPTY; MAX_TILE];
+        let mut part = [EMPTY; MAX_TILE];
+        let mut buf = vec![0.0f32; m * hd];
+        let mut clipped = [EMPTY_RANGE; MAX_TILE];
+        for c in lo / CHUNK..=hi / CHUNK {
+            for (cr, &r) in clipped.iter_mut().zip(ranges) {
+                *cr = clip(r, c);
+            }
+            let mut ps: [&mut [f32]; MAX_TILE] = std::array::from_fn(|_| Default::default());
+            for (p, b) in ps.iter_mut().zip(buf.chunks_mut(hd)) {
+                *p = b;
+            }
+            self.partial(kernel, qs, &mut ps[..m], &mut part[..m], &clipped[..m]);
+            for i in 0..m {
+                merge(&mut run[i], os[i], &part[i], ps[i]);
+            }
+        }
+        for (o, st) in os.iter_mut().zip(&run) {
+            if st.max == f32::NEG_INFINITY {
+                o.fill(0.0);
+            } else {
+                finish(st, o);
+            }
+        }
+    }
+
+    /// The partial state of each query over its range (within one chunk, or empty):
+    /// `states[i]` and the unnormalised `accs[i]`.
+    fn partial(
+        &self,
+        kernel: Kernel,
+        qs: &[&[f32]],
+        accs: &mut [&mut [f32]],
+        states: &mut [State],
+        ranges: &[(usize, usize)],
+    ) {
+        let hd = qs.first().map_or(0, |q| q.len());
+        let m = qs.len();
+        assert!(m <= MAX_TILE && accs.len() == m && states.len() == m && ranges.len() == m);
+        assert!(qs.iter().all(|q| q.len() == hd) && accs.iter().all(|o| o.len() == hd));
         assert!(self.off + hd <= self.kv_dim && self.block.is_multiple_of(8) && self.block <= 64);
-        let need = (hi + 1) * self.kv_dim;
-        assert!(ranges.iter().all(|r| r.0 <= r.1) && self.k.len() >= need && self.v.len() >= need);
-        if qs.is_empty() {
+        for &(s, e) in ranges {
+            let need = (e + 1) * self.kv_dim;
+            assert!(
+                s > e || (e / CHUNK == s / CHUNK && self.k.len() >= need && self.v.len() >= need)
+            );
+        }
+        for (a, st) in accs.iter_mut().zip(states.iter_mut()) {
+            a.fill(0.0);
+            *st = EMPTY;
+        }
+        if m == 0 {
             return;
         }
-        let _ = lo;
         match kernel {
             #[cfg(target_arch = "x86_64")]
             Kernel::Avx2 => {
                 // SAFETY: `Kernel::Avx2` is only chosen when the CPU has AVX2, FMA and F16C.
-                unsafe { x86::tile(self, qs, os, ranges) }
+                unsafe { x86::partial(self, qs, accs, states, ranges) }
             }
-            Kernel::Portable => portable_tile(self, qs, os, ranges),
+            Kernel::Portable => portable_partial(self, qs, accs, states, ranges),
         }
     }
 
-    /// Calls `step(i, b0, lo, hi)` for every query i and every key block `b0..b0+block`
-    /// that meets its range, `lo..=hi` being the part of the block it sees: blocks in
-    /// increasing order, and within a block all queries (so the block stays in cache).
-    fn walk(&self, ranges: &[(usize, usize)], mut step: impl FnMut(usize, usize, usize, usize)) {
+    /// Calls `f(b0, spans)` for every key block `b0..b0+block` that meets some query's
+    /// range, in increasing order; `spans` lists `(i, lo, hi)` for each query i meeting
+    /// it, `lo..=hi` being the part of the block it sees.
+    fn walk(&self, ranges: &[(usize, usize)], mut f: impl FnMut(usize, &[(usize, usize, usize)])) {
         let (first, last) = ranges
             .iter()
             .fold((usize::MAX, 0), |(a, b), r| (a.min(r.0), b.max(r.1)));
+        let mut spans = [(0usize, 0usize, 0usize); MAX_TILE];
         let mut b0 = first / self.block * self.block;
         while b0 <= last {
             let b1 = b0 + self.block - 1;
+            let mut k = 0;
             for (i, &(s, e)) in ranges.iter().enumerate() {
                 let (lo, hi) = (s.max(b0), e.min(b1));
                 if lo <= hi {
-                    step(i, b0, lo, hi);
+                    spans[k] = (i, lo, hi);
+                    k += 1;
                 }
+            }
+            if k > 0 {
+                f(b0, &spans[..k]);
             }
             b0 += self.block;
         }
@@ -250,7 +527,13 @@ impl Tile<'_> {
 /// The tile in plain Rust: per key a dot product, libm `exp`, and a multiply-add into
 /// the output row. Plain multiply-adds, not `mul_add`, so there are no software-FMA calls.
 /// Each key and value row is widened to f32 into a buffer first.
-fn portable_tile(t: &Tile, qs: &[&[f32]], os: &mut [&mut [f32]], ranges: &[(usize, usize)]) {
+fn portable_partial(
+    t: &Tile,
+    qs: &[&[f32]],
+    accs: &mut [&mut [f32]],
+    states: &mut [State],
+    ranges: &[(usize, usize)],
+) {
     let hd = qs[0].len();
     // Head dims up to 256 (every model family here) widen into the stack; larger ones
     // into a heap buffer.
@@ -262,45 +545,36 @@ fn portable_tile(t: &Tile, qs: &[&[f32]], os: &mut [&mut [f32]], ranges: &[(usiz
         heap.resize(hd, 0.0);
         &mut heap
     };
-    let mut max = [f32::NEG_INFINITY; MAX_TILE];
-    let mut sum = [0.0f32; MAX_TILE];
-    for o in os.iter_mut() {
-        o.fill(0.0);
-    }
     let mut s = [0.0f32; 64];
-    t.walk(ranges, |i, _, lo, hi| {
-        let (q, o) = (qs[i], &mut *os[i]);
-        let s = &mut s[..hi + 1 - lo];
-        let mut bmax = f32::NEG_INFINITY;
-        for (j, sj) in (lo..=hi).zip(s.iter_mut()) {
-            let at = j * t.kv_dim + t.off;
-            t.k[at..at + hd].convert_to_f32_slice(row);
-            *sj = dot(q, row) * t.scale;
-            bmax = bmax.max(*sj);
-        }
-        if bmax > max[i] {
-            // Rescale what was accumulated under the old maximum (0 on the first block).
-            let f = (max[i] - bmax).exp();
-            sum[i] *= f;
-            o.iter_mut().for_each(|x| *x *= f);
-            max[i] = bmax;
-        }
-        for (j, &sj) in (lo..=hi).zip(s.iter()) {
-            let w = (sj - max[i]).exp();
-            sum[i] += w;
-            let at = j * t.kv_dim + t.off;
-            t.v[at..at + hd].convert_to_f32_slice(row);
-            for (x, &y) in o.iter_mut().zip(row.iter()) {
-                *x += w * y;
+    t.walk(ranges, |_, spans| {
+        for &(i, lo, hi) in spans {
+            let (q, o, st) = (qs[i], &mut *accs[i], &mut states[i]);
+            let s = &mut s[..hi + 1 - lo];
+            let mut bmax = f32::NEG_INFINITY;
+            for (j, sj) in (lo..=hi).zip(s.iter_mut()) {
+                let at = j * t.kv_dim + t.off;
+                t.k[at..at + hd].convert_to_f32_slice(row);
+                *sj = dot(q, row) * t.scale;
+                bmax = bmax.max(*sj);
+            }
+            if bmax > st.max {
+                // Rescale what was accumulated under the old maximum (0 on the first block).
+                let f = (st.max - bmax).exp();
+                st.sum[0] *= f;
+                o.iter_mut().for_each(|x| *x *= f);
+                st.max = bmax;
+            }
+            for (j, &sj) in (lo..=hi).zip(s.iter()) {
+                let w = (sj - st.max).exp();
+                st.sum[0] += w;
+                let at = j * t.kv_dim + t.off;
+                t.v[at..at + hd].convert_to_f32_slice(row);
+                for (x, &y) in o.iter_mut().zip(row.iter()) {
+                    *x += w * y;
+                }
             }
         }
     });
-    for (o, &sum) in os.iter_mut().zip(&sum) {
-        if sum > 0.0 {
-            let inv = 1.0 / sum;
-            o.iter_mut().for_each(|x| *x *= inv);
-        }
-    }
 }
 
 #[inline(always)]
@@ -321,7 +595,7 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use super::super::act::simd::{exp8, load, store};
-    use super::{Tile, MAX_TILE};
+    use super::{State, Tile, MAX_TILE};
     use half::f16;
     use std::arch::x86_64::*;
 
@@ -333,30 +607,33 @@ mod x86 {
         _mm256_cvtph_ps(unsafe { _mm_loadu_si128(a.as_ptr().cast()) })
     }
 
-    /// The tile with AVX2 + FMA + F16C (`head_dim` a multiple of 8, checked by the caller).
+    /// The partial states with AVX2 + FMA + F16C (`head_dim` a multiple of 8, checked by
+    /// the caller).
     ///
-    /// Per query and block: the scores of each group of eight key positions (aligned to
+    /// Per query and block (which stays in L1 while the tile's queries use it): the scores of each group of eight key positions (aligned to
     /// multiples of 8) come out as one vector, positions outside the query's range masked
     /// to -inf (their rows are not read: the lane reads a row inside the range instead);
     /// the weights `exp(s - max)` are summed lane-wise into an 8-lane running sum (masked
     /// lanes add exact zeros); the output row is accumulated over the query's keys in
     /// increasing order.
     #[target_feature(enable = "avx2,fma,f16c")]
-    pub(super) fn tile(t: &Tile, qs: &[&[f32]], os: &mut [&mut [f32]], ranges: &[(usize, usize)]) {
+    pub(super) fn partial(
+        t: &Tile,
+        qs: &[&[f32]],
+        accs: &mut [&mut [f32]],
+        states: &mut [State],
+        ranges: &[(usize, usize)],
+    ) {
         let mut max = [f32::NEG_INFINITY; MAX_TILE];
         let mut sum = [_mm256_setzero_ps(); MAX_TILE];
-        for o in os.iter_mut() {
-            o.fill(0.0);
-        }
-        t.walk(ranges, |i, b0, lo, hi| {
-            step(t, qs[i], os[i], &mut max[i], &mut sum[i], b0, lo, hi);
-        });
-        for (o, s) in os.iter_mut().zip(&sum) {
-            let total = hsum(*s);
-            if total > 0.0 {
-                let inv = 1.0 / total;
-                o.iter_mut().for_each(|x| *x *= inv);
+        t.walk(ranges, |b0, spans| {
+            for &(i, lo, hi) in spans {
+                step(t, qs[i], accs[i], &mut max[i], &mut sum[i], b0, lo, hi);
             }
+        });
+        for ((st, &m), s) in states.iter_mut().zip(&max).zip(&sum) {
+            st.max = m;
+            store(&mut st.sum, *s);
         }
     }
 
@@ -490,15 +767,6 @@ mod x86 {
         let m = _mm256_max_ps(m, _mm256_shuffle_ps::<0b01_00_11_10>(m, m));
         let m = _mm256_max_ps(m, _mm256_shuffle_ps::<0b10_11_00_01>(m, m));
         _mm256_cvtss_f32(m)
-    }
-
-    #[target_feature(enable = "avx2,fma,f16c")]
-    #[inline]
-    fn hsum(v: __m256) -> f32 {
-        let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
-        let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-        let s = _mm_add_ss(s, _mm_shuffle_ps::<0b01>(s, s));
-        _mm_cvtss_f32(s)
     }
 }
 
@@ -701,6 +969,74 @@ mod tests {
                             o.iter().zip(m).all(|(x, y)| x.to_bits() == y.to_bits()),
                             "{kernel:?} hd{head_dim} {window:?}: mixed differs at token {t} ({a}, {p})"
                         );
+                    }
+                }
+            }
+        }
+    }
+
+    /// Over contexts of several chunks (with and without a window): a token's output is
+    /// bit-identical in a prefill batch, alone under split-K, and alone as a tile.
+    #[test]
+    fn schedules_are_bit_identical_across_chunks() {
+        for (n_head, n_kv_head, head_dim) in [(9, 3, 64), (4, 1, 256), (2, 2, 24)] {
+            for window in [None, Some(300)] {
+                let shape = AttnShape {
+                    n_head,
+                    n_kv_head,
+                    head_dim,
+                    scale: 0.3,
+                    window,
+                };
+                let (kv_dim, row, len) = (n_kv_head * head_dim, n_head * head_dim, 700);
+                let (k, v) = (fill_h(len * kv_dim, 41), fill_h(len * kv_dim, 42));
+                let q = fill(len * row, 43);
+                for kernel in kernels() {
+                    let mut batch = vec![0.0; len * row];
+                    schedule(
+                        kernel,
+                        &shape,
+                        &q,
+                        &mut batch,
+                        &|t| TokenKv {
+                            k: &k[..(t + 1) * kv_dim],
+                            v: &v[..(t + 1) * kv_dim],
+                            pos: t,
+                        },
+                        false,
+                    );
+                    for p in (0..len).step_by(7).chain([255, 256, 511, 512, 699]) {
+                        for split in [true, false] {
+                            let mut o = vec![0.0; row];
+                            schedule(
+                                kernel,
+                                &shape,
+                                &q[p * row..(p + 1) * row],
+                                &mut o,
+                                &|_| TokenKv {
+                                    k: &k[..(p + 1) * kv_dim],
+                                    v: &v[..(p + 1) * kv_dim],
+                                    pos: p,
+                                },
+                                split,
+                            );
+                            let b = &batch[p * row..(p + 1) * row];
+                            assert!(
+                                o.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits()),
+                                "{kernel:?} hd{head_dim} {window:?} split {split}: pos {p}"
+                            );
+                        }
+                    }
+                    // And against the f64 softmax at the end.
+                    let (kf, vf) = (widen(&k), widen(&v));
+                    let p = len - 1;
+                    for h in 0..n_head {
+                        let at = p * row + h * head_dim;
+                        let want = naive(&shape, &q[at..at + head_dim], &kf, &vf, h, p);
+                        for (j, w) in want.iter().enumerate() {
+                            let got = batch[at + j] as f64;
+                            assert!((got - w).abs() < 2e-6, "{kernel:?} hd{head_dim} j{j}");
+                        }
                     }
                 }
             }
