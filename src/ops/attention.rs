@@ -284,14 +284,51 @@ fn split_k<'c, F>(
 ) where
     F: Fn(usize) -> TokenKv<'c> + Sync,
 {
+    // Tasks never call back into attention, so the caller's scratch is borrowed once.
+    SPLIT_SCRATCH.with_borrow_mut(|scratch| split_k_in(kernel, shape, q, out, kv, pool, scratch));
+}
+
+/// Buffers of [`split_k`], kept per calling thread so a decode step allocates nothing
+/// once they have grown to its size.
+#[derive(Default)]
+struct SplitScratch {
+    pairs: Vec<(usize, usize)>,
+    accs: Vec<f32>,
+    states: Vec<State>,
+    run: Vec<State>,
+}
+
+thread_local! {
+    static SPLIT_SCRATCH: std::cell::RefCell<SplitScratch> = Default::default();
+    /// A tile's per-chunk partial sums ([`Tile::run`]), per thread.
+    static TILE_BUF: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+fn split_k_in<'c, F>(
+    kernel: Kernel,
+    shape: &AttnShape,
+    q: &[f32],
+    out: &mut [f32],
+    kv: &F,
+    pool: &Pool,
+    scratch: &mut SplitScratch,
+) where
+    F: Fn(usize) -> TokenKv<'c> + Sync,
+{
     let hd = shape.head_dim;
     let n_head = shape.n_head;
     let n_kv = shape.n_kv_head.max(1);
     let group = n_head / n_kv;
     let kv_dim = shape.n_kv_head * hd;
     let n = out.len() / (n_head * hd);
+    let SplitScratch {
+        pairs,
+        accs,
+        states,
+        run,
+    } = scratch;
     // (token, chunk) pairs, each token's chunks in order.
-    let mut pairs: Vec<(usize, usize)> = Vec::new();
+    pairs.clear();
     for t in 0..n {
         let (s, p) = range(shape, kv(t).pos);
         pairs.extend((s / CHUNK..=p / CHUNK).map(|c| (t, c)));
@@ -303,8 +340,10 @@ fn split_k<'c, F>(
     }
     let subs = group.div_ceil(hs);
     let block = key_block(hd);
-    let mut accs = vec![0.0f32; pairs.len() * n_head * hd];
-    let mut states = vec![EMPTY; pairs.len() * n_head];
+    accs.clear();
+    accs.resize(pairs.len() * n_head * hd, 0.0);
+    states.clear();
+    states.resize(pairs.len() * n_head, EMPTY);
     let (acc_addr, state_addr) = (accs.as_mut_ptr() as usize, states.as_mut_ptr() as usize);
     pool.for_each(pairs.len() * n_kv * subs, &|i| {
         let (t, c) = pairs[i / (n_kv * subs)];
@@ -343,7 +382,8 @@ fn split_k<'c, F>(
         tile.partial(kernel, &qs[..m], &mut ps[..m], st, &[r; MAX_TILE][..m]);
     });
     // Merge each token's chunks in order.
-    let mut run = vec![EMPTY; n_head];
+    run.clear();
+    run.resize(n_head, EMPTY);
     for (p, &(t, _)) in pairs.iter().enumerate() {
         let o = &mut out[t * n_head * hd..(t + 1) * n_head * hd];
         let first = p == 0 || pairs[p - 1].0 != t;
@@ -430,12 +470,28 @@ impl Tile<'_> {
         };
         let m = qs.len();
         assert!(m <= MAX_TILE && os.len() == m && ranges.len() == m);
+        // The chunk partial sums live in a per-thread buffer (no allocation per tile).
+        TILE_BUF.with_borrow_mut(|buf| {
+            buf.clear();
+            buf.resize(m * hd, 0.0);
+            self.attend_in(kernel, qs, os, ranges, buf)
+        });
+    }
+
+    fn attend_in(
+        &self,
+        kernel: Kernel,
+        qs: &[&[f32]],
+        os: &mut [&mut [f32]],
+        ranges: &[(usize, usize)],
+        buf: &mut [f32],
+    ) {
+        let (hd, m) = (qs[0].len(), qs.len());
         let (lo, hi) = ranges
             .iter()
             .fold((usize::MAX, 0), |(a, b), r| (a.min(r.0), b.max(r.1)));
         let mut run = [EMPTY; MAX_TILE];
         let mut part = [EMPTY; MAX_TILE];
-        let mut buf = vec![0.0f32; m * hd];
         let mut clipped = [EMPTY_RANGE; MAX_TILE];
         for c in lo / CHUNK..=hi / CHUNK {
             for (cr, &r) in clipped.iter_mut().zip(ranges) {
