@@ -102,8 +102,9 @@ fn ld_i16(b: &[u8; 16]) -> int16x8_t {
 #[target_feature(enable = "neon")]
 fn cvt_f16x4(h: uint16x4_t) -> float32x4_t {
     let out: float32x4_t;
-    // SAFETY: `fcvtl` is an Armv8.0 FP/SIMD instruction (no extension needed); it only
-    // reads and writes the two vector registers named here.
+    // `fcvtl` is an Armv8.0 FP/SIMD instruction (no extension needed); it only reads and
+    // writes the two vector registers named here.
+    // SAFETY: an instruction every aarch64 CPU has, touching only its operands (above).
     unsafe {
         asm!(
             "fcvtl {o:v}.4s, {i:v}.4h",
@@ -132,8 +133,9 @@ fn f32_le(b: &[u8; 4]) -> f32 {
 #[target_feature(enable = "neon,dotprod")]
 fn sdot(acc: int32x4_t, a: int8x16_t, b: int8x16_t) -> int32x4_t {
     let mut r = acc;
-    // SAFETY: `sdot` exists on this CPU (this fn's `dotprod` feature, which its callers
+    // `sdot` exists on this CPU (this fn's `dotprod` feature, which its callers
     // guarantee); it only reads and writes the three vector registers named here.
+    // SAFETY: the instruction exists here and touches only its operands (above).
     unsafe {
         asm!(
             "sdot {r:v}.4s, {a:v}.16b, {b:v}.16b",
@@ -151,9 +153,10 @@ fn sdot(acc: int32x4_t, a: int8x16_t, b: int8x16_t) -> int32x4_t {
 #[target_feature(enable = "neon")]
 fn sdot_checked<const DOT: bool>(acc: int32x4_t, a: int8x16_t, b: int8x16_t) -> int32x4_t {
     debug_assert!(DOT);
-    // SAFETY: `DOT = true` instantiations (the only callers) are only reached from the
-    // `dotprod` entry points (`quant_kernels!` below), which `dot_fn` hands out only on a
-    // CPU with `dotprod`.
+    // `DOT = true` instantiations (the only callers) are only reached from the `dotprod`
+    // entry points (`quant_kernels!` below), which `dot_fn` hands out only on a CPU with
+    // `dotprod`.
+    // SAFETY: the CPU has `dotprod` (above).
     unsafe { sdot(acc, a, b) }
 }
 
