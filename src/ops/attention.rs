@@ -142,15 +142,17 @@ fn attention_with<'c, F>(kernel: Kernel, shape: &AttnShape, q: &[f32], out: &mut
 where
     F: Fn(usize) -> TokenKv<'c> + Sync,
 {
-    let hd = shape.head_dim;
-    let n_head = shape.n_head;
-    let n_kv = shape.n_kv_head.max(1);
-    let group = (n_head / n_kv).max(1);
-    let row = n_head * hd;
+    let row = shape.n_head * shape.head_dim;
     if row == 0 || out.is_empty() {
         return;
     }
-    let n = out.len() / row;
+    let Geometry {
+        n_head,
+        n_kv,
+        group,
+        n,
+        ..
+    } = Geometry::of(shape, out.len());
     assert!(out.len() == n * row && q.len() >= n * row);
     assert!(
         n_kv * group == n_head,
@@ -161,6 +163,34 @@ where
     let hs = group.min(MAX_TILE);
     let split = n * n_kv * group.div_ceil(hs) < 2 * pool.threads();
     schedule(kernel, shape, q, out, &kv, split);
+}
+
+/// The sizes both schedules work with, for `out_len` output values.
+struct Geometry {
+    hd: usize,
+    n_head: usize,
+    /// KV heads (at least 1) and the query heads sharing each.
+    n_kv: usize,
+    group: usize,
+    /// Values in one cached row (all KV heads).
+    kv_dim: usize,
+    /// Tokens.
+    n: usize,
+}
+
+impl Geometry {
+    fn of(shape: &AttnShape, out_len: usize) -> Geometry {
+        let (hd, n_head) = (shape.head_dim, shape.n_head);
+        let n_kv = shape.n_kv_head.max(1);
+        Geometry {
+            hd,
+            n_head,
+            n_kv,
+            group: (n_head / n_kv).max(1),
+            kv_dim: shape.n_kv_head * hd,
+            n: out_len / (n_head * hd).max(1),
+        }
+    }
 }
 
 /// Either schedule (the same arithmetic).
@@ -191,12 +221,14 @@ fn tiled<'c, F>(kernel: Kernel, shape: &AttnShape, q: &[f32], out: &mut [f32], k
 where
     F: Fn(usize) -> TokenKv<'c> + Sync,
 {
-    let hd = shape.head_dim;
-    let n_head = shape.n_head;
-    let n_kv = shape.n_kv_head.max(1);
-    let group = n_head / n_kv;
-    let kv_dim = shape.n_kv_head * hd;
-    let n = out.len() / (n_head * hd);
+    let Geometry {
+        hd,
+        n_head,
+        n_kv,
+        group,
+        kv_dim,
+        n,
+    } = Geometry::of(shape, out.len());
     // Split heads, then tokens, until there are a few tasks per thread.
     let mut hs = group.min(MAX_TILE);
     let mut tt = (TILE_QUERIES / hs).clamp(1, n);
@@ -300,7 +332,7 @@ struct SplitScratch {
 
 thread_local! {
     static SPLIT_SCRATCH: std::cell::RefCell<SplitScratch> = Default::default();
-    /// A tile's per-chunk partial sums ([`Tile::run`]), per thread.
+    /// A tile's per-chunk partial sums ([`Tile::attend`]), per thread.
     static TILE_BUF: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
@@ -315,12 +347,14 @@ fn split_k_in<'c, F>(
 ) where
     F: Fn(usize) -> TokenKv<'c> + Sync,
 {
-    let hd = shape.head_dim;
-    let n_head = shape.n_head;
-    let n_kv = shape.n_kv_head.max(1);
-    let group = n_head / n_kv;
-    let kv_dim = shape.n_kv_head * hd;
-    let n = out.len() / (n_head * hd);
+    let Geometry {
+        hd,
+        n_head,
+        n_kv,
+        group,
+        kv_dim,
+        n,
+    } = Geometry::of(shape, out.len());
     let SplitScratch {
         pairs,
         accs,
