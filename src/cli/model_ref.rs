@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
+use crate::generate::ModelSource;
 use crate::registry::{progress, Client, Options};
-use crate::store::create::ModelLayers;
 use crate::store::{Name, Store, StoreError};
 
 /// Whether a MODEL argument means a file rather than a store name.
@@ -16,19 +16,14 @@ pub fn is_path(arg: &str) -> bool {
 
 /// The GGUF file a MODEL argument denotes and, for a store model, its small layers
 /// (template, system, params, messages, license).
-pub fn resolve(arg: &str, pull: bool, insecure: bool) -> Result<(PathBuf, Option<ModelLayers>)> {
+pub fn resolve(arg: &str, pull: bool, insecure: bool) -> Result<ModelSource> {
     let path = gguf_path(arg, pull, insecure)?;
     if is_path(arg) {
-        return Ok((path, None));
+        return Ok(ModelSource::file(&path));
     }
     let store = Store::open();
     let name = Name::parse(arg)?;
-    let m = store
-        .resolve(&name)
-        .with_context(|| format!("cannot use model '{arg}'"))?;
-    let layers = ModelLayers::read(&store, &m)
-        .with_context(|| format!("cannot read the layers of model '{arg}'"))?;
-    Ok((path, Some(layers)))
+    ModelSource::from_store(&store, &name).with_context(|| format!("cannot use model '{arg}'"))
 }
 
 /// The GGUF file a MODEL argument denotes; a missing store model is pulled first

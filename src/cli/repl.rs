@@ -13,8 +13,10 @@ use anyhow::Result;
 use rustyline::error::ReadlineError;
 use rustyline::DefaultEditor;
 
-use super::run::{answer, print_stats, set_option, LoadOptions, Loaded};
+use super::run::{answer, print_stats};
+use crate::generate::load::set_option;
 use crate::generate::{DoneReason, Session};
+use crate::generate::{LoadOptions, Loaded};
 use crate::sampler::SamplerOptions;
 use crate::template::Message;
 

@@ -8,17 +8,15 @@ use std::io::{IsTerminal, Read, Write};
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{bail, Context, Result};
 use clap::Args;
 
 use super::repl;
 use super::wrap::WordWrap;
-use crate::engine::{Engine, EngineOptions};
-use crate::generate::{Outcome, Session};
-use crate::model::Model;
+use crate::generate::load::{apply_options, apply_params};
+use crate::generate::{LoadOptions, Loaded, ModelSource, Outcome, Session};
 use crate::sampler::SamplerOptions;
-use crate::template::{ChatTemplate, Message};
-use crate::tokenizer::Tokenizer;
+use crate::template::Message;
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -48,122 +46,6 @@ pub struct RunArgs {
     insecure: bool,
 }
 
-/// Options that configure loading rather than sampling.
-#[derive(Clone, Debug, Default)]
-pub struct LoadOptions {
-    pub num_ctx: usize,
-    pub num_thread: usize,
-}
-
-/// Applies a model's params layer (typed JSON options) like Ollama: over the defaults,
-/// under the command line's options.
-pub fn apply_params(
-    load: &mut LoadOptions,
-    s: &mut SamplerOptions,
-    params: &serde_json::Map<String, serde_json::Value>,
-) -> Result<()> {
-    use serde_json::Value;
-    for (k, v) in params {
-        let items = match v {
-            Value::Array(a) => a.clone(),
-            v => vec![v.clone()],
-        };
-        for item in items {
-            let text = match item {
-                Value::String(t) => t,
-                Value::Bool(b) => b.to_string(),
-                Value::Number(n) => n.to_string(),
-                other => other.to_string(),
-            };
-            match set_option(load, s, k, &text) {
-                Ok(()) => {}
-                // Options hearth has no use for (num_batch, use_mmap, num_gpu…) are ignored.
-                Err(_) if crate::modelfile::parameter_kind(k).is_some() => {}
-                Err(e) => {
-                    return Err(e.context(format!("invalid parameter '{k}' in the model's params")))
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Applies `KEY=VALUE` options.
-pub fn apply_options(
-    load: &mut LoadOptions,
-    sampling: &mut SamplerOptions,
-    pairs: &[String],
-) -> Result<()> {
-    for p in pairs {
-        let (k, v) = p
-            .split_once('=')
-            .ok_or_else(|| anyhow!("option '{p}' is not KEY=VALUE"))?;
-        set_option(load, sampling, k.trim(), v)?;
-    }
-    Ok(())
-}
-
-/// Sets one option by name (load options first, then the sampler's).
-pub fn set_option(load: &mut LoadOptions, s: &mut SamplerOptions, k: &str, v: &str) -> Result<()> {
-    let int = |v: &str| {
-        v.trim()
-            .parse::<usize>()
-            .map_err(|_| anyhow!("invalid int value '{v}' for parameter '{k}'"))
-    };
-    match k {
-        "num_ctx" => load.num_ctx = int(v)?,
-        "num_thread" => load.num_thread = int(v)?,
-        _ => s.set(k, v).map_err(|e| anyhow!(e))?,
-    }
-    Ok(())
-}
-
-/// A model ready to chat: engine, tokenizer and template.
-pub struct Loaded {
-    pub engine: Engine,
-    pub tokenizer: Tokenizer,
-    pub template: ChatTemplate,
-    pub template_notice: Option<String>,
-    pub load_duration: Duration,
-}
-
-impl Loaded {
-    pub fn open(path: &std::path::Path, opts: &LoadOptions) -> Result<Loaded> {
-        let t0 = Instant::now();
-        if opts.num_thread > 0 && !crate::ops::pool::Pool::init_global(opts.num_thread) {
-            eprintln!("note: num_thread applies when the model is next loaded");
-        }
-        let model = Model::open(path).with_context(|| format!("cannot load {}", path.display()))?;
-        let tokenizer = Tokenizer::from_gguf(model.file())
-            .with_context(|| format!("cannot build the tokenizer of {}", path.display()))?;
-        let (template, template_notice) = ChatTemplate::from_gguf(model.file())
-            .with_context(|| format!("cannot read the chat template of {}", path.display()))?;
-        let engine = Engine::new(
-            model,
-            EngineOptions {
-                num_ctx: opts.num_ctx,
-                ..EngineOptions::default()
-            },
-        );
-        Ok(Loaded {
-            engine,
-            tokenizer,
-            template,
-            template_notice,
-            load_duration: t0.elapsed(),
-        })
-    }
-
-    /// The token ids of a conversation rendered with the template (or of raw text).
-    pub fn prompt_ids(&self, messages: &[Message], raw: Option<&str>) -> Result<Vec<u32>> {
-        let text = match raw {
-            Some(t) => t.to_string(),
-            None => self.template.render(messages, true)?,
-        };
-        Ok(self.tokenizer.encode(&text, true, true))
-    }
-}
-
 pub fn run(args: RunArgs) -> Result<()> {
     let t_start = Instant::now();
     // Like Ollama: piped stdin comes first, then the prompt arguments
@@ -183,23 +65,18 @@ pub fn run(args: RunArgs) -> Result<()> {
     parts.extend(args.prompt.iter().cloned());
     let interactive = parts.is_empty() && std::io::stdin().is_terminal();
     let prompt = (!interactive).then(|| parts.join(" "));
-    let (path, layers) = super::model_ref::resolve(&args.model, true, args.insecure)?;
-    let layers = layers.unwrap_or_default();
+    let source: ModelSource = super::model_ref::resolve(&args.model, true, args.insecure)?;
+    let layers = source.layers.clone();
     // Ollama's precedence: defaults, then the model's params layer, then the command line.
     let mut load_opts = LoadOptions::default();
     let mut sampling = SamplerOptions::default();
     apply_params(&mut load_opts, &mut sampling, &layers.params)?;
     apply_options(&mut load_opts, &mut sampling, &args.options)?;
     let system = args.system.clone().or(layers.system.clone());
-    let mut loaded = Loaded::open(&path, &load_opts)?;
-    if let Some(src) = &layers.template {
-        // A template layer (Go) wins over the GGUF's own template, as in Ollama.
-        loaded
-            .template
-            .set_go(src)
-            .context("cannot use the model's template layer")?;
-        loaded.template_notice = None;
+    if load_opts.num_thread > 0 && !crate::ops::pool::Pool::init_global(load_opts.num_thread) {
+        eprintln!("note: num_thread applies when the model is next loaded");
     }
+    let mut loaded = Loaded::open(&source, &load_opts)?;
     if let (Some(note), false) = (&loaded.template_notice, args.raw) {
         eprintln!("{note}");
     }

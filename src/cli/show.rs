@@ -46,9 +46,9 @@ pub fn run(args: ShowArgs) -> Result<()> {
     let (path, layers, name) = match (&args.file, &args.model) {
         (Some(f), _) => (f.clone(), None, None),
         (None, Some(m)) => {
-            let (p, l) = super::model_ref::resolve(m, false, false)?;
-            let name = l.is_some().then(|| m.clone());
-            (p, l, name)
+            let src = super::model_ref::resolve(m, false, false)?;
+            let name = src.digest.is_some().then(|| m.clone());
+            (src.path, Some(src.layers), name)
         }
         (None, None) => bail!("name a model or a --file"),
     };

@@ -20,6 +20,8 @@ use crate::model::Config;
 pub struct Sequence {
     /// Positions filled (the next token goes to position `len`).
     pub len: usize,
+    /// Positions the cache can hold (this sequence's own `num_ctx`).
+    pub cap: usize,
     pub(super) k: Vec<Vec<f16>>,
     pub(super) v: Vec<Vec<f16>>,
 }
@@ -35,6 +37,7 @@ impl Sequence {
         let per_layer = num_ctx * c.kv_dim();
         Sequence {
             len: 0,
+            cap: num_ctx,
             k: (0..c.n_layer).map(|_| zeros(per_layer)).collect(),
             v: (0..c.n_layer).map(|_| zeros(per_layer)).collect(),
         }
@@ -57,6 +60,7 @@ mod tests {
     fn seq(n_layer: usize, len: usize) -> Sequence {
         Sequence {
             len: 0,
+            cap: len,
             k: (0..n_layer).map(|_| zeros(len)).collect(),
             v: (0..n_layer).map(|_| zeros(len)).collect(),
         }

@@ -72,6 +72,11 @@ pub enum EngineError {
     DuplicateSequence,
 }
 
+/// Bytes of KV cache (keys and values, f16) for `num_ctx` positions of a model.
+pub fn kv_bytes(c: &crate::model::Config, num_ctx: usize) -> u64 {
+    2 * 2 * (c.n_layer as u64) * (c.kv_dim() as u64) * num_ctx as u64
+}
+
 /// A model with its sequences.
 pub struct Engine {
     model: Model,
@@ -119,9 +124,15 @@ impl Engine {
         self.model.config.n_vocab
     }
 
-    /// A new, empty sequence.
+    /// A new, empty sequence holding up to the engine's `num_ctx` positions.
     pub fn add_sequence(&mut self) -> SeqId {
-        let s = Sequence::new(&self.model.config, self.num_ctx);
+        self.add_sequence_with_ctx(self.num_ctx)
+    }
+
+    /// A new, empty sequence holding up to `num_ctx` positions (its own context length:
+    /// sequences of one engine may differ).
+    pub fn add_sequence_with_ctx(&mut self, num_ctx: usize) -> SeqId {
+        let s = Sequence::new(&self.model.config, num_ctx.max(1));
         match self.seqs.iter().position(Option::is_none) {
             Some(i) => {
                 self.seqs[i] = Some(s);
@@ -139,6 +150,16 @@ impl Engine {
         if let Some(s) = self.seqs.get_mut(id.0) {
             *s = None;
         }
+    }
+
+    /// The context length of a sequence (0 for an unknown one).
+    pub fn sequence_ctx(&self, id: SeqId) -> usize {
+        self.seq(id).map_or(0, |s| s.cap)
+    }
+
+    /// Bytes of KV cache a sequence of `num_ctx` positions takes when full.
+    pub fn kv_bytes(&self, num_ctx: usize) -> u64 {
+        kv_bytes(&self.model.config, num_ctx)
     }
 
     /// Tokens held by a sequence (0 for an unknown one).
@@ -169,11 +190,11 @@ impl Engine {
             if inputs[..i].iter().any(|p| p.seq == e.seq) {
                 return Err(EngineError::DuplicateSequence);
             }
-            if s.len + e.tokens.len() > self.num_ctx {
+            if s.len + e.tokens.len() > s.cap {
                 return Err(EngineError::ContextFull {
                     len: s.len,
                     adding: e.tokens.len(),
-                    num_ctx: self.num_ctx,
+                    num_ctx: s.cap,
                 });
             }
             if let Some(&id) = e.tokens.iter().find(|&&t| t as usize >= n_vocab) {

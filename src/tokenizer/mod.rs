@@ -35,7 +35,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::ops::Range;
 
 pub use pretok::PreTokenizer;
-pub use stream::StreamDecoder;
+pub use stream::{StreamDecoder, TextDecoder};
 pub use vocab::Strings;
 use vocab::Vocab;
 

@@ -12,8 +12,7 @@ use super::{Tokenizer, TokenizerError};
 /// Incremental decoder over one [`Tokenizer`].
 pub struct StreamDecoder<'t> {
     tok: &'t Tokenizer,
-    pending: Vec<u8>,
-    render_special: bool,
+    inner: TextDecoder,
 }
 
 impl<'t> StreamDecoder<'t> {
@@ -22,22 +21,50 @@ impl<'t> StreamDecoder<'t> {
     pub fn new(tok: &'t Tokenizer) -> StreamDecoder<'t> {
         StreamDecoder {
             tok,
-            pending: Vec::new(),
-            render_special: false,
+            inner: TextDecoder::new(),
         }
     }
 
     /// Render control/unknown tokens as their text (`<|im_end|>`...) instead of nothing.
     pub fn with_special(mut self, render_special: bool) -> StreamDecoder<'t> {
-        self.render_special = render_special;
+        self.inner.render_special = render_special;
         self
     }
 
     /// Add one token; returns the text that is now complete (possibly empty). An id outside the
     /// vocabulary is an error and changes nothing.
     pub fn push(&mut self, id: u32) -> Result<String, TokenizerError> {
-        self.tok
-            .piece_for_output(id, self.render_special, &mut self.pending)?;
+        self.inner.push(self.tok, id)
+    }
+
+    /// Flush whatever is held back (an incomplete sequence becomes U+FFFD) and reset.
+    pub fn finish(&mut self) -> String {
+        self.inner.finish()
+    }
+
+    /// Bytes held back, waiting for the rest of a character.
+    pub fn pending_len(&self) -> usize {
+        self.inner.pending.len()
+    }
+}
+
+/// The state of a [`StreamDecoder`] without the borrow of its tokenizer, for a decoder that
+/// lives apart from the tokenizer (a server's sequence): each call is given the tokenizer.
+#[derive(Debug, Default, Clone)]
+pub struct TextDecoder {
+    pending: Vec<u8>,
+    render_special: bool,
+}
+
+impl TextDecoder {
+    /// A decoder that renders control and unknown tokens as nothing.
+    pub fn new() -> TextDecoder {
+        TextDecoder::default()
+    }
+
+    /// Add one token of `tok`; returns the text that is now complete (possibly empty).
+    pub fn push(&mut self, tok: &Tokenizer, id: u32) -> Result<String, TokenizerError> {
+        tok.piece_for_output(id, self.render_special, &mut self.pending)?;
         Ok(self.take_complete())
     }
 
@@ -46,11 +73,6 @@ impl<'t> StreamDecoder<'t> {
         let s = String::from_utf8_lossy(&self.pending).into_owned();
         self.pending.clear();
         s
-    }
-
-    /// Bytes held back, waiting for the rest of a character.
-    pub fn pending_len(&self) -> usize {
-        self.pending.len()
     }
 
     fn take_complete(&mut self) -> String {
