@@ -42,3 +42,177 @@ pub fn models_dir() -> PathBuf {
     }
     home_dir().join(".hearth").join("models")
 }
+
+/// The first of `vars` that is set and not empty, trimmed of spaces and quotes (as
+/// Ollama trims its variables).
+fn var(vars: &[&str]) -> Option<String> {
+    vars.iter().find_map(|v| {
+        let s = std::env::var(v).ok()?;
+        let s = s
+            .trim()
+            .trim_matches(|c| c == '"' || c == '\'')
+            .trim()
+            .to_string();
+        (!s.is_empty()).then_some(s)
+    })
+}
+
+/// The default server address.
+pub const DEFAULT_HOST: &str = "127.0.0.1:11434";
+
+/// The server's address: `$HEARTH_HOST`, else `$OLLAMA_HOST`, default `127.0.0.1:11434`.
+/// Like Ollama: a scheme is optional (`http://x` alone means port 80, `https://x` 443),
+/// a missing host means all interfaces (`:8080`), a missing port 11434.
+pub fn host() -> String {
+    normalize_host(&var(&["HEARTH_HOST", "OLLAMA_HOST"]).unwrap_or_default())
+}
+
+/// `host:port` from the forms `host()` accepts.
+pub fn normalize_host(s: &str) -> String {
+    let s = s.trim().trim_end_matches('/');
+    if s.is_empty() {
+        return DEFAULT_HOST.to_string();
+    }
+    let (rest, default_port) = if let Some(r) = s.strip_prefix("http://") {
+        (r, "80")
+    } else if let Some(r) = s.strip_prefix("https://") {
+        (r, "443")
+    } else {
+        (s, "11434")
+    };
+    // "[::1]:port", "host:port", "host", ":port"
+    let (h, p) = match rest.rsplit_once(':') {
+        Some((h, p))
+            if !h.ends_with(':') && (h.is_empty() || !h.contains(':') || h.ends_with(']')) =>
+        {
+            (h, p)
+        }
+        _ => (rest, default_port),
+    };
+    let h = if h.is_empty() { "0.0.0.0" } else { h };
+    format!("{h}:{p}")
+}
+
+/// Sequences served at once per model: `$HEARTH_NUM_PARALLEL`, else `$OLLAMA_NUM_PARALLEL`,
+/// default 4.
+pub fn num_parallel() -> usize {
+    var(&["HEARTH_NUM_PARALLEL", "OLLAMA_NUM_PARALLEL"])
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(4)
+}
+
+/// Requests that may wait at once (for a model or a slot): `$HEARTH_MAX_QUEUE`, else
+/// `$OLLAMA_MAX_QUEUE`, default 512.
+pub fn max_queue() -> usize {
+    var(&["HEARTH_MAX_QUEUE", "OLLAMA_MAX_QUEUE"])
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(512)
+}
+
+/// How long an idle model stays loaded: `$HEARTH_KEEP_ALIVE`, else `$OLLAMA_KEEP_ALIVE`,
+/// default 5 minutes; `None` means forever (a negative value).
+pub fn keep_alive() -> Option<std::time::Duration> {
+    var(&["HEARTH_KEEP_ALIVE", "OLLAMA_KEEP_ALIVE"])
+        .and_then(|v| parse_duration(&v))
+        .unwrap_or(Some(std::time::Duration::from_secs(300)))
+}
+
+/// The default context length of a request: `$HEARTH_CONTEXT_LENGTH`, else
+/// `$OLLAMA_CONTEXT_LENGTH`, default 4096 (Ollama's on a machine without a GPU); always
+/// capped at the model's trained length.
+pub fn context_length() -> usize {
+    var(&["HEARTH_CONTEXT_LENGTH", "OLLAMA_CONTEXT_LENGTH"])
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(4096)
+}
+
+/// A keep-alive duration as Ollama takes it: a number of seconds, or a Go duration
+/// (`"5m"`, `"1h30m"`, `"250ms"`, `"0"`). `Some(None)` is forever (negative),
+/// `None` is not a duration.
+pub fn parse_duration(s: &str) -> Option<Option<std::time::Duration>> {
+    let s = s.trim();
+    if let Ok(secs) = s.parse::<f64>() {
+        return duration_from_secs(secs);
+    }
+    let (neg, mut rest) = match s.strip_prefix('-') {
+        Some(r) => (true, r),
+        None => (false, s.strip_prefix('+').unwrap_or(s)),
+    };
+    if rest.is_empty() {
+        return None;
+    }
+    let mut total = 0.0f64;
+    while !rest.is_empty() {
+        let num_end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let n: f64 = rest[..num_end].parse().ok()?;
+        rest = &rest[num_end..];
+        let unit_end = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let scale = match &rest[..unit_end] {
+            "ns" => 1e-9,
+            "us" | "µs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return None,
+        };
+        total += n * scale;
+        rest = &rest[unit_end..];
+    }
+    duration_from_secs(if neg { -total } else { total })
+}
+
+fn duration_from_secs(secs: f64) -> Option<Option<std::time::Duration>> {
+    if !secs.is_finite() {
+        return None;
+    }
+    if secs < 0.0 {
+        return Some(None);
+    }
+    // Durations past ~300 years are forever too.
+    Some(std::time::Duration::try_from_secs_f64(secs.min(1e10)).ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn durations_parse_like_ollama() {
+        assert_eq!(parse_duration("5m"), Some(Some(Duration::from_secs(300))));
+        assert_eq!(
+            parse_duration("1h30m"),
+            Some(Some(Duration::from_secs(5400)))
+        );
+        assert_eq!(parse_duration("0"), Some(Some(Duration::ZERO)));
+        assert_eq!(parse_duration("30"), Some(Some(Duration::from_secs(30))));
+        assert_eq!(
+            parse_duration("250ms"),
+            Some(Some(Duration::from_millis(250)))
+        );
+        assert_eq!(parse_duration("-1"), Some(None));
+        assert_eq!(parse_duration("-1m"), Some(None));
+        assert_eq!(parse_duration("soon"), None);
+        assert_eq!(parse_duration("5x"), None);
+        assert_eq!(parse_duration(""), None);
+    }
+
+    #[test]
+    fn hosts_normalize_like_ollama() {
+        assert_eq!(normalize_host(""), "127.0.0.1:11434");
+        assert_eq!(normalize_host("0.0.0.0"), "0.0.0.0:11434");
+        assert_eq!(normalize_host(":8080"), "0.0.0.0:8080");
+        assert_eq!(normalize_host("127.0.0.1:0"), "127.0.0.1:0");
+        assert_eq!(normalize_host("http://example"), "example:80");
+        assert_eq!(normalize_host("https://example"), "example:443");
+        assert_eq!(normalize_host("http://localhost:9000/"), "localhost:9000");
+        assert_eq!(normalize_host("[::1]:9000"), "[::1]:9000");
+    }
+}

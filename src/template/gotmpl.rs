@@ -17,7 +17,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::rc::Rc;
+use std::sync::Arc;
 
 use thiserror::Error;
 
@@ -56,12 +56,12 @@ pub enum Value {
     Bool(bool),
     Int(i64),
     Float(f64),
-    Str(Rc<str>),
+    Str(Arc<str>),
     /// A slice; `true` when it prints as JSON (a Go type with a JSON `String` method).
-    List(Rc<Vec<Value>>, bool),
+    List(Arc<Vec<Value>>, bool),
     /// A map (ranged and printed in key order); `true` when it prints as JSON.
-    Map(Rc<BTreeMap<String, Value>>, bool),
-    Struct(Rc<Struct>),
+    Map(Arc<BTreeMap<String, Value>>, bool),
+    Struct(Arc<Struct>),
 }
 
 /// A Go struct: fields in declaration order, with their JSON names.
@@ -83,7 +83,7 @@ pub struct Field {
 
 impl Value {
     pub fn str(s: &str) -> Value {
-        Value::Str(Rc::from(s))
+        Value::Str(Arc::from(s))
     }
 
     fn truth(&self) -> bool {
@@ -123,10 +123,10 @@ impl Value {
             },
             serde_json::Value::String(s) => Value::str(s),
             serde_json::Value::Array(a) => {
-                Value::List(Rc::new(a.iter().map(Value::from_json).collect()), false)
+                Value::List(Arc::new(a.iter().map(Value::from_json).collect()), false)
             }
             serde_json::Value::Object(o) => Value::Map(
-                Rc::new(
+                Arc::new(
                     o.iter()
                         .map(|(k, v)| (k.clone(), Value::from_json(v)))
                         .collect(),
@@ -1190,7 +1190,7 @@ impl Exec {
                     ));
                 }
                 match &a[0] {
-                    Value::List(l, j) => Value::List(Rc::new(l[lo..hi].to_vec()), *j),
+                    Value::List(l, j) => Value::List(Arc::new(l[lo..hi].to_vec()), *j),
                     Value::Str(s) => match s.get(lo..hi) {
                         Some(sub) => Value::str(sub),
                         None => Value::str(&String::from_utf8_lossy(&s.as_bytes()[lo..hi])),
@@ -1564,7 +1564,7 @@ pub struct TemplateData {
 }
 
 fn st(fields: Vec<Field>, json_display: bool) -> Value {
-    Value::Struct(Rc::new(Struct {
+    Value::Struct(Arc::new(Struct {
         fields,
         json_display,
     }))
@@ -1591,13 +1591,13 @@ fn jstr(v: &serde_json::Value, k: &str) -> Value {
 fn tool_property(p: &serde_json::Value) -> Value {
     let list = |k: &str, conv: &dyn Fn(&serde_json::Value) -> Value| -> Value {
         match p.get(k).and_then(|v| v.as_array()) {
-            Some(a) => Value::List(Rc::new(a.iter().map(conv).collect()), false),
+            Some(a) => Value::List(Arc::new(a.iter().map(conv).collect()), false),
             None => Value::Nil,
         }
     };
     let props = match p.get("properties").and_then(|v| v.as_object()) {
         Some(o) => Value::Map(
-            Rc::new(
+            Arc::new(
                 o.iter()
                     .map(|(k, v)| (k.clone(), tool_property(v)))
                     .collect(),
@@ -1645,7 +1645,7 @@ pub fn tool_value(t: &serde_json::Value) -> Value {
     let func = jget(t, "function");
     let params = jget(func, "parameters");
     let props = Value::Map(
-        Rc::new(
+        Arc::new(
             params
                 .get("properties")
                 .and_then(|v| v.as_object())
@@ -1659,7 +1659,7 @@ pub fn tool_value(t: &serde_json::Value) -> Value {
         true,
     );
     let required = match params.get("required").and_then(|v| v.as_array()) {
-        Some(a) => Value::List(Rc::new(a.iter().map(Value::from_json).collect()), false),
+        Some(a) => Value::List(Arc::new(a.iter().map(Value::from_json).collect()), false),
         None => Value::Nil,
     };
     let parameters = st(
@@ -1720,7 +1720,7 @@ fn message_value(m: &ChatMessage) -> Value {
         .map(|c| {
             let args = match Value::from_json(&c.arguments) {
                 Value::Map(m, _) => Value::Map(m, true),
-                _ => Value::Map(Rc::new(BTreeMap::new()), true),
+                _ => Value::Map(Arc::new(BTreeMap::new()), true),
             };
             st(
                 vec![
@@ -1756,7 +1756,7 @@ fn message_value(m: &ChatMessage) -> Value {
                 if calls.is_empty() {
                     Value::Nil
                 } else {
-                    Value::List(Rc::new(calls), false)
+                    Value::List(Arc::new(calls), false)
                 },
             ),
             f("ToolName", None, false, Value::str(&m.tool_name)),
@@ -1875,7 +1875,7 @@ impl GoTemplate {
             m.insert("ThinkLevel".into(), Value::str(&data.think_level));
             m.insert("IsThinkSet".into(), Value::Bool(data.is_think_set));
         };
-        let root = |m: BTreeMap<String, Value>| Value::Map(Rc::new(m), false);
+        let root = |m: BTreeMap<String, Value>| Value::Map(Arc::new(m), false);
         if !data.prompt.is_empty() && !data.suffix.is_empty() {
             let mut m = BTreeMap::new();
             m.insert("Prompt".into(), Value::str(&data.prompt));
@@ -1889,14 +1889,17 @@ impl GoTemplate {
             m.insert("System".into(), Value::str(&system));
             m.insert(
                 "Messages".into(),
-                Value::List(Rc::new(messages.iter().map(message_value).collect()), false),
+                Value::List(
+                    Arc::new(messages.iter().map(message_value).collect()),
+                    false,
+                ),
             );
             m.insert(
                 "Tools".into(),
                 if data.tools.is_empty() {
                     Value::Nil
                 } else {
-                    Value::List(Rc::new(data.tools.iter().map(tool_value).collect()), true)
+                    Value::List(Arc::new(data.tools.iter().map(tool_value).collect()), true)
                 },
             );
             m.insert("Response".into(), Value::str(""));
