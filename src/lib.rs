@@ -18,6 +18,7 @@ pub mod quant;
 pub mod registry;
 pub mod sampler;
 pub mod scheduler;
+pub mod server;
 pub mod store;
 pub mod template;
 pub mod tokenizer;

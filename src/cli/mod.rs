@@ -13,6 +13,7 @@ mod push;
 mod repl;
 mod rm;
 mod run;
+mod serve;
 mod show;
 mod tokenize;
 mod wrap;
@@ -48,6 +49,9 @@ pub enum Command {
     Rm(rm::RmArgs),
     /// Run a model: answer a prompt, or chat
     Run(run::RunArgs),
+    /// Start the server (Ollama and OpenAI APIs)
+    #[command(visible_alias = "start")]
+    Serve(serve::ServeArgs),
     /// Show information about a model
     Show(show::ShowArgs),
     /// Print the token ids of a text (or, with --decode, the text of token ids)
@@ -66,6 +70,7 @@ pub fn main() -> ExitCode {
         Command::Push(args) => push::run(args),
         Command::Rm(args) => rm::run(args),
         Command::Run(args) => run::run(args),
+        Command::Serve(args) => serve::run(args),
         Command::Show(args) => show::run(args),
         Command::Tokenize(args) => tokenize::run(args),
     };

@@ -87,7 +87,8 @@ impl Generation {
             tokens: Vec::new(),
             next: None,
             done: None,
-            started: None,
+            // Prompt evaluation is timed from here: drivers step right after creating it.
+            started: Some(Instant::now()),
             prompt_done: None,
             ended: None,
         })
@@ -127,9 +128,6 @@ impl Generation {
 
     /// Records that the first `n` tokens of `next_input` were appended to the sequence.
     pub fn fed(&mut self, n: usize) {
-        if self.started.is_none() {
-            self.started = Some(Instant::now());
-        }
         if self.in_prompt() {
             self.fed += n;
             if !self.in_prompt() {

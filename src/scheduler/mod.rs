@@ -15,6 +15,7 @@
 //! One model is resident at a time: a request for another model waits until the
 //! current one has no leases, then it is unloaded and the other loaded.
 
+pub mod memory;
 mod slots;
 mod worker;
 

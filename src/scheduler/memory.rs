@@ -1,0 +1,67 @@
+//! What memory the process may still use: the kernel's `MemAvailable`, lowered to the
+//! room left under a cgroup (v2 or v1) limit when one is set.
+
+use std::fs;
+
+fn read_u64(path: &str) -> Option<u64> {
+    fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
+/// `MemAvailable` from /proc/meminfo, in bytes.
+fn mem_available() -> Option<u64> {
+    let text = fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// Room under the cgroup's memory limit, if the process is in a limited cgroup.
+fn cgroup_room() -> Option<u64> {
+    // v2: the process's own cgroup directory, else the root of the mount.
+    let own = fs::read_to_string("/proc/self/cgroup").ok().and_then(|t| {
+        t.lines()
+            .find_map(|l| l.strip_prefix("0::").map(|p| p.trim().to_string()))
+    });
+    let mut dirs = Vec::new();
+    if let Some(p) = own {
+        dirs.push(format!("/sys/fs/cgroup{p}"));
+    }
+    dirs.push("/sys/fs/cgroup".to_string());
+    for d in dirs {
+        let max = fs::read_to_string(format!("{d}/memory.max")).ok();
+        if let Some(max) = max {
+            let max = max.trim();
+            if max == "max" {
+                return None;
+            }
+            let limit: u64 = max.parse().ok()?;
+            let used = read_u64(&format!("{d}/memory.current")).unwrap_or(0);
+            return Some(limit.saturating_sub(used));
+        }
+    }
+    // v1
+    let limit = read_u64("/sys/fs/cgroup/memory/memory.limit_in_bytes")?;
+    if limit >= 1 << 60 {
+        return None;
+    }
+    let used = read_u64("/sys/fs/cgroup/memory/memory.usage_in_bytes").unwrap_or(0);
+    Some(limit.saturating_sub(used))
+}
+
+/// Bytes the process may still allocate (`u64::MAX` when nothing can be read).
+pub fn available() -> u64 {
+    let a = mem_available().unwrap_or(u64::MAX);
+    match cgroup_room() {
+        Some(c) => a.min(c),
+        None => a,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn reads_something_on_linux() {
+        let a = super::available();
+        assert!(a > 1 << 20, "{a}");
+    }
+}

@@ -1,0 +1,282 @@
+//! The path every generating endpoint shares (Ollama's generate and chat, OpenAI's chat
+//! and completions): name -> store model, option precedence, a place in the queue, the
+//! model's lease, the prompt rendered, tokenized and fitted to the context off the
+//! stepping thread, and the sequence started.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Map, Value};
+use tokio::sync::mpsc::UnboundedReceiver;
+
+use super::error::ApiError;
+use super::AppState;
+use crate::generate::load::{apply_request_options, prompt_ids};
+use crate::generate::ModelSource;
+use crate::sampler::SamplerOptions;
+use crate::scheduler::{Event, Job, KeepAlive, Lease, ModelInfo, Ticket};
+use crate::store::{Name, Store, StoreError};
+use crate::template::{ChatTemplate, Message};
+
+/// What to generate from.
+pub enum Prompt {
+    /// A conversation, rendered with the model's template (`/api/chat`, `/v1/chat/…`).
+    Chat(Vec<Message>),
+    /// One user prompt (`/api/generate`, `/v1/completions`): with `raw` sent as is,
+    /// else rendered as `[system, the model's messages, user]`; `template` replaces
+    /// the model's (a Go template), `context` is the ids of an earlier answer.
+    Text {
+        prompt: String,
+        raw: bool,
+        template: Option<String>,
+        context: Vec<u32>,
+    },
+}
+
+/// A generation request, as the endpoints translate theirs.
+pub struct GenRequest {
+    pub model: String,
+    pub prompt: Prompt,
+    /// Overrides the model's system message.
+    pub system: Option<String>,
+    pub options: Map<String, Value>,
+    pub keep_alive: KeepAlive,
+    /// Drop the oldest messages when the prompt does not fit (else a 400).
+    pub truncate: bool,
+}
+
+/// Messages and tokens dropped to fit the context.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Truncation {
+    pub messages: usize,
+    pub tokens: usize,
+}
+
+/// A started generation.
+pub struct Started {
+    pub lease: Lease,
+    pub events: UnboundedReceiver<Event>,
+    pub prompt_ids: Vec<u32>,
+    pub truncation: Option<Truncation>,
+    /// Time in the queue and loading.
+    pub load_duration: Duration,
+    pub num_ctx: usize,
+}
+
+/// The model a request names, from the store (off the async threads).
+pub async fn resolve(model: &str) -> Result<ModelSource, ApiError> {
+    if model.trim().is_empty() {
+        return Err(ApiError::bad_request("model is required"));
+    }
+    let name = Name::parse(model).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let shown = model.to_string();
+    tokio::task::spawn_blocking(move || {
+        let store = Store::open();
+        ModelSource::from_store(&store, &name).map_err(|e| match e.downcast_ref::<StoreError>() {
+            Some(StoreError::NotFound(_)) => ApiError::model_not_found(&shown),
+            _ => ApiError::internal(format!("{e:#}")),
+        })
+    })
+    .await
+    .map_err(|e| ApiError::internal(e.to_string()))?
+}
+
+/// Loads (or finds loaded) the model a request names, within the queue's bound.
+pub async fn lease(
+    state: &AppState,
+    model: &str,
+    keep_alive: KeepAlive,
+) -> Result<(Lease, Ticket, Duration), ApiError> {
+    let t0 = Instant::now();
+    let ticket = state.scheduler.ticket()?;
+    let source = resolve(model).await?;
+    let lease = state.scheduler.acquire(source, keep_alive).await?;
+    Ok((lease, ticket, t0.elapsed()))
+}
+
+/// Options under the model's params layer, then the request's.
+fn options(
+    info: &ModelInfo,
+    req: &Map<String, Value>,
+    default_ctx: usize,
+) -> Result<(SamplerOptions, usize), ApiError> {
+    let (mut load, mut sampling) = info
+        .source
+        .defaults()
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    apply_request_options(&mut load, &mut sampling, req)
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let requested = if load.num_ctx == 0 {
+        default_ctx
+    } else {
+        load.num_ctx
+    };
+    // Like Ollama: capped at the trained length, at least 4.
+    let num_ctx = requested.min(info.n_ctx_train.max(4)).max(4);
+    Ok((sampling, num_ctx))
+}
+
+/// Refuses a context whose KV cache cannot fit in memory.
+fn check_memory(info: &ModelInfo, num_ctx: usize) -> Result<(), ApiError> {
+    let need = info.kv_bytes_per_token * num_ctx as u64;
+    let have = crate::scheduler::memory::available();
+    // Keep a quarter of what is available for everything else.
+    if need > have / 4 * 3 {
+        let mib = |b: u64| b / (1 << 20);
+        return Err(ApiError::bad_request(format!(
+            "num_ctx {num_ctx} needs {} MiB of KV cache, but only {} MiB of memory is available",
+            mib(need),
+            mib(have)
+        )));
+    }
+    Ok(())
+}
+
+/// Starts a generation: the request's place in the queue is held until its sequence
+/// has a slot.
+pub async fn start(state: &AppState, req: GenRequest) -> Result<Started, ApiError> {
+    let arrived = Instant::now();
+    let (lease, ticket, load_duration) = lease(state, &req.model, req.keep_alive).await?;
+    let info = Arc::clone(lease.info());
+    let (sampling, num_ctx) = options(&info, &req.options, state.scheduler.config().num_ctx)?;
+    check_memory(&info, num_ctx)?;
+    let system = req.system.clone().or(info.source.layers.system.clone());
+    let truncate = req.truncate;
+    let prompt = req.prompt;
+    let name = req.model.clone();
+    let (ids, truncation) =
+        tokio::task::spawn_blocking(move || build_prompt(&info, prompt, system, num_ctx, truncate))
+            .await
+            .map_err(|e| ApiError::internal(e.to_string()))??;
+    if let Some(t) = truncation {
+        eprintln!(
+            "hearth: {name}: prompt truncated to fit num_ctx {num_ctx}: dropped {} message(s), {} token(s)",
+            t.messages, t.tokens
+        );
+    }
+    let events = lease.generate(
+        Job {
+            ids: ids.clone(),
+            sampling,
+            num_ctx,
+            arrived,
+        },
+        ticket,
+    );
+    Ok(Started {
+        lease,
+        events,
+        prompt_ids: ids,
+        truncation,
+        load_duration,
+        num_ctx,
+    })
+}
+
+fn too_long(n: usize, num_ctx: usize) -> ApiError {
+    ApiError::bad_request(format!(
+        "the prompt has {n} tokens, but the context length is {num_ctx} (raise num_ctx, or shorten the prompt)"
+    ))
+}
+
+/// Renders and tokenizes; with `truncate`, drops the oldest messages other than system
+/// messages and the last one until the prompt fits (with room for one token).
+fn build_prompt(
+    info: &ModelInfo,
+    prompt: Prompt,
+    system: Option<String>,
+    num_ctx: usize,
+    truncate: bool,
+) -> Result<(Vec<u32>, Option<Truncation>), ApiError> {
+    let tok = &info.tokenizer;
+    let render_err = |e: anyhow::Error| ApiError::bad_request(format!("{e:#}"));
+    let (mut messages, template, raw_text, context): (Vec<Message>, _, _, Vec<u32>) = match prompt {
+        Prompt::Chat(mut m) => {
+            // The model's messages open the conversation; its system message applies
+            // when the request has none.
+            let mut all = info.source.layers.messages.clone();
+            if !m.iter().any(|x| x.role == "system") {
+                if let Some(s) = system {
+                    all.insert(0, Message::new("system", s));
+                }
+            }
+            all.append(&mut m);
+            (all, None, None, Vec::new())
+        }
+        Prompt::Text {
+            prompt,
+            raw: true,
+            context,
+            ..
+        } => (Vec::new(), None, Some(prompt), context),
+        Prompt::Text {
+            prompt,
+            template,
+            context,
+            ..
+        } => {
+            let mut all = Vec::new();
+            if let Some(s) = system {
+                all.push(Message::new("system", s));
+            }
+            all.extend(info.source.layers.messages.iter().cloned());
+            all.push(Message::new("user", prompt));
+            let t = match template {
+                Some(src) => Some(
+                    ChatTemplate::go(&src)
+                        .map_err(|e| ApiError::bad_request(format!("invalid template: {e}")))?,
+                ),
+                None => None,
+            };
+            (all, t, None, context)
+        }
+    };
+    let template = template.as_ref().unwrap_or(&info.template);
+    let encode = |messages: &[Message]| -> Result<Vec<u32>, ApiError> {
+        let mut ids = if context.is_empty() {
+            prompt_ids(tok, template, messages, raw_text.as_deref()).map_err(render_err)?
+        } else {
+            let text = match &raw_text {
+                Some(t) => t.clone(),
+                None => template
+                    .render(messages, true)
+                    .map_err(|e| render_err(e.into()))?,
+            };
+            tok.encode(&text, false, true)
+        };
+        if !context.is_empty() {
+            let mut c = context.clone();
+            c.append(&mut ids);
+            ids = c;
+        }
+        Ok(ids)
+    };
+    let ids = encode(&messages)?;
+    if ids.is_empty() {
+        return Err(ApiError::bad_request("the prompt is empty"));
+    }
+    if ids.len() < num_ctx {
+        return Ok((ids, None));
+    }
+    let first_len = ids.len();
+    if !truncate || raw_text.is_some() {
+        return Err(too_long(first_len, num_ctx));
+    }
+    let mut dropped = 0;
+    loop {
+        let last = messages.len().saturating_sub(1);
+        let Some(i) = messages[..last].iter().position(|m| m.role != "system") else {
+            return Err(too_long(first_len, num_ctx));
+        };
+        messages.remove(i);
+        dropped += 1;
+        let ids = encode(&messages)?;
+        if ids.len() < num_ctx {
+            let t = Truncation {
+                messages: dropped,
+                tokens: first_len - ids.len(),
+            };
+            return Ok((ids, Some(t)));
+        }
+    }
+}

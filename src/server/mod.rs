@@ -1,0 +1,130 @@
+//! `hearth serve`: Ollama's API (`/api/*`) and OpenAI's (`/v1/*`) over the scheduler.
+//!
+//! [`serve`] takes a bound listener and a shutdown future (tests bind port 0). HTTP work,
+//! JSON and tokenisation run on tokio's threads; only the scheduler's stepping thread
+//! runs the engine. Each request is logged in one line (method, path, status, duration)
+//! and counted in `/metrics`.
+
+pub mod error;
+pub mod infer;
+pub mod ollama;
+pub mod stream;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{header, Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::json;
+
+use crate::metrics::Metrics;
+use crate::scheduler::Scheduler;
+use error::ApiError;
+
+/// The largest request body accepted.
+pub const MAX_BODY: usize = 32 << 20;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub scheduler: Scheduler,
+    pub metrics: Arc<Metrics>,
+}
+
+impl AppState {
+    pub fn new(config: crate::scheduler::Config) -> AppState {
+        let metrics = Arc::new(Metrics::default());
+        AppState {
+            scheduler: Scheduler::start(config, Arc::clone(&metrics)),
+            metrics,
+        }
+    }
+}
+
+/// Reads a request body up to [`MAX_BODY`] bytes.
+pub async fn read_body(body: Body) -> Result<Bytes, ApiError> {
+    axum::body::to_bytes(body, MAX_BODY).await.map_err(|_| {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "request body too large (the limit is {} MiB)",
+                MAX_BODY >> 20
+            ),
+        )
+    })
+}
+
+async fn root() -> &'static str {
+    "Ollama is running"
+}
+
+async fn version() -> Json<serde_json::Value> {
+    Json(json!({"version": env!("CARGO_PKG_VERSION")}))
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+async fn not_found() -> (StatusCode, &'static str) {
+    (StatusCode::NOT_FOUND, "404 page not found")
+}
+
+/// One log line per request and its count in the metrics.
+async fn log_requests(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let t0 = Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let endpoint = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |m| m.as_str().to_string());
+    let resp = next.run(req).await;
+    let status = resp.status();
+    state.metrics.request(&endpoint, status.as_u16());
+    if method != Method::HEAD || status != StatusCode::OK {
+        eprintln!(
+            "hearth: {} | {:>3} | {:>10.3?} | {} {}",
+            stream::rfc3339(std::time::SystemTime::now()),
+            status.as_u16(),
+            t0.elapsed(),
+            method,
+            path
+        );
+    }
+    resp
+}
+
+/// Every route.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(root).head(root))
+        .route("/api/version", get(version).head(version))
+        .route("/api/generate", post(ollama::generate))
+        .route("/api/chat", post(ollama::chat))
+        .route("/metrics", get(metrics))
+        .fallback(not_found)
+        .route_layer(middleware::from_fn_with_state(state.clone(), log_requests))
+        .with_state(state)
+}
+
+/// Serves until `shutdown` completes.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    state: AppState,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

@@ -1,0 +1,375 @@
+//! Ollama's generating endpoints: `POST /api/generate` and `POST /api/chat`, with
+//! Ollama's field names, defaults, NDJSON streaming and final statistics.
+
+use std::time::{Duration, SystemTime};
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use futures_util::StreamExt;
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use super::error::{parse_body, ApiError};
+use super::infer::{self, GenRequest, Prompt, Started};
+use super::stream::{ndjson, rfc3339};
+use super::{read_body, AppState};
+use crate::scheduler::{Done, Event, KeepAlive};
+use crate::template::Message;
+
+/// `keep_alive` as Ollama takes it: seconds (a number) or a Go duration string;
+/// negative means forever.
+pub fn keep_alive(v: &Option<Value>) -> Result<KeepAlive, ApiError> {
+    let bad = || {
+        ApiError::bad_request(
+            "invalid keep_alive: want a number of seconds or a duration like \"5m\"",
+        )
+    };
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => {
+            let secs = n.as_f64().ok_or_else(bad)?;
+            crate::config::parse_duration(&secs.to_string())
+                .map(Some)
+                .ok_or_else(bad)
+        }
+        Some(Value::String(s)) => crate::config::parse_duration(s).map(Some).ok_or_else(bad),
+        Some(_) => Err(bad()),
+    }
+}
+
+/// `format`: accepted and passed on (`"json"` or a JSON schema); constrained decoding
+/// is not applied yet.
+fn check_format(v: &Option<Value>) -> Result<(), ApiError> {
+    match v {
+        None | Some(Value::Null) | Some(Value::Object(_)) => Ok(()),
+        Some(Value::String(s)) if s.is_empty() || s == "json" => Ok(()),
+        Some(other) => Err(ApiError::bad_request(format!(
+            "invalid format {other}: want \"json\" or a JSON schema"
+        ))),
+    }
+}
+
+fn check_think(model: &str, v: &Option<Value>) -> Result<(), ApiError> {
+    match v {
+        None | Some(Value::Null) | Some(Value::Bool(false)) => Ok(()),
+        Some(Value::String(s)) if s == "none" || s.is_empty() => Ok(()),
+        Some(_) => Err(ApiError::bad_request(format!(
+            "\"{model}\" does not support thinking"
+        ))),
+    }
+}
+
+fn images_refused(model: &str) -> ApiError {
+    ApiError::bad_request(format!(
+        "\"{model}\" does not support images: it is a text-only model"
+    ))
+}
+
+#[derive(Deserialize)]
+struct GenerateRequest {
+    #[serde(default)]
+    model: String,
+    #[serde(default)]
+    prompt: String,
+    #[serde(default)]
+    suffix: Option<String>,
+    #[serde(default)]
+    system: Option<String>,
+    #[serde(default)]
+    template: Option<String>,
+    #[serde(default)]
+    context: Option<Vec<u32>>,
+    #[serde(default)]
+    stream: Option<bool>,
+    #[serde(default)]
+    raw: bool,
+    #[serde(default)]
+    format: Option<Value>,
+    #[serde(default)]
+    keep_alive: Option<Value>,
+    #[serde(default)]
+    images: Option<Vec<String>>,
+    #[serde(default)]
+    options: Option<Map<String, Value>>,
+    #[serde(default)]
+    think: Option<Value>,
+    #[serde(default)]
+    truncate: Option<bool>,
+    #[serde(default)]
+    shift: Option<bool>,
+    #[serde(default)]
+    logprobs: Option<bool>,
+    #[serde(default)]
+    top_logprobs: Option<u32>,
+}
+
+#[derive(Deserialize)]
+struct ChatMessage {
+    role: String,
+    #[serde(default)]
+    content: Option<String>,
+    #[serde(default)]
+    images: Option<Vec<String>>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    thinking: Option<String>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    tool_calls: Option<Value>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    tool_name: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ChatRequest {
+    #[serde(default)]
+    model: String,
+    #[serde(default)]
+    messages: Vec<ChatMessage>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    tools: Option<Value>,
+    #[serde(default)]
+    format: Option<Value>,
+    #[serde(default)]
+    options: Option<Map<String, Value>>,
+    #[serde(default)]
+    stream: Option<bool>,
+    #[serde(default)]
+    keep_alive: Option<Value>,
+    #[serde(default)]
+    think: Option<Value>,
+    #[serde(default)]
+    truncate: Option<bool>,
+}
+
+/// A load-only request (empty prompt or messages): loads the model and returns, or with
+/// `keep_alive: 0` unloads it (without loading it first when it is not loaded).
+async fn preload(
+    state: &AppState,
+    model: &str,
+    keep: KeepAlive,
+    chat: bool,
+) -> Result<Response, ApiError> {
+    let unload = keep == Some(Some(Duration::ZERO));
+    let reason = if unload { "unload" } else { "load" };
+    let source = infer::resolve(model).await?;
+    if unload {
+        // Not loaded: nothing to do (Ollama would load it first, only to unload it).
+        if state
+            .scheduler
+            .resident()
+            .is_some_and(|r| r.name == source.name)
+        {
+            state.scheduler.unload(&source.name).await;
+        }
+    } else {
+        let (lease, _ticket, _) = infer::lease(state, model, keep).await?;
+        drop(lease);
+    }
+    let mut v = json!({
+        "model": model,
+        "created_at": rfc3339(SystemTime::now()),
+        "done": true,
+        "done_reason": reason,
+    });
+    if chat {
+        v["message"] = json!({"role": "assistant", "content": ""});
+    } else {
+        v["response"] = json!("");
+    }
+    Ok(Json(v).into_response())
+}
+
+/// The statistics of Ollama's final object.
+fn final_fields(v: &mut Value, d: &Done, s: &StreamCtx) {
+    let ns = |d: Duration| d.as_nanos() as u64;
+    v["done"] = json!(true);
+    v["done_reason"] = json!(d.reason.as_str());
+    v["total_duration"] = json!(ns(s.arrived.elapsed()));
+    v["load_duration"] = json!(ns(s.load_duration));
+    v["prompt_eval_count"] = json!(d.stats.prompt_eval_count);
+    v["prompt_eval_duration"] = json!(ns(d.stats.prompt_eval_duration));
+    v["eval_count"] = json!(d.stats.eval_count);
+    v["eval_duration"] = json!(ns(d.stats.eval_duration));
+    if let Some(t) = s.truncation {
+        v["truncated"] = json!({"messages": t.messages, "tokens": t.tokens});
+    }
+}
+
+struct StreamCtx {
+    model: String,
+    chat: bool,
+    arrived: std::time::Instant,
+    load_duration: Duration,
+    truncation: Option<infer::Truncation>,
+    prompt_ids: Vec<u32>,
+}
+
+impl StreamCtx {
+    fn chunk(&self, text: &str) -> Value {
+        let mut v = json!({"model": self.model, "created_at": rfc3339(SystemTime::now())});
+        if self.chat {
+            v["message"] = json!({"role": "assistant", "content": text});
+        } else {
+            v["response"] = json!(text);
+        }
+        v["done"] = json!(false);
+        v
+    }
+
+    fn last(&self, d: &Done, text: &str) -> Value {
+        let mut v = self.chunk(text);
+        final_fields(&mut v, d, self);
+        if !self.chat {
+            let mut ctx = self.prompt_ids.clone();
+            ctx.extend_from_slice(&d.tokens);
+            v["context"] = json!(ctx);
+        }
+        v
+    }
+}
+
+/// Streams or collects a started generation as Ollama does.
+async fn respond(started: Started, ctx: StreamCtx, stream: bool) -> Response {
+    let Started {
+        lease, mut events, ..
+    } = started;
+    if !stream {
+        let mut text = String::new();
+        while let Some(e) = events.recv().await {
+            match e {
+                Event::Text(t) => text.push_str(&t),
+                Event::Done(d) => {
+                    drop(lease);
+                    return Json(ctx.last(&d, &text)).into_response();
+                }
+                Event::Error(m) => return ApiError::internal(m).into_response(),
+            }
+        }
+        return ApiError::internal("the generation ended without a result").into_response();
+    }
+    // The lease lives as long as the stream; dropping the stream (a client gone)
+    // drops the receiver, which cancels the sequence at the next step.
+    let s = futures_util::stream::unfold(Some((events, ctx, lease)), |state| async move {
+        let (mut events, ctx, lease) = state?;
+        match events.recv().await {
+            Some(Event::Text(t)) => {
+                let v = ctx.chunk(&t);
+                Some((v, Some((events, ctx, lease))))
+            }
+            Some(Event::Done(d)) => Some((ctx.last(&d, ""), None)),
+            Some(Event::Error(m)) => Some((json!({"error": m}), None)),
+            None => None,
+        }
+    });
+    ndjson(s.boxed())
+}
+
+pub async fn generate(State(state): State<AppState>, body: Body) -> Result<Response, ApiError> {
+    let body = read_body(body).await?;
+    let req: GenerateRequest = parse_body(&body)?;
+    let _ = (&req.shift, &req.logprobs, &req.top_logprobs);
+    if req.model.is_empty() {
+        return Err(ApiError::bad_request("model is required"));
+    }
+    let keep = keep_alive(&req.keep_alive)?;
+    check_format(&req.format)?;
+    check_think(&req.model, &req.think)?;
+    if req.images.as_ref().is_some_and(|i| !i.is_empty()) {
+        infer::resolve(&req.model).await?;
+        return Err(images_refused(&req.model));
+    }
+    if req.suffix.as_ref().is_some_and(|s| !s.is_empty()) {
+        infer::resolve(&req.model).await?;
+        return Err(ApiError::bad_request(format!(
+            "\"{}\" does not support insert",
+            req.model
+        )));
+    }
+    if req.raw && (req.template.is_some() || req.system.is_some() || req.context.is_some()) {
+        return Err(ApiError::bad_request(
+            "raw mode does not support template, system, or context",
+        ));
+    }
+    if req.prompt.is_empty() && req.context.as_ref().is_none_or(Vec::is_empty) {
+        return preload(&state, &req.model, keep, false).await;
+    }
+    let started = infer::start(
+        &state,
+        GenRequest {
+            model: req.model.clone(),
+            prompt: Prompt::Text {
+                prompt: req.prompt,
+                raw: req.raw,
+                template: req.template,
+                context: req.context.unwrap_or_default(),
+            },
+            system: req.system,
+            options: req.options.unwrap_or_default(),
+            keep_alive: keep,
+            truncate: req.truncate.unwrap_or(true),
+        },
+    )
+    .await?;
+    let ctx = StreamCtx {
+        model: req.model,
+        chat: false,
+        arrived: std::time::Instant::now() - started.load_duration,
+        load_duration: started.load_duration,
+        truncation: started.truncation,
+        prompt_ids: started.prompt_ids.clone(),
+    };
+    Ok(respond(started, ctx, req.stream.unwrap_or(true)).await)
+}
+
+pub async fn chat(State(state): State<AppState>, body: Body) -> Result<Response, ApiError> {
+    let body = read_body(body).await?;
+    let req: ChatRequest = parse_body(&body)?;
+    if req.model.is_empty() {
+        return Err(ApiError::bad_request("model is required"));
+    }
+    let keep = keep_alive(&req.keep_alive)?;
+    check_format(&req.format)?;
+    check_think(&req.model, &req.think)?;
+    if req.messages.is_empty() {
+        return preload(&state, &req.model, keep, true).await;
+    }
+    if req
+        .messages
+        .iter()
+        .any(|m| m.images.as_ref().is_some_and(|i| !i.is_empty()))
+    {
+        infer::resolve(&req.model).await?;
+        return Err(images_refused(&req.model));
+    }
+    let messages = req
+        .messages
+        .into_iter()
+        .map(|m| Message::new(m.role, m.content.unwrap_or_default()))
+        .collect();
+    let started = infer::start(
+        &state,
+        GenRequest {
+            model: req.model.clone(),
+            prompt: Prompt::Chat(messages),
+            system: None,
+            options: req.options.unwrap_or_default(),
+            keep_alive: keep,
+            truncate: req.truncate.unwrap_or(true),
+        },
+    )
+    .await?;
+    let ctx = StreamCtx {
+        model: req.model,
+        chat: true,
+        arrived: std::time::Instant::now() - started.load_duration,
+        load_duration: started.load_duration,
+        truncation: started.truncation,
+        prompt_ids: Vec::new(),
+    };
+    Ok(respond(started, ctx, req.stream.unwrap_or(true)).await)
+}
