@@ -128,6 +128,37 @@ pub fn context_length() -> usize {
         .unwrap_or(4096)
 }
 
+/// A cap on the memory hearth plans to use for models and their caches:
+/// `$HEARTH_MAX_MEMORY` in bytes, or with a unit (`512MiB`, `8GiB`, `2GB`).
+pub fn max_memory() -> Option<u64> {
+    parse_bytes(&var(&["HEARTH_MAX_MEMORY"])?)
+}
+
+/// A size in bytes with an optional unit (K, M, G, T; KB/MB… powers of 1000, KiB/MiB…
+/// powers of 1024; K/M/G alone are powers of 1024).
+pub fn parse_bytes(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let n: f64 = s[..split].parse().ok()?;
+    let unit = s[split..].trim().to_ascii_lowercase();
+    let scale: f64 = match unit.as_str() {
+        "" | "b" => 1.0,
+        "k" | "kib" => 1024.0,
+        "m" | "mib" => 1024.0 * 1024.0,
+        "g" | "gib" => 1024.0 * 1024.0 * 1024.0,
+        "t" | "tib" => 1024.0f64.powi(4),
+        "kb" => 1e3,
+        "mb" => 1e6,
+        "gb" => 1e9,
+        "tb" => 1e12,
+        _ => return None,
+    };
+    let v = n * scale;
+    (v.is_finite() && v >= 0.0).then_some(v as u64)
+}
+
 /// A keep-alive duration as Ollama takes it: a number of seconds, or a Go duration
 /// (`"5m"`, `"1h30m"`, `"250ms"`, `"0"`). `Some(None)` is forever (negative),
 /// `None` is not a duration.
@@ -202,6 +233,15 @@ mod tests {
         assert_eq!(parse_duration("soon"), None);
         assert_eq!(parse_duration("5x"), None);
         assert_eq!(parse_duration(""), None);
+    }
+
+    #[test]
+    fn sizes_parse() {
+        assert_eq!(parse_bytes("64MiB"), Some(64 << 20));
+        assert_eq!(parse_bytes("2GB"), Some(2_000_000_000));
+        assert_eq!(parse_bytes("1024"), Some(1024));
+        assert_eq!(parse_bytes("1.5G"), Some(3 << 29));
+        assert_eq!(parse_bytes("lots"), None);
     }
 
     #[test]

@@ -30,7 +30,12 @@ fn generate_equals_run_streamed_and_not() {
     assert_eq!(last["done_reason"], "length");
     assert_eq!(last["eval_count"], 24);
     assert!(last["prompt_eval_count"].as_u64().unwrap() > 0);
-    for k in ["total_duration", "load_duration", "prompt_eval_duration", "eval_duration"] {
+    for k in [
+        "total_duration",
+        "load_duration",
+        "prompt_eval_duration",
+        "eval_duration",
+    ] {
         assert!(last[k].is_u64(), "{k} in {last}");
     }
     assert!(last["context"].as_array().unwrap().len() > 24);
@@ -43,4 +48,434 @@ fn generate_equals_run_streamed_and_not() {
     let v: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(v["response"].as_str().unwrap(), want);
     assert_eq!(v["done"], true);
+}
+
+/// Greedy text of a raw generate request, with the response's final object.
+fn generate(s: &Server, prompt: &str, n: usize, extra: Value) -> (String, Value) {
+    let mut body = json!({"model": "smol", "prompt": prompt, "raw": true, "stream": false,
+                          "options": {"temperature": 0, "num_predict": n}});
+    if let Value::Object(m) = extra {
+        for (k, v) in m {
+            body[k] = v;
+        }
+    }
+    let (status, text) = s.post("/api/generate", &body.to_string());
+    assert_eq!(status, 200, "{text}");
+    let v: Value = serde_json::from_str(&text).unwrap();
+    (v["response"].as_str().unwrap().to_string(), v)
+}
+
+const PROMPTS: [&str; 8] = [
+    "The capital of France is",
+    "def fibonacci(n):",
+    "Once upon a time, in a small village,",
+    "The three laws of thermodynamics are",
+    "Water boils at",
+    "My favourite recipe for bread is",
+    "1, 2, 3, 4, 5,",
+    "The quick brown fox",
+];
+
+#[test]
+fn eight_concurrent_requests_equal_each_alone_and_share_steps() {
+    let s = Server::start(
+        &[("smol", common::SMOLLM2)],
+        &[("HEARTH_NUM_PARALLEL", "8")],
+    );
+    let alone: Vec<String> = PROMPTS
+        .iter()
+        .map(|p| generate(&s, p, 32, json!({})).0)
+        .collect();
+    let steps_before = s.metric("hearth_sequences_per_step_bucket{le=\"1\"}");
+    let together: Vec<String> = std::thread::scope(|sc| {
+        let hs: Vec<_> = PROMPTS
+            .iter()
+            .map(|p| sc.spawn(|| generate(&s, p, 32, json!({})).0))
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for (i, (a, t)) in alone.iter().zip(&together).enumerate() {
+        assert_eq!(a, t, "prompt {i} ({:?}) differs when batched", PROMPTS[i]);
+    }
+    let single = s.metric("hearth_sequences_per_step_bucket{le=\"1\"}") - steps_before;
+    let all = s.metric("hearth_sequences_per_step_count");
+    let multi = all - s.metric("hearth_sequences_per_step_bucket{le=\"1\"}");
+    assert!(
+        multi > 0.0,
+        "no step carried more than one sequence ({single} single)"
+    );
+    // 8 x 32 tokens: batched, far fewer steps than tokens.
+    assert!(
+        s.metric("hearth_sequences_per_step_bucket{le=\"4\"}") < all,
+        "never more than 4 at once"
+    );
+}
+
+/// Reads an NDJSON stream, calling `f(i, object, elapsed)` per line until it returns false.
+fn stream_lines(
+    s: &Server,
+    path: &str,
+    body: &Value,
+    mut f: impl FnMut(usize, &Value, std::time::Duration) -> bool,
+) {
+    use std::io::BufRead;
+    let t0 = std::time::Instant::now();
+    let resp = ureq::post(&format!("{}{path}", s.url))
+        .timeout(std::time::Duration::from_secs(300))
+        .send_string(&body.to_string())
+        .unwrap();
+    let r = std::io::BufReader::new(resp.into_reader());
+    for (i, line) in r.lines().enumerate() {
+        let line = line.unwrap();
+        let v: Value = serde_json::from_str(&line).unwrap();
+        if !f(i, &v, t0.elapsed()) {
+            return;
+        }
+    }
+}
+
+#[test]
+fn a_long_prompt_does_not_stall_a_running_stream() {
+    let s = Server::start(&[("smol", common::SMOLLM2)], &[]);
+    // ~3000 tokens of varied text.
+    let long: String = (0..165)
+        .map(|i| {
+            format!(
+                "Sentence {i} talks about topic {} and number {}. ",
+                i * 7 % 13,
+                i * i
+            )
+        })
+        .collect();
+    let arrivals = std::sync::Mutex::new(Vec::new());
+    let long_done = std::sync::Mutex::new(None);
+    std::thread::scope(|sc| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (s, arrivals) = (&s, &arrivals);
+        sc.spawn(move || {
+            let body = json!({"model": "smol", "prompt": "Tell me a long story about a dragon.",
+                "options": {"temperature": 0, "num_predict": 400, "num_ctx": 4096}});
+            stream_lines(s, "/api/generate", &body, |i, v, t| {
+                arrivals.lock().unwrap().push(t);
+                if i == 20 {
+                    let _ = tx.send(());
+                }
+                v["done"] == false
+            });
+        });
+        rx.recv().unwrap();
+        let t0 = std::time::Instant::now();
+        let body = json!({"model": "smol", "prompt": long, "raw": true, "stream": false,
+            "options": {"temperature": 0, "num_predict": 1, "num_ctx": 4096}});
+        let (status, text) = s.post("/api/generate", &body.to_string());
+        assert_eq!(status, 200, "{text}");
+        let v: Value = serde_json::from_str(&text).unwrap();
+        let n = v["prompt_eval_count"].as_u64().unwrap();
+        assert!(n > 2500, "the long prompt has only {n} tokens");
+        *long_done.lock().unwrap() = Some((t0.elapsed(), n));
+    });
+    let a = arrivals.into_inner().unwrap();
+    let gaps: Vec<f64> = a.windows(2).map(|w| (w[1] - w[0]).as_secs_f64()).collect();
+    let max_gap = gaps.iter().cloned().fold(0.0, f64::max);
+    let (long_time, n) = long_done.into_inner().unwrap().unwrap();
+    eprintln!(
+        "stall: longest gap {:.3} s over {} tokens while a {n}-token prompt took {:.2} s",
+        max_gap,
+        a.len(),
+        long_time.as_secs_f64()
+    );
+    // The step budget allows ~0.1 s of prompt work per step; a whole prompt at once would
+    // stall the stream for the full prompt time (seconds). Generous for a loaded CI machine.
+    assert!(max_gap < 1.5, "a stream stalled {max_gap:.3} s");
+    assert!(max_gap < long_time.as_secs_f64() / 2.0);
+}
+
+#[test]
+fn a_full_queue_answers_503_and_the_rest_complete() {
+    let s = Server::start(
+        &[("smol", common::SMOLLM2)],
+        &[("HEARTH_NUM_PARALLEL", "1"), ("HEARTH_MAX_QUEUE", "2")],
+    );
+    let want = generate(&s, PROMPTS[2], 48, json!({})).0;
+    let results: Vec<(u16, String)> = std::thread::scope(|sc| {
+        let hs: Vec<_> = (0..8)
+            .map(|_| {
+                sc.spawn(|| {
+                    let body = json!({"model": "smol", "prompt": PROMPTS[2], "raw": true, "stream": false,
+                                      "options": {"temperature": 0, "num_predict": 48}});
+                    s.post("/api/generate", &body.to_string())
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mut ok = 0;
+    let mut busy = 0;
+    for (status, text) in &results {
+        match status {
+            200 => {
+                let v: Value = serde_json::from_str(text).unwrap();
+                assert_eq!(v["response"].as_str().unwrap(), want);
+                ok += 1;
+            }
+            503 => {
+                assert_eq!(
+                    text,
+                    r#"{"error":"server busy, please try again.  maximum pending requests exceeded"}"#
+                );
+                busy += 1;
+            }
+            _ => panic!("unexpected {status}: {text}"),
+        }
+    }
+    assert!(
+        ok >= 2 && busy >= 1 && ok + busy == 8,
+        "{ok} ok, {busy} busy"
+    );
+    // Nothing is left waiting.
+    assert_eq!(s.metric("hearth_queue_depth"), 0.0);
+    assert_eq!(generate(&s, PROMPTS[0], 4, json!({})).1["done"], true);
+}
+
+#[test]
+fn a_disconnect_frees_the_slot_at_once() {
+    let s = Server::start(
+        &[("smol", common::SMOLLM2)],
+        &[("HEARTH_NUM_PARALLEL", "1")],
+    );
+    let body = json!({"model": "smol", "prompt": "Tell me a very long story.",
+                      "options": {"temperature": 0, "num_predict": 4000}});
+    // Read five chunks, then drop the connection.
+    stream_lines(&s, "/api/generate", &body, |i, _, _| i < 5);
+    let t0 = std::time::Instant::now();
+    let mut first = None;
+    let body = json!({"model": "smol", "prompt": "Hi", "options": {"num_predict": 3}});
+    stream_lines(&s, "/api/generate", &body, |_, _, _| {
+        first.get_or_insert(t0.elapsed());
+        true
+    });
+    let first = first.unwrap().as_secs_f64();
+    assert!(
+        first < 2.0,
+        "the next request waited {first:.2} s for the slot"
+    );
+    assert_eq!(s.metric("hearth_active_sequences"), 0.0);
+}
+
+#[test]
+fn a_second_chat_turn_computes_only_its_new_tokens() {
+    let s = Server::start(&[("smol", common::SMOLLM2)], &[]);
+    let system = "You are a helpful assistant. ".repeat(30);
+    let chat = |messages: &Value| {
+        let body = json!({"model": "smol", "messages": messages, "stream": false,
+                          "options": {"temperature": 0, "num_predict": 12}});
+        let (status, text) = s.post("/api/chat", &body.to_string());
+        assert_eq!(status, 200, "{text}");
+        serde_json::from_str::<Value>(&text).unwrap()
+    };
+    let mut messages = json!([{"role": "system", "content": system},
+                              {"role": "user", "content": "What is the capital of France?"}]);
+    let first = chat(&messages);
+    let n1 = first["prompt_eval_count"].as_u64().unwrap();
+    messages
+        .as_array_mut()
+        .unwrap()
+        .push(first["message"].clone());
+    messages
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"role": "user", "content": "And of Italy?"}));
+    let second = chat(&messages);
+    let n2 = second["prompt_eval_count"].as_u64().unwrap();
+    assert!(n1 > 150, "first turn computed {n1}");
+    assert!(
+        n2 < 40,
+        "second turn computed {n2} tokens, not just its own"
+    );
+    assert!(s.metric("hearth_prompt_tokens_reused_total") >= (n1 - 1) as f64);
+}
+
+#[test]
+fn preload_unload_and_per_request_context() {
+    let s = Server::start(&[("smol", common::SMOLLM2)], &[]);
+    let (status, text) = s.post("/api/generate", r#"{"model":"smol"}"#);
+    assert_eq!(status, 200, "{text}");
+    let v: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["done_reason"], "load");
+    assert_eq!(s.metric("hearth_model_loads_total"), 1.0);
+    // Different num_ctx per request: no reload.
+    for ctx in [256, 2048, 512] {
+        let (_, v) = generate(
+            &s,
+            "Hello",
+            2,
+            json!({"options": {"num_ctx": ctx, "num_predict": 2}}),
+        );
+        assert_eq!(v["done"], true);
+    }
+    assert_eq!(s.metric("hearth_model_loads_total"), 1.0);
+    let (status, text) = s.post(
+        "/api/chat",
+        r#"{"model":"smol","messages":[],"keep_alive":0}"#,
+    );
+    assert_eq!(status, 200, "{text}");
+    let v: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["done_reason"], "unload");
+    // keep_alive 0 on a real request: unloaded once it ends.
+    let (_, v) = generate(&s, "Hello", 2, json!({"keep_alive": 0}));
+    assert_eq!(v["done"], true);
+    let t0 = std::time::Instant::now();
+    while s.metric("hearth_model_unloads_total") < 2.0 {
+        assert!(t0.elapsed().as_secs() < 10, "not unloaded");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(s.metric("hearth_model_loads_total"), 2.0);
+}
+
+#[test]
+fn context_overflow_is_never_silent() {
+    let s = Server::start(&[("smol", common::SMOLLM2)], &[]);
+    let long = "Tell me about the history of the Roman empire in great detail. ".repeat(6);
+    let mut messages = Vec::new();
+    for i in 0..8 {
+        messages.push(json!({"role": "user", "content": format!("{i}: {long}")}));
+        messages.push(json!({"role": "assistant", "content": "I see."}));
+    }
+    messages.push(json!({"role": "user", "content": "Summarise."}));
+    let body = json!({"model": "smol", "messages": messages, "stream": false,
+                      "options": {"num_ctx": 400, "num_predict": 4}});
+    let (status, text) = s.post("/api/chat", &body.to_string());
+    assert_eq!(status, 200, "{text}");
+    let v: Value = serde_json::from_str(&text).unwrap();
+    let dropped = v["truncated"]["messages"].as_u64().unwrap();
+    assert!(dropped >= 8, "{v}");
+    assert!(v["truncated"]["tokens"].as_u64().unwrap() > 400);
+    assert!(v["prompt_eval_count"].as_u64().unwrap() < 400);
+    assert!(s.log().contains("prompt truncated"));
+
+    let mut body = body;
+    body["truncate"] = json!(false);
+    let (status, text) = s.post("/api/chat", &body.to_string());
+    assert_eq!(status, 400, "{text}");
+    assert!(
+        text.contains("context length is 400") && text.contains("tokens"),
+        "{text}"
+    );
+
+    let body = json!({"model": "smol", "prompt": long.repeat(3), "options": {"num_ctx": 64}});
+    let (status, text) = s.post("/api/generate", &body.to_string());
+    assert_eq!(status, 400, "{text}");
+    assert!(text.contains("context length is 64"), "{text}");
+}
+
+#[test]
+fn bad_input_gets_a_clear_4xx_and_the_server_keeps_serving() {
+    let s = Server::start(
+        &[("smol", common::SMOLLM2)],
+        &[("HEARTH_MAX_MEMORY", "64MiB")],
+    );
+    let cases: &[(&str, &str, u16, &str)] = &[
+        ("/api/generate", "{not json", 400, ""),
+        ("/api/generate", "", 400, "missing request body"),
+        (
+            "/api/generate",
+            r#"{"model":"smol","prompt":5}"#,
+            400,
+            "invalid type",
+        ),
+        (
+            "/api/generate",
+            r#"{"prompt":"hi"}"#,
+            400,
+            "model is required",
+        ),
+        (
+            "/api/generate",
+            r#"{"model":"nope","prompt":"hi"}"#,
+            404,
+            "model 'nope' not found",
+        ),
+        (
+            "/api/chat",
+            r#"{"model":"nope","messages":[]}"#,
+            404,
+            "model 'nope' not found",
+        ),
+        (
+            "/api/chat",
+            r#"{"model":"smol","messages":"hi"}"#,
+            400,
+            "invalid type",
+        ),
+        (
+            "/api/generate",
+            r#"{"model":"Bad Name!","prompt":"hi"}"#,
+            400,
+            "",
+        ),
+        (
+            "/api/generate",
+            r#"{"model":"smol","prompt":"hi","options":{"temperature":"hot"}}"#,
+            400,
+            "temperature",
+        ),
+        (
+            "/api/generate",
+            r#"{"model":"smol","prompt":"hi","options":{"num_predict":1.5}}"#,
+            400,
+            "num_predict",
+        ),
+        (
+            "/api/generate",
+            r#"{"model":"smol","prompt":"hi","keep_alive":"soon"}"#,
+            400,
+            "keep_alive",
+        ),
+        (
+            "/api/generate",
+            r#"{"model":"smol","prompt":"hi","images":["aGk="]}"#,
+            400,
+            "does not support images",
+        ),
+        (
+            "/api/generate",
+            r#"{"model":"smol","prompt":"hi","raw":true,"system":"x"}"#,
+            400,
+            "raw mode",
+        ),
+        (
+            "/api/generate",
+            r#"{"model":"smol","prompt":"hi","format":5}"#,
+            400,
+            "format",
+        ),
+        (
+            "/api/generate",
+            r#"{"model":"smol","prompt":"hi","options":{"num_ctx":8192}}"#,
+            400,
+            "MiB",
+        ),
+    ];
+    for (path, body, want, needle) in cases {
+        let (status, text) = s.post(path, body);
+        assert_eq!(status, *want, "{path} {body}: {text}");
+        let v: Value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"));
+        let msg = v["error"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no error field: {text}"));
+        assert!(msg.contains(needle), "{body}: {msg}");
+    }
+    let big = format!(r#"{{"model":"smol","prompt":"{}"}}"#, "x".repeat(33 << 20));
+    let (status, _) = s.post("/api/generate", &big);
+    assert_eq!(status, 413);
+    let (status, _) = s.get("/api/nothing");
+    assert_eq!(status, 404);
+    // Unknown options are ignored, as Ollama does; a small num_ctx fits the memory cap.
+    let (_, v) = generate(
+        &s,
+        "Hello",
+        3,
+        json!({"options": {"num_predict": 3, "mirostat": 2, "num_ctx": 512}}),
+    );
+    assert_eq!(v["eval_count"], 3);
 }

@@ -48,13 +48,15 @@ fn cgroup_room() -> Option<u64> {
     Some(limit.saturating_sub(used))
 }
 
-/// Bytes the process may still allocate (`u64::MAX` when nothing can be read).
+/// Bytes the process may still allocate (`u64::MAX` when nothing can be read), at
+/// most `HEARTH_MAX_MEMORY`.
 pub fn available() -> u64 {
     let a = mem_available().unwrap_or(u64::MAX);
-    match cgroup_room() {
+    let a = match cgroup_room() {
         Some(c) => a.min(c),
         None => a,
-    }
+    };
+    a.min(crate::config::max_memory().unwrap_or(u64::MAX))
 }
 
 #[cfg(test)]
