@@ -8,6 +8,7 @@
 pub mod error;
 pub mod infer;
 pub mod ollama;
+pub mod openai;
 pub mod stream;
 
 use std::future::Future;
@@ -112,6 +113,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/version", get(version).head(version))
         .route("/api/generate", post(ollama::generate))
         .route("/api/chat", post(ollama::chat))
+        .route("/v1/chat/completions", post(openai::chat_completions))
+        .route("/v1/completions", post(openai::completions))
+        .route("/v1/models", get(openai::list_models))
+        .route("/v1/models/{*model}", get(openai::retrieve_model))
         .route("/metrics", get(metrics))
         .fallback(not_found)
         .route_layer(middleware::from_fn_with_state(state.clone(), log_requests))
