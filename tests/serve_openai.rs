@@ -181,6 +181,36 @@ fn completions_and_chat_over_http() {
     assert_eq!(v["choices"][0]["finish_reason"], reason);
     let (p, c, t, _) = usage_of(&v);
     assert!(p > 0 && c > 0 && t == p + c, "{v}");
+    assert!(v.get("truncated").is_none(), "{v}");
+
+    // A conversation longer than num_ctx: the oldest messages are dropped and the answer
+    // says so; with `truncate: false` it is a 400.
+    let filler = "the quick brown fox jumps over the lazy dog ".repeat(6);
+    let long = json!([{"role": "user", "content": filler}, {"role": "assistant", "content": filler},
+                      {"role": "user", "content": filler}, {"role": "assistant", "content": filler},
+                      {"role": "user", "content": "Say hi."}]);
+    let body = json!({"model": "smol", "messages": long, "num_ctx": 128, "max_tokens": 2});
+    let (status, text) = s.post("/v1/chat/completions", &body.to_string());
+    assert_eq!(status, 200, "{text}");
+    let v: Value = serde_json::from_str(&text).unwrap();
+    assert!(v["truncated"]["messages"].as_u64().unwrap() >= 1, "{v}");
+    assert!(usage_of(&v).0 < 128, "{v}");
+    let mut body = body;
+    body["stream"] = json!(true);
+    let (status, text) = s.post("/v1/chat/completions", &body.to_string());
+    assert_eq!(status, 200, "{text}");
+    let chunks = sse_objects(&text);
+    assert_eq!(
+        chunks.last().unwrap()["truncated"],
+        v["truncated"],
+        "{text}"
+    );
+    body["truncate"] = json!(false);
+    let (status, text) = s.post("/v1/chat/completions", &body.to_string());
+    assert!(
+        openai_error(status, 400, &text).contains("context length"),
+        "{text}"
+    );
 }
 
 #[test]

@@ -27,7 +27,7 @@ use serde_json::{json, Map, Value};
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use super::error::{parse_body, ApiError};
-use super::infer::{self, GenRequest, Prompt, Started};
+use super::infer::{self, GenRequest, Prompt, Started, Truncation};
 use super::stream::{sse, sse_done, sse_event, unix_seconds};
 use super::{ollama, read_body, AppState};
 use crate::generate::DoneReason;
@@ -91,6 +91,10 @@ struct Common {
     /// Extension: Ollama's options, under the body's own fields.
     #[serde(default)]
     options: Option<Map<String, Value>>,
+    /// Extension: `false` refuses a prompt that does not fit instead of dropping the
+    /// oldest messages.
+    #[serde(default)]
+    truncate: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -343,6 +347,9 @@ struct Reply {
     created: u64,
     model: String,
     include_usage: bool,
+    /// What was dropped to fit the context (an extension field, `truncated`, on the
+    /// whole answer and on the finish chunk).
+    truncation: Option<Truncation>,
 }
 
 fn finish_reason(r: DoneReason) -> &'static str {
@@ -380,6 +387,13 @@ impl Reply {
             created: unix_seconds(SystemTime::now()),
             model: model.to_string(),
             include_usage,
+            truncation: None,
+        }
+    }
+
+    fn mark_truncation(&self, v: &mut Value) {
+        if let Some(t) = self.truncation {
+            v["truncated"] = json!({"messages": t.messages, "tokens": t.tokens});
         }
     }
 
@@ -410,12 +424,17 @@ impl Reply {
         };
         let mut v = self.object(object, json!([choice]));
         v["usage"] = usage(d);
+        self.mark_truncation(&mut v);
         v
     }
 
     /// One streamed chunk: `delta` is the chat delta (for completions, its `content`
     /// is the text).
     fn chunk(&self, delta: Value, finish: Option<&str>) -> Bytes {
+        sse_event(&self.chunk_object(delta, finish))
+    }
+
+    fn chunk_object(&self, delta: Value, finish: Option<&str>) -> Value {
         let (object, choice) = match self.kind {
             Kind::Chat => (
                 "chat.completion.chunk",
@@ -431,13 +450,15 @@ impl Reply {
         if self.include_usage {
             v["usage"] = Value::Null;
         }
-        sse_event(&v)
+        v
     }
 
     /// The events that close a stream: the finish chunk, the usage chunk when asked
     /// for, and `[DONE]`.
     fn closing(&self, d: &Done) -> Vec<Bytes> {
-        let mut out = vec![self.chunk(json!({}), Some(finish_reason(d.reason)))];
+        let mut finish = self.chunk_object(json!({}), Some(finish_reason(d.reason)));
+        self.mark_truncation(&mut finish);
+        let mut out = vec![sse_event(&finish)];
         if self.include_usage {
             let object = match self.kind {
                 Kind::Chat => "chat.completion.chunk",
@@ -488,10 +509,14 @@ impl Streaming {
 }
 
 /// Streams (server-sent events) or collects a started generation.
-async fn respond(started: Started, reply: Reply, stream: bool) -> Response {
+async fn respond(started: Started, mut reply: Reply, stream: bool) -> Response {
     let Started {
-        lease, mut events, ..
+        lease,
+        mut events,
+        truncation,
+        ..
     } = started;
+    reply.truncation = truncation;
     if !stream {
         let mut text = String::new();
         while let Some(e) = events.recv().await {
@@ -553,7 +578,7 @@ async fn chat(state: AppState, body: Body) -> Result<Response, ApiError> {
             system: None,
             options,
             keep_alive,
-            truncate: true,
+            truncate: c.truncate.unwrap_or(true),
         },
     )
     .await?;
@@ -601,7 +626,7 @@ async fn completion(state: AppState, body: Body) -> Result<Response, ApiError> {
             system: None,
             options,
             keep_alive,
-            truncate: true,
+            truncate: c.truncate.unwrap_or(true),
         },
     )
     .await?;
