@@ -1,0 +1,153 @@
+//! Unit tests of the request mapping and the streamed events.
+
+use super::*;
+
+fn common(v: Value) -> Common {
+    serde_json::from_value(v).unwrap()
+}
+
+#[test]
+fn options_precedence() {
+    let c = common(
+        json!({"model": "m", "options": {"temperature": 0.5, "top_k": 3},
+                          "top_p": 0.9, "stop": "x", "num_ctx": 512}),
+    );
+    let o = c.ollama_options(Some(7), Some(16)).unwrap();
+    assert_eq!(o["temperature"], json!(0.5));
+    assert_eq!(o["top_p"], json!(0.9));
+    assert_eq!(o["top_k"], json!(3));
+    assert_eq!(o["num_predict"], json!(7));
+    assert_eq!(o["stop"], json!(["x"]));
+    assert_eq!(o["num_ctx"], json!(512));
+    let c = common(json!({"model": "m", "temperature": 0, "stop": []}));
+    let o = c.ollama_options(None, None).unwrap();
+    assert_eq!(o["temperature"], json!(0.0));
+    assert_eq!(o["top_p"], json!(1.0));
+    assert!(o.get("num_predict").is_none() && o.get("stop").is_none());
+    assert!(c.ollama_options(Some(0), None).is_err());
+    let c = common(json!({"model": "m", "stop": [1]}));
+    assert!(c.ollama_options(None, None).is_err());
+}
+
+#[test]
+fn checks() {
+    assert!(common(json!({"model": "m", "n": 1})).check().is_ok());
+    let e = common(json!({"model": "m", "n": 2})).check().unwrap_err();
+    assert_eq!(e.message, "n > 1 is not supported");
+    assert!(common(json!({"model": "m", "n": 0})).check().is_err());
+    assert!(common(json!({"model": ""})).check().is_err());
+    assert!(common(json!({"model": "m", "logprobs": false}))
+        .check()
+        .is_ok());
+    assert!(common(json!({"model": "m", "logprobs": true}))
+        .check()
+        .is_err());
+    assert!(check_response_format(&Some(json!({"type": "json_object"}))).is_ok());
+    assert!(check_response_format(&Some(json!({"type": "json_schema",
+        "json_schema": {"name": "x", "schema": {}}})))
+    .is_ok());
+    assert!(check_response_format(&Some(json!({"type": "xml"}))).is_err());
+    assert!(check_response_format(&Some(json!("json"))).is_err());
+}
+
+#[test]
+fn content_parts() {
+    let parts = json!([{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]);
+    assert_eq!(message_text(0, &Some(parts)).ok().unwrap(), "a\nb");
+    assert_eq!(message_text(0, &None).ok().unwrap(), "");
+    let img = json!([{"type": "image_url", "image_url": {"url": "data:"}}]);
+    assert!(matches!(
+        message_text(0, &Some(img)),
+        Err(ContentError::Image)
+    ));
+    for bad in [
+        json!(3),
+        json!([{"type": "text"}]),
+        json!([{"type": "audio"}]),
+    ] {
+        assert!(matches!(
+            message_text(0, &Some(bad)),
+            Err(ContentError::Invalid(_))
+        ));
+    }
+}
+
+fn done(reason: DoneReason) -> Done {
+    Done {
+        reason,
+        stats: crate::generate::Stats {
+            eval_count: 3,
+            ..Default::default()
+        },
+        reused: 4,
+        prompt_len: 10,
+        tokens: vec![1, 2, 3],
+    }
+}
+
+fn events(st: &Streaming) -> Vec<String> {
+    st.pending
+        .iter()
+        .map(|b| String::from_utf8(b.to_vec()).unwrap())
+        .collect()
+}
+
+#[test]
+fn stream_events() {
+    let mut st = Streaming {
+        pending: VecDeque::new(),
+        live: None,
+        reply: Reply::new(Kind::Chat, "m", true),
+    };
+    st.on_event(Some(Event::Text("hi".into())));
+    st.on_event(Some(Event::Text(String::new())));
+    st.on_event(Some(Event::Done(done(DoneReason::Length))));
+    let ev = events(&st);
+    assert_eq!(ev.len(), 4, "{ev:?}");
+    let data = |e: &str| -> Value {
+        serde_json::from_str(e.strip_prefix("data: ").unwrap().trim_end()).unwrap()
+    };
+    let first = data(&ev[0]);
+    assert_eq!(first["choices"][0]["delta"], json!({"content": "hi"}));
+    assert!(first["usage"].is_null() && first.get("usage").is_some());
+    assert_eq!(data(&ev[1])["choices"][0]["finish_reason"], "length");
+    let usage = data(&ev[2]);
+    assert_eq!(usage["choices"], json!([]));
+    assert_eq!(
+        usage["usage"],
+        json!({"prompt_tokens": 10, "completion_tokens": 3, "total_tokens": 13,
+               "prompt_tokens_details": {"cached_tokens": 4}})
+    );
+    assert_eq!(ev[3], "data: [DONE]\n\n");
+
+    let mut st = Streaming {
+        pending: VecDeque::new(),
+        live: None,
+        reply: Reply::new(Kind::Completion, "m", false),
+    };
+    st.on_event(Some(Event::Text("a".into())));
+    st.on_event(Some(Event::Error("boom".into())));
+    let ev = events(&st);
+    assert_eq!(ev.len(), 2);
+    let chunk = data(&ev[0]);
+    assert_eq!(chunk["object"], "text_completion");
+    assert_eq!(chunk["choices"][0]["text"], "a");
+    assert!(chunk.get("usage").is_none());
+    let err = data(&ev[1]);
+    assert_eq!(err["error"]["message"], "boom");
+    assert_eq!(err["error"]["type"], "api_error");
+}
+
+#[test]
+fn prompts() {
+    assert_eq!(completion_prompt(Some(json!("a"))).unwrap(), "a");
+    assert_eq!(completion_prompt(Some(json!(["a"]))).unwrap(), "a");
+    for bad in [
+        None,
+        Some(json!(["a", "b"])),
+        Some(json!([1, 2])),
+        Some(json!([])),
+    ] {
+        assert!(completion_prompt(bad).is_err());
+    }
+}
