@@ -61,6 +61,8 @@ pub struct Started {
     /// Time in the queue and loading.
     pub load_duration: Duration,
     pub num_ctx: usize,
+    /// When the request arrived (`total_duration` counts from here).
+    pub arrived: Instant,
 }
 
 /// The model a request names, from the store (off the async threads).
@@ -94,26 +96,29 @@ pub async fn lease(
     Ok((lease, ticket, t0.elapsed()))
 }
 
-/// Options under the model's params layer, then the request's.
+/// Options under the model's params layer, then the request's; the requested `num_ctx`
+/// (0: the default). Checked before the model is loaded.
 fn options(
-    info: &ModelInfo,
+    source: &ModelSource,
     req: &Map<String, Value>,
-    default_ctx: usize,
 ) -> Result<(SamplerOptions, usize), ApiError> {
-    let (mut load, mut sampling) = info
-        .source
+    let (mut load, mut sampling) = source
         .defaults()
         .map_err(|e| ApiError::internal(e.to_string()))?;
     apply_request_options(&mut load, &mut sampling, req)
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let requested = if load.num_ctx == 0 {
+    Ok((sampling, load.num_ctx))
+}
+
+/// The context length of a sequence: as requested (else the default), capped at the
+/// model's trained length and at least 4, like Ollama.
+fn context_length(info: &ModelInfo, requested: usize, default_ctx: usize) -> usize {
+    let n = if requested == 0 {
         default_ctx
     } else {
-        load.num_ctx
+        requested
     };
-    // Like Ollama: capped at the trained length, at least 4.
-    let num_ctx = requested.min(info.n_ctx_train.max(4)).max(4);
-    Ok((sampling, num_ctx))
+    n.min(info.n_ctx_train.max(4)).max(4)
 }
 
 /// Refuses a context whose KV cache cannot fit in memory.
@@ -136,9 +141,13 @@ fn check_memory(info: &ModelInfo, num_ctx: usize) -> Result<(), ApiError> {
 /// has a slot.
 pub async fn start(state: &AppState, req: GenRequest) -> Result<Started, ApiError> {
     let arrived = Instant::now();
-    let (lease, ticket, load_duration) = lease(state, &req.model, req.keep_alive).await?;
+    let ticket = state.scheduler.ticket()?;
+    let source = resolve(&req.model).await?;
+    let (sampling, requested_ctx) = options(&source, &req.options)?;
+    let lease = state.scheduler.acquire(source, req.keep_alive).await?;
+    let load_duration = arrived.elapsed();
     let info = Arc::clone(lease.info());
-    let (sampling, num_ctx) = options(&info, &req.options, state.scheduler.config().num_ctx)?;
+    let num_ctx = context_length(&info, requested_ctx, state.scheduler.config().num_ctx);
     check_memory(&info, num_ctx)?;
     let system = req.system.clone().or(info.source.layers.system.clone());
     let truncate = req.truncate;
@@ -170,6 +179,7 @@ pub async fn start(state: &AppState, req: GenRequest) -> Result<Started, ApiErro
         truncation,
         load_duration,
         num_ctx,
+        arrived,
     })
 }
 

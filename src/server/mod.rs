@@ -77,7 +77,16 @@ async fn metrics(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
-async fn not_found() -> (StatusCode, &'static str) {
+/// Unknown routes: Ollama's plain-text 404, logged and counted like the rest (the
+/// logging layer runs only for matched routes).
+async fn not_found(State(state): State<AppState>, req: Request) -> (StatusCode, &'static str) {
+    state.metrics.request("unmatched", 404);
+    eprintln!(
+        "hearth: {} | 404 | {} {}",
+        stream::rfc3339(std::time::SystemTime::now()),
+        req.method(),
+        req.uri().path()
+    );
     (StatusCode::NOT_FOUND, "404 page not found")
 }
 
@@ -89,7 +98,7 @@ async fn log_requests(State(state): State<AppState>, req: Request, next: Next) -
     let endpoint = req
         .extensions()
         .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_string(), |m| m.as_str().to_string());
+        .map_or_else(|| path.clone(), |m| m.as_str().to_string());
     let resp = next.run(req).await;
     let status = resp.status();
     state.metrics.request(&endpoint, status.as_u16());

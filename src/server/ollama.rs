@@ -318,7 +318,7 @@ pub async fn generate(State(state): State<AppState>, body: Body) -> Result<Respo
     let ctx = StreamCtx {
         model: req.model,
         chat: false,
-        arrived: std::time::Instant::now() - started.load_duration,
+        arrived: started.arrived,
         load_duration: started.load_duration,
         truncation: started.truncation,
         prompt_ids: started.prompt_ids.clone(),
@@ -366,7 +366,7 @@ pub async fn chat(State(state): State<AppState>, body: Body) -> Result<Response,
     let ctx = StreamCtx {
         model: req.model,
         chat: true,
-        arrived: std::time::Instant::now() - started.load_duration,
+        arrived: started.arrived,
         load_duration: started.load_duration,
         truncation: started.truncation,
         prompt_ids: Vec::new(),
