@@ -7,6 +7,7 @@
 
 pub mod error;
 pub mod infer;
+pub mod models;
 pub mod ollama;
 pub mod stream;
 
@@ -112,6 +113,9 @@ pub fn router(state: AppState) -> Router {
         .route("/api/version", get(version).head(version))
         .route("/api/generate", post(ollama::generate))
         .route("/api/chat", post(ollama::chat))
+        .route("/api/tags", get(models::tags).head(models::tags))
+        .route("/api/show", post(models::show))
+        .route("/api/ps", get(models::ps))
         .route("/metrics", get(metrics))
         .fallback(not_found)
         .route_layer(middleware::from_fn_with_state(state.clone(), log_requests))
