@@ -79,8 +79,9 @@ fn until_text(t: Option<SystemTime>, now: SystemTime) -> String {
 
 /// Parses RFC 3339 (`2026-01-02T03:04:05.123Z`, `…+02:00`); `None` when it is not.
 fn parse_rfc3339(s: &str) -> Option<SystemTime> {
+    // Fields of at most 4 digits: nothing below can overflow.
     let num = |t: &str| -> Option<i64> {
-        (!t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()))
+        (!t.is_empty() && t.len() <= 4 && t.bytes().all(|b| b.is_ascii_digit()))
             .then(|| t.parse().ok())
             .flatten()
     };
@@ -104,7 +105,9 @@ fn parse_rfc3339(s: &str) -> Option<SystemTime> {
     let nanos: u32 = if frac.is_empty() {
         0
     } else {
-        num(frac)?;
+        if !frac.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
         format!("{:0<9}", &frac[..frac.len().min(9)]).parse().ok()?
     };
     let secs = days_from_civil(y, mo, day) * 86_400 + h * 3600 + mi * 60 + sec - offset;
@@ -138,6 +141,9 @@ mod tests {
         assert_eq!(rfc3339(t), "2024-02-29T22:59:59.000000000Z");
         assert_eq!(parse_rfc3339("2024-13-01T00:00:00Z"), None);
         assert_eq!(parse_rfc3339("yesterday"), None);
+        assert_eq!(parse_rfc3339("99999999999999999-01-01T00:00:00Z"), None);
+        assert_eq!(parse_rfc3339("2024-01-01T00:00:00+99999999999:00"), None);
+        assert!(parse_rfc3339("2024-01-01T00:00:00.1234567890123456789012Z").is_some());
         assert_eq!(
             parse_rfc3339("2024-01-01T00:00:00.5Z")
                 .map(|t| t.duration_since(UNIX_EPOCH).unwrap().subsec_millis()),
