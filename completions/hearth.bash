@@ -34,6 +34,9 @@ _hearth() {
             hearth,ls)
                 cmd="hearth__subcmd__list"
                 ;;
+            hearth,ps)
+                cmd="hearth__subcmd__ps"
+                ;;
             hearth,pull)
                 cmd="hearth__subcmd__pull"
                 ;;
@@ -46,8 +49,17 @@ _hearth() {
             hearth,run)
                 cmd="hearth__subcmd__run"
                 ;;
+            hearth,serve)
+                cmd="hearth__subcmd__serve"
+                ;;
             hearth,show)
                 cmd="hearth__subcmd__show"
+                ;;
+            hearth,start)
+                cmd="hearth__subcmd__serve"
+                ;;
+            hearth,stop)
+                cmd="hearth__subcmd__stop"
                 ;;
             hearth,tokenize)
                 cmd="hearth__subcmd__tokenize"
@@ -67,6 +79,9 @@ _hearth() {
             hearth__subcmd__help,list)
                 cmd="hearth__subcmd__help__subcmd__list"
                 ;;
+            hearth__subcmd__help,ps)
+                cmd="hearth__subcmd__help__subcmd__ps"
+                ;;
             hearth__subcmd__help,pull)
                 cmd="hearth__subcmd__help__subcmd__pull"
                 ;;
@@ -79,8 +94,14 @@ _hearth() {
             hearth__subcmd__help,run)
                 cmd="hearth__subcmd__help__subcmd__run"
                 ;;
+            hearth__subcmd__help,serve)
+                cmd="hearth__subcmd__help__subcmd__serve"
+                ;;
             hearth__subcmd__help,show)
                 cmd="hearth__subcmd__help__subcmd__show"
+                ;;
+            hearth__subcmd__help,stop)
+                cmd="hearth__subcmd__help__subcmd__stop"
                 ;;
             hearth__subcmd__help,tokenize)
                 cmd="hearth__subcmd__help__subcmd__tokenize"
@@ -92,7 +113,7 @@ _hearth() {
 
     case "${cmd}" in
         hearth)
-            opts="-h -V --help --version bench cp create list ls pull push rm run show tokenize help"
+            opts="-h -V --help --version bench cp create list ls ps pull push rm run serve start show stop tokenize help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -192,7 +213,7 @@ _hearth() {
             return 0
             ;;
         hearth__subcmd__help)
-            opts="bench cp create list pull push rm run show tokenize help"
+            opts="bench cp create list ps pull push rm run serve show stop tokenize help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -275,6 +296,20 @@ _hearth() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        hearth__subcmd__help__subcmd__ps)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         hearth__subcmd__help__subcmd__pull)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -331,7 +366,35 @@ _hearth() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        hearth__subcmd__help__subcmd__serve)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         hearth__subcmd__help__subcmd__show)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hearth__subcmd__help__subcmd__stop)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -360,6 +423,20 @@ _hearth() {
             return 0
             ;;
         hearth__subcmd__list)
+            opts="-h --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hearth__subcmd__ps)
             opts="-h --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -441,6 +518,20 @@ _hearth() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        hearth__subcmd__serve)
+            opts="-h --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         hearth__subcmd__show)
             opts="-v -h --file --verbose --modelfile --template --parameters --system --license --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -452,6 +543,20 @@ _hearth() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hearth__subcmd__stop)
+            opts="-h --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 *)
                     COMPREPLY=()
                     ;;

@@ -3,10 +3,84 @@
 
 use std::path::PathBuf;
 
+/// One environment variable, as the man page's ENVIRONMENT section lists it.
+#[derive(Clone, Copy, Debug)]
+pub struct EnvVar {
+    pub name: &'static str,
+    /// Ollama's variable, read when hearth's is unset.
+    pub fallback: Option<&'static str>,
+    pub help: &'static str,
+}
+
+/// Every variable hearth reads (keep in step with the functions below).
+pub const ENVIRONMENT: &[EnvVar] = &[
+    EnvVar {
+        name: "HEARTH_HOME",
+        fallback: None,
+        help: "hearth's own directory (chat history); default ~/.hearth",
+    },
+    EnvVar {
+        name: "HEARTH_MODELS",
+        fallback: Some("OLLAMA_MODELS"),
+        help: "the model store, laid out as Ollama's; default ~/.hearth/models",
+    },
+    EnvVar {
+        name: "HEARTH_HOST",
+        fallback: Some("OLLAMA_HOST"),
+        help: "the address hearth serve listens on, and hearth ps and hearth stop connect to: \
+               [http://]host[:port]; default 127.0.0.1:11434 (:port alone: all interfaces)",
+    },
+    EnvVar {
+        name: "HEARTH_NUM_PARALLEL",
+        fallback: Some("OLLAMA_NUM_PARALLEL"),
+        help: "sequences the server computes at once per model; default 4",
+    },
+    EnvVar {
+        name: "HEARTH_MAX_QUEUE",
+        fallback: Some("OLLAMA_MAX_QUEUE"),
+        help: "requests that may wait at once before the server answers 503; default 512",
+    },
+    EnvVar {
+        name: "HEARTH_KEEP_ALIVE",
+        fallback: Some("OLLAMA_KEEP_ALIVE"),
+        help: "how long an idle model stays loaded in the server: seconds or a duration \
+               like 5m or 1h30m, negative for ever; default 5m",
+    },
+    EnvVar {
+        name: "HEARTH_CONTEXT_LENGTH",
+        fallback: Some("OLLAMA_CONTEXT_LENGTH"),
+        help: "the server's context length for requests that set no num_ctx (capped at the \
+               model's trained length); default 4096",
+    },
+    EnvVar {
+        name: "HEARTH_NUM_THREADS",
+        fallback: None,
+        help: "inference threads; default 0, one per CPU",
+    },
+    EnvVar {
+        name: "HEARTH_KERNEL",
+        fallback: None,
+        help: "force a kernel set, for comparisons: scalar, avx2, neon or neon-nodot",
+    },
+];
+
 fn home_dir() -> PathBuf {
     std::env::var_os("HOME")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// An "Environment:" help paragraph listing the variables named (for `--help`).
+pub fn environment_help(names: &[&str]) -> String {
+    let mut out = String::from("Environment:\n");
+    for v in ENVIRONMENT.iter().filter(|v| names.contains(&v.name)) {
+        match v.fallback {
+            Some(f) => out.push_str(&format!("  {} (else {f})\n", v.name)),
+            None => out.push_str(&format!("  {}\n", v.name)),
+        }
+        out.push_str(&format!("          {}\n", v.help));
+    }
+    out
 }
 
 /// hearth's own directory (history, keys): `$HEARTH_HOME`, default `~/.hearth`.
@@ -91,6 +165,21 @@ pub fn normalize_host(s: &str) -> String {
     };
     let h = if h.is_empty() { "0.0.0.0" } else { h };
     format!("{h}:{p}")
+}
+
+/// The address a client of the server connects to: [`host()`], with an unspecified bind
+/// address (`0.0.0.0`, `[::]`) meaning this machine.
+pub fn client_host() -> String {
+    connect_addr(&host())
+}
+
+/// The address to connect to for a server bound to `host:port`.
+pub fn connect_addr(bound: &str) -> String {
+    match bound.rsplit_once(':') {
+        Some(("0.0.0.0", p)) => format!("127.0.0.1:{p}"),
+        Some(("[::]", p)) => format!("[::1]:{p}"),
+        _ => bound.to_string(),
+    }
 }
 
 /// Sequences served at once per model: `$HEARTH_NUM_PARALLEL`, else `$OLLAMA_NUM_PARALLEL`,
@@ -254,5 +343,30 @@ mod tests {
         assert_eq!(normalize_host("https://example"), "example:443");
         assert_eq!(normalize_host("http://localhost:9000/"), "localhost:9000");
         assert_eq!(normalize_host("[::1]:9000"), "[::1]:9000");
+        assert_eq!(connect_addr("0.0.0.0:8080"), "127.0.0.1:8080");
+        assert_eq!(connect_addr("[::]:8080"), "[::1]:8080");
+        assert_eq!(connect_addr("localhost:9000"), "localhost:9000");
+    }
+
+    #[test]
+    fn environment_lists_every_variable_read() {
+        let src = include_str!("config.rs");
+        let listed: Vec<&str> = ENVIRONMENT
+            .iter()
+            .flat_map(|v| std::iter::once(v.name).chain(v.fallback))
+            .collect();
+        // Every variable name this file mentions (code and docs) is in the table.
+        for prefix in ["HEARTH", "OLLAMA"].map(|p| format!("{p}_")) {
+            for (i, _) in src.match_indices(&prefix) {
+                let name: String = src[i..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_uppercase() || *c == '_')
+                    .collect();
+                assert!(
+                    listed.contains(&name.as_str()),
+                    "{name} is not in ENVIRONMENT"
+                );
+            }
+        }
     }
 }

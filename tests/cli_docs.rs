@@ -1,5 +1,6 @@
 //! Shell completions (completions/) and the man page (man/) are generated from the
-//! clap definitions; this test fails when they are stale.
+//! clap definitions (plus the man page's ENVIRONMENT section from
+//! `hearth::config::ENVIRONMENT`); this test fails when they are stale.
 //!
 //! Regenerate with: HEARTH_UPDATE_DOCS=1 cargo test --test cli_docs
 
@@ -22,6 +23,45 @@ fn check(rel: &str, generated: Vec<u8>) -> Option<String> {
     }
 }
 
+/// Text for roff: backslashes, hyphens and apostrophes escaped, no line starting a request.
+fn roff_text(s: &str) -> String {
+    let t = s
+        .replace('\\', "\\e")
+        .replace('-', "\\-")
+        .replace('\'', "\\*(Aq");
+    if t.starts_with('.') {
+        format!("\\&{t}")
+    } else {
+        t
+    }
+}
+
+/// The ENVIRONMENT section: one tagged paragraph per variable.
+fn environment_section() -> String {
+    let mut out = String::from(".SH ENVIRONMENT\n");
+    for v in hearth::config::ENVIRONMENT {
+        out.push_str(".TP\n");
+        out.push_str(&format!("\\fB{}\\fR", roff_text(v.name)));
+        if let Some(f) = v.fallback {
+            out.push_str(&format!(" (else \\fB{}\\fR)", roff_text(f)));
+        }
+        out.push('\n');
+        out.push_str(&roff_text(v.help));
+        out.push('\n');
+    }
+    out
+}
+
+fn man_page() -> Vec<u8> {
+    let mut man = Vec::new();
+    clap_mangen::Man::new(Cli::command())
+        .render(&mut man)
+        .unwrap();
+    let text = String::from_utf8(man).unwrap();
+    let at = text.find(".SH VERSION").unwrap_or(text.len());
+    format!("{}{}{}", &text[..at], environment_section(), &text[at..]).into_bytes()
+}
+
 #[test]
 fn completions_and_man_page_are_current() {
     let mut stale = Vec::new();
@@ -34,11 +74,7 @@ fn completions_and_man_page_are_current() {
         clap_complete::generate(shell, &mut Cli::command(), "hearth", &mut out);
         stale.extend(check(file, out));
     }
-    let mut man = Vec::new();
-    clap_mangen::Man::new(Cli::command())
-        .render(&mut man)
-        .unwrap();
-    stale.extend(check("man/hearth.1", man));
+    stale.extend(check("man/hearth.1", man_page()));
     assert!(
         stale.is_empty(),
         "stale: {stale:?}; regenerate with HEARTH_UPDATE_DOCS=1 cargo test --test cli_docs"

@@ -39,26 +39,32 @@ pub fn run(args: ListArgs) -> Result<()> {
             format!("{} ago", human_duration(age)),
         ]);
     }
-    let mut widths = [0usize; 4];
-    for r in &rows {
-        for (w, c) in widths.iter_mut().zip(r) {
-            *w = (*w).max(c.chars().count());
+    print!("{}", table(&rows));
+    Ok(())
+}
+
+/// Rows as Ollama's tables print them: left-aligned columns four spaces apart, no
+/// trailing spaces.
+pub fn table<R: AsRef<[String]>>(rows: &[R]) -> String {
+    let mut widths: Vec<usize> = Vec::new();
+    for r in rows {
+        for (i, c) in r.as_ref().iter().enumerate() {
+            if widths.len() <= i {
+                widths.push(0);
+            }
+            widths[i] = widths[i].max(c.chars().count());
         }
     }
-    for r in &rows {
-        let line = format!(
-            "{:<w0$}    {:<w1$}    {:<w2$}    {}",
-            r[0],
-            r[1],
-            r[2],
-            r[3],
-            w0 = widths[0],
-            w1 = widths[1],
-            w2 = widths[2]
-        );
-        println!("{}", line.trim_end());
+    let mut out = String::new();
+    for r in rows {
+        let mut line = String::new();
+        for (c, w) in r.as_ref().iter().zip(&widths) {
+            line.push_str(&format!("{c:<w$}    "));
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
     }
-    Ok(())
+    out
 }
 
 /// Ollama's humanised duration ("Less than a second", "About a minute", "4 minutes"…).
@@ -104,5 +110,17 @@ mod tests {
         assert_eq!(human_duration(Duration::from_secs(65)), "About a minute");
         assert_eq!(human_duration(Duration::from_secs(4 * 60 + 5)), "4 minutes");
         assert_eq!(human_duration(Duration::from_secs(3 * 86400)), "3 days");
+    }
+
+    #[test]
+    fn tables() {
+        let rows = [
+            vec!["NAME".to_string(), "ID".into(), "X".into()],
+            vec!["smol:latest".to_string(), "abc".into(), "".into()],
+        ];
+        assert_eq!(
+            table(&rows),
+            "NAME           ID     X\nsmol:latest    abc\n"
+        );
     }
 }

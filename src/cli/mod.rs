@@ -4,10 +4,12 @@
 //! 2 a usage error (clap's own).
 
 mod bench;
+mod client;
 mod cp;
 mod create;
 mod list;
 mod model_ref;
+mod ps;
 mod pull;
 mod push;
 mod repl;
@@ -15,6 +17,7 @@ mod rm;
 mod run;
 mod serve;
 mod show;
+mod stop;
 mod tokenize;
 mod wrap;
 
@@ -41,6 +44,8 @@ pub enum Command {
     /// List the models in the store
     #[command(visible_alias = "ls")]
     List(list::ListArgs),
+    /// List the models the running server has loaded
+    Ps(ps::PsArgs),
     /// Pull a model from a registry
     Pull(pull::PullArgs),
     /// Push a model to a registry
@@ -50,10 +55,12 @@ pub enum Command {
     /// Run a model: answer a prompt, or chat
     Run(run::RunArgs),
     /// Start the server (Ollama and OpenAI APIs)
-    #[command(visible_alias = "start")]
+    #[command(visible_alias = "start", after_help = serve::environment())]
     Serve(serve::ServeArgs),
     /// Show information about a model
     Show(show::ShowArgs),
+    /// Unload a model from the running server
+    Stop(stop::StopArgs),
     /// Print the token ids of a text (or, with --decode, the text of token ids)
     Tokenize(tokenize::TokenizeArgs),
 }
@@ -66,12 +73,14 @@ pub fn main() -> ExitCode {
         Command::Cp(args) => cp::run(args),
         Command::Create(args) => create::run(args),
         Command::List(args) => list::run(args),
+        Command::Ps(args) => ps::run(args),
         Command::Pull(args) => pull::run(args),
         Command::Push(args) => push::run(args),
         Command::Rm(args) => rm::run(args),
         Command::Run(args) => run::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Show(args) => show::run(args),
+        Command::Stop(args) => stop::run(args),
         Command::Tokenize(args) => tokenize::run(args),
     };
     match result {

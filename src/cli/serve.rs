@@ -9,6 +9,19 @@ use crate::server::{serve, AppState};
 #[derive(Debug, Args)]
 pub struct ServeArgs {}
 
+/// The variables `serve --help` lists.
+pub fn environment() -> String {
+    crate::config::environment_help(&[
+        "HEARTH_HOST",
+        "HEARTH_MODELS",
+        "HEARTH_NUM_PARALLEL",
+        "HEARTH_MAX_QUEUE",
+        "HEARTH_KEEP_ALIVE",
+        "HEARTH_CONTEXT_LENGTH",
+        "HEARTH_NUM_THREADS",
+    ])
+}
+
 pub fn run(_args: ServeArgs) -> Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -9,9 +9,9 @@ use anyhow::{bail, Context, Result};
 use clap::{ArgGroup, Args};
 
 use crate::gguf::{GgufFile, MetaValue, ValueType};
-use crate::modelfile::Modelfile;
 use crate::quant::GgmlType;
 use crate::store::create::ModelLayers;
+use crate::store::info::parameter_lines;
 
 #[derive(Debug, Args)]
 #[command(group(ArgGroup::new("part").args(["modelfile", "template", "parameters", "system", "license"])))]
@@ -55,26 +55,10 @@ pub fn run(args: ShowArgs) -> Result<()> {
     let layers = layers.unwrap_or_default();
     let file = GgufFile::open(&path).with_context(|| format!("cannot open {}", path.display()))?;
     if args.modelfile {
-        let mf = Modelfile {
-            from: path.display().to_string(),
-            template: layers.template.clone(),
-            system: layers.system.clone(),
-            parameters: layers.parameter_pairs(),
-            license: layers.license.clone(),
-            messages: layers
-                .messages
-                .iter()
-                .map(|m| (m.role.clone(), m.content.clone()))
-                .collect(),
-            ..Modelfile::default()
-        };
+        let mf = layers.modelfile(&path.display().to_string());
         print!("{}", mf.render_named(name.as_deref()));
     } else if args.template {
-        let t = match &layers.template {
-            Some(t) => Some(t.clone()),
-            None => file.get_str("tokenizer.chat_template")?.map(str::to_string),
-        };
-        if let Some(t) = t {
+        if let Some(t) = layers.template_text(&file) {
             println!("{t}");
         }
     } else if args.parameters {
@@ -92,21 +76,6 @@ pub fn run(args: ShowArgs) -> Result<()> {
         print!("{}", render_layers(&layers));
     }
     Ok(())
-}
-
-/// `name   value` lines like Ollama's `show --parameters` (`%-30s %#v`): strings quoted.
-fn parameter_lines(params: &serde_json::Map<String, serde_json::Value>, indent: &str) -> String {
-    let mut out = String::new();
-    for (k, v) in params {
-        let items = match v {
-            serde_json::Value::Array(a) => a.clone(),
-            v => vec![v.clone()],
-        };
-        for i in items {
-            let _ = writeln!(out, "{indent}{k:<30} {i}");
-        }
-    }
-    out
 }
 
 /// The Parameters, System and License sections of the summary, when the model has them.

@@ -12,6 +12,7 @@
 //! tensor bytes; the model layer decides what the keys mean.
 
 mod error;
+mod json;
 mod parse;
 mod value;
 pub mod write;

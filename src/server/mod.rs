@@ -7,6 +7,7 @@
 
 pub mod error;
 pub mod infer;
+pub mod models;
 pub mod ollama;
 pub mod openai;
 pub mod stream;
@@ -126,6 +127,9 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/completions", post(openai::completions))
         .route("/v1/models", get(openai::list_models))
         .route("/v1/models/{*model}", get(openai::retrieve_model))
+        .route("/api/tags", get(models::tags).head(models::tags))
+        .route("/api/show", post(models::show))
+        .route("/api/ps", get(models::ps))
         .route("/metrics", get(metrics))
         .fallback(not_found)
         .route_layer(middleware::from_fn_with_state(state.clone(), log_requests))

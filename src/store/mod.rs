@@ -13,6 +13,7 @@
 //! exclusively at once (otherwise it is skipped and the next `remove` collects).
 
 pub mod create;
+pub mod info;
 pub mod manifest;
 pub mod name;
 
@@ -82,6 +83,9 @@ pub struct Entry {
     pub name: Name,
     /// The first 12 hex digits of the manifest file's sha256.
     pub id: String,
+    /// The manifest file's sha256.
+    pub digest: Digest,
+    pub manifest: Manifest,
     /// Layers plus config.
     pub size: u64,
     pub modified: SystemTime,
@@ -246,10 +250,13 @@ impl Store {
             let modified = fs::metadata(&path)
                 .and_then(|m| m.modified())
                 .unwrap_or(SystemTime::UNIX_EPOCH);
+            let digest = Digest::of_bytes(&bytes);
             out.push(Entry {
                 name,
-                id: Digest::of_bytes(&bytes).short().to_string(),
+                id: digest.short().to_string(),
+                digest,
                 size: m.total_size(),
+                manifest: m,
                 modified,
             });
         }
