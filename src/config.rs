@@ -53,6 +53,12 @@ pub const ENVIRONMENT: &[EnvVar] = &[
                model's trained length); default 4096",
     },
     EnvVar {
+        name: "HEARTH_MAX_MEMORY",
+        fallback: None,
+        help: "a cap on the memory the server plans for models and their caches (bytes, or \
+               with a unit: 512MiB, 8GiB); default what the system and cgroup allow",
+    },
+    EnvVar {
         name: "HEARTH_NUM_THREADS",
         fallback: None,
         help: "inference threads; default 0, one per CPU",

@@ -18,6 +18,7 @@ pub fn environment() -> String {
         "HEARTH_MAX_QUEUE",
         "HEARTH_KEEP_ALIVE",
         "HEARTH_CONTEXT_LENGTH",
+        "HEARTH_MAX_MEMORY",
         "HEARTH_NUM_THREADS",
     ])
 }
