@@ -145,6 +145,28 @@ impl Server {
         request(ureq::get(&format!("{}{path}", self.url)), None)
     }
 
+    /// POSTs JSON and reads the NDJSON stream, calling `f(i, object, elapsed)` per line
+    /// until it returns false (then the connection is dropped).
+    pub fn stream_lines(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+        mut f: impl FnMut(usize, &serde_json::Value, Duration) -> bool,
+    ) {
+        let t0 = std::time::Instant::now();
+        let resp = ureq::post(&format!("{}{path}", self.url))
+            .timeout(Duration::from_secs(300))
+            .send_string(&body.to_string())
+            .unwrap();
+        for (i, line) in BufReader::new(resp.into_reader()).lines().enumerate() {
+            let line = line.unwrap();
+            let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+            if !f(i, &v, t0.elapsed()) {
+                return;
+            }
+        }
+    }
+
     /// The value of a metric line `name` (exact, labels included) in `/metrics`.
     pub fn metric(&self, name: &str) -> f64 {
         let (_, text) = self.get("/metrics");
