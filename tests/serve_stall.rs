@@ -62,4 +62,3 @@ fn a_long_prompt_does_not_stall_a_running_stream() {
     assert!(max_gap < 1.5, "a stream stalled {max_gap:.3} s");
     assert!(max_gap < long_time.as_secs_f64() / 2.0);
 }
-

@@ -54,7 +54,7 @@ impl Config {
             max_queue: crate::config::max_queue(),
             keep_alive: crate::config::keep_alive(),
             num_ctx: crate::config::context_length(),
-            prefill_slice: Duration::from_millis(100),
+            prefill_slice: Duration::from_millis(250),
         }
     }
 }

@@ -3,11 +3,12 @@
 //!
 //! A step carries the next token of every decoding sequence, then prompt chunks of
 //! sequences still ingesting their prompt, in arrival order, up to a budget: while any
-//! sequence is decoding, as many prompt tokens as the measured cost per token fits in
-//! `Config::prefill_slice` (at least [`MIN_CHUNK`]); with nobody decoding, up to
-//! [`MAX_CHUNK`]. A decoding stream therefore waits at most about one slice of prompt
-//! work between its tokens however long the arriving prompt is (llama-server waits for a
-//! whole `n_batch` chunk).
+//! sequence is decoding, as many prompt tokens as the measured cost of a prompt token
+//! (what it adds to a step, a moving average) fits in `Config::prefill_slice` (250 ms;
+//! at least [`MIN_CHUNK`] tokens); with nobody decoding, up to [`MAX_CHUNK`]. A decoding
+//! stream therefore waits at most about one slice of prompt work between its tokens
+//! however long the arriving prompt is (llama-server stalls its streams for whole
+//! `n_batch` chunks: seconds on a small CPU).
 
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering::Relaxed;
@@ -24,7 +25,7 @@ use crate::engine::{Logits, SeqId, StepInput};
 use crate::generate::{Generation, LoadOptions, Loaded, ModelSource};
 
 /// Fewest prompt tokens a step takes while others decode (progress for the prompt).
-const MIN_CHUNK: usize = 16;
+const MIN_CHUNK: usize = 32;
 /// Most prompt tokens in one step.
 const MAX_CHUNK: usize = 512;
 
@@ -68,8 +69,10 @@ pub(super) struct Worker {
     queued: VecDeque<Queued>,
     active: Vec<Active>,
     current: Option<Current>,
-    /// Measured seconds per token of a step (moving average).
-    secs_per_token: f64,
+    /// Measured seconds per decoding sequence in a step without prompt tokens, and the
+    /// extra seconds one prompt token adds to a step (moving averages).
+    decode_secs: f64,
+    prompt_secs: f64,
     logits: Vec<f32>,
     closed: bool,
 }
@@ -87,7 +90,8 @@ impl Worker {
             queued: VecDeque::new(),
             active: Vec::new(),
             current: None,
-            secs_per_token: 0.005,
+            decode_secs: 0.01,
+            prompt_secs: 0.005,
             logits: Vec::new(),
             closed: false,
         }
@@ -399,8 +403,10 @@ impl Worker {
         self.active.sort_by_key(|a| (a.gen.in_prompt(), a.arrived));
         let decoding = self.active.iter().filter(|a| !a.gen.in_prompt()).count();
         let mut budget = if decoding > 0 {
+            // As many prompt tokens as the measured cost per prompt token fits in one
+            // slice: a stream's gap stays below one decode step plus one slice.
             let t = self.shared.config.prefill_slice.as_secs_f64();
-            ((t / self.secs_per_token) as usize).clamp(MIN_CHUNK, MAX_CHUNK)
+            ((t / self.prompt_secs) as usize).clamp(MIN_CHUNK, MAX_CHUNK)
         } else {
             MAX_CHUNK
         };
@@ -437,7 +443,18 @@ impl Worker {
         let result = c.loaded.engine.step(&inputs);
         drop(inputs);
         let secs = t0.elapsed().as_secs_f64();
-        self.secs_per_token = 0.8 * self.secs_per_token + 0.2 * (secs / n_tokens as f64);
+        let n_decode = plan
+            .iter()
+            .filter(|p| !self.active[p.0].gen.in_prompt())
+            .count();
+        let n_prompt = n_tokens - n_decode;
+        if n_prompt == 0 {
+            self.decode_secs = 0.8 * self.decode_secs + 0.2 * (secs / n_decode.max(1) as f64);
+        } else {
+            // What the prompt tokens added to the step, beyond its decoding sequences.
+            let extra = (secs - n_decode as f64 * self.decode_secs).max(secs * 0.25);
+            self.prompt_secs = 0.7 * self.prompt_secs + 0.3 * (extra / n_prompt as f64);
+        }
         let m = Arc::clone(&self.shared.metrics);
         m.step(plan.len());
         if let Err(e) = result {
