@@ -3,28 +3,8 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
-
-use common::server::{hearth, run_client, run_raw_greedy, Server, QWEN};
+use common::server::{run_chat_greedy, run_client, run_raw_greedy, Server, QWEN};
 use serde_json::Value;
-
-/// `hearth run MODEL PROMPT` greedy (the chat template applied).
-fn run_chat_greedy(gguf: &std::path::Path, prompt: &str, n: usize) -> String {
-    let out = Command::new(hearth())
-        .args(["run", "-o", "temperature=0", "-o"])
-        .arg(format!("num_predict={n}"))
-        .arg(gguf)
-        .arg(prompt)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
 
 fn ollama_client_matches_run(file: &str, prompt: &str, n: usize) {
     let gguf = common::test_model(file);

@@ -4,29 +4,8 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
-
-use common::server::{hearth, run_client, run_raw_greedy, Server, QWEN};
+use common::server::{run_chat_greedy, run_client, run_raw_greedy, Server, QWEN};
 use serde_json::{json, Value};
-
-/// `hearth run MODEL PROMPT` greedy with `num_predict` tokens: the model's chat template
-/// over one user message.
-fn run_chat_greedy(gguf: &std::path::Path, prompt: &str, num_predict: usize) -> String {
-    let out = Command::new(hearth())
-        .args(["run", "-o", "temperature=0", "-o"])
-        .arg(format!("num_predict={num_predict}"))
-        .arg(gguf)
-        .arg(prompt)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
 
 /// The JSON objects of an SSE body; asserts the framing (`data: ` blocks separated by a
 /// blank line, `[DONE]` last).

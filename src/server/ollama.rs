@@ -210,6 +210,22 @@ struct StreamCtx {
 }
 
 impl StreamCtx {
+    fn new(model: String, chat: bool, started: &Started) -> StreamCtx {
+        StreamCtx {
+            model,
+            chat,
+            arrived: started.arrived,
+            load_duration: started.load_duration,
+            truncation: started.truncation,
+            // Only generate's final object carries the context.
+            prompt_ids: if chat {
+                Vec::new()
+            } else {
+                started.prompt_ids.clone()
+            },
+        }
+    }
+
     fn chunk(&self, text: &str) -> Value {
         let mut v = json!({"model": self.model, "created_at": rfc3339(SystemTime::now())});
         if self.chat {
@@ -315,14 +331,7 @@ pub async fn generate(State(state): State<AppState>, body: Body) -> Result<Respo
         },
     )
     .await?;
-    let ctx = StreamCtx {
-        model: req.model,
-        chat: false,
-        arrived: started.arrived,
-        load_duration: started.load_duration,
-        truncation: started.truncation,
-        prompt_ids: started.prompt_ids.clone(),
-    };
+    let ctx = StreamCtx::new(req.model, false, &started);
     Ok(respond(started, ctx, req.stream.unwrap_or(true)).await)
 }
 
@@ -363,13 +372,6 @@ pub async fn chat(State(state): State<AppState>, body: Body) -> Result<Response,
         },
     )
     .await?;
-    let ctx = StreamCtx {
-        model: req.model,
-        chat: true,
-        arrived: started.arrived,
-        load_duration: started.load_duration,
-        truncation: started.truncation,
-        prompt_ids: Vec::new(),
-    };
+    let ctx = StreamCtx::new(req.model, true, &started);
     Ok(respond(started, ctx, req.stream.unwrap_or(true)).await)
 }

@@ -228,10 +228,16 @@ pub fn run_client(server: &Server, script: &str, args: &[&str]) -> String {
     stdout
 }
 
-/// `hearth run --raw` greedy output of `prompt` with `num_predict` tokens.
-pub fn run_raw_greedy(gguf: &Path, prompt: &str, num_predict: usize) -> String {
-    let out = Command::new(hearth())
-        .args(["run", "--raw", "-o", "temperature=0", "-o"])
+/// `hearth run` greedy output of `prompt` with `num_predict` tokens: `--raw` sends the
+/// prompt as it is, else the model's chat template is applied over one user message.
+pub fn run_greedy(gguf: &Path, prompt: &str, num_predict: usize, raw: bool) -> String {
+    let mut cmd = Command::new(hearth());
+    cmd.arg("run");
+    if raw {
+        cmd.arg("--raw");
+    }
+    let out = cmd
+        .args(["-o", "temperature=0", "-o"])
         .arg(format!("num_predict={num_predict}"))
         .arg(gguf)
         .arg(prompt)
@@ -244,4 +250,14 @@ pub fn run_raw_greedy(gguf: &Path, prompt: &str, num_predict: usize) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).unwrap()
+}
+
+/// `hearth run --raw` greedy output.
+pub fn run_raw_greedy(gguf: &Path, prompt: &str, num_predict: usize) -> String {
+    run_greedy(gguf, prompt, num_predict, true)
+}
+
+/// `hearth run` greedy output, the chat template applied.
+pub fn run_chat_greedy(gguf: &Path, prompt: &str, num_predict: usize) -> String {
+    run_greedy(gguf, prompt, num_predict, false)
 }
