@@ -217,6 +217,48 @@ fn a_second_chat_turn_computes_only_its_new_tokens() {
 }
 
 #[test]
+fn a_shared_system_prompt_is_copied_from_a_busy_slot() {
+    let s = Server::start(&[("smol", common::SMOLLM2)], &[]);
+    let system = "You are a helpful assistant who answers in full sentences. ".repeat(12);
+    let body = |q: &str, n: usize, stream: bool| {
+        json!({"model": "smol", "stream": stream,
+               "messages": [{"role": "system", "content": system}, {"role": "user", "content": q}],
+               "options": {"temperature": 0, "num_predict": n}})
+    };
+    let mut first_eval = 0;
+    let mut second = Value::Null;
+    s.stream_lines(
+        "/api/chat",
+        &body("Tell me a long story.", 300, true),
+        |i, v, _| {
+            if i == 3 {
+                // The first request is decoding in its slot; this one takes another slot.
+                let (status, text) =
+                    s.post("/api/chat", &body("What is 2+2?", 4, false).to_string());
+                assert_eq!(status, 200, "{text}");
+                second = serde_json::from_str(&text).unwrap();
+            }
+            if v["done"] == true {
+                first_eval = v["prompt_eval_count"].as_u64().unwrap();
+            }
+            true
+        },
+    );
+    let n2 = second["prompt_eval_count"].as_u64().unwrap();
+    assert!(first_eval > 150, "first computed {first_eval}");
+    assert!(
+        n2 < 40,
+        "the second request computed {n2} tokens: the system prompt was not copied"
+    );
+    // The copy changes nothing: the same answer as computed from scratch.
+    let s2 = Server::start(&[("smol", common::SMOLLM2)], &[]);
+    let (_, text) = s2.post("/api/chat", &body("What is 2+2?", 4, false).to_string());
+    let alone: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(alone["message"]["content"], second["message"]["content"]);
+    assert!(alone["prompt_eval_count"].as_u64().unwrap() > 150);
+}
+
+#[test]
 fn preload_unload_and_per_request_context() {
     let s = Server::start(&[("smol", common::SMOLLM2)], &[]);
     let (status, text) = s.post("/api/generate", r#"{"model":"smol"}"#);

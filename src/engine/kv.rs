@@ -43,6 +43,21 @@ impl Sequence {
         }
     }
 
+    /// Copies the first `n` positions of `src` into this sequence, which then holds those
+    /// `n` positions (`n` at most both sequences' lengths and capacities).
+    pub(super) fn copy_prefix_from(&mut self, src: &Sequence, n: usize) {
+        let n = n.min(src.len).min(self.cap);
+        for (dst, from) in self.k.iter_mut().zip(&src.k) {
+            let m = (n * from.len() / src.cap.max(1)).min(dst.len());
+            dst[..m].copy_from_slice(&from[..m]);
+        }
+        for (dst, from) in self.v.iter_mut().zip(&src.v) {
+            let m = (n * from.len() / src.cap.max(1)).min(dst.len());
+            dst[..m].copy_from_slice(&from[..m]);
+        }
+        self.len = n;
+    }
+
     /// Stores the key and value rows (`kv_dim` f32 each) of position `pos` in layer `l`,
     /// rounded to f16.
     pub(super) fn store(&mut self, l: usize, pos: usize, k: &[f32], v: &[f32]) {

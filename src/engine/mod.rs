@@ -167,6 +167,27 @@ impl Engine {
         self.seq(id).map_or(0, |s| s.len)
     }
 
+    /// Makes `dst` hold the first `n` positions of `src` (a shared prefix: a system
+    /// prompt another sequence already computed), copying their keys and values. `n` is
+    /// clamped to what `src` holds and `dst` can hold; returns the positions copied.
+    pub fn copy_prefix(&mut self, src: SeqId, dst: SeqId, n: usize) -> usize {
+        if src == dst {
+            return n.min(self.sequence_len(src));
+        }
+        let Some(mut d) = self.seqs.get_mut(dst.0).and_then(Option::take) else {
+            return 0;
+        };
+        let copied = match self.seq(src) {
+            Some(s) => {
+                d.copy_prefix_from(s, n);
+                d.len
+            }
+            None => 0,
+        };
+        self.seqs[dst.0] = Some(d);
+        copied
+    }
+
     /// Forgets every position from `len` on (e.g. 0 to start over).
     pub fn truncate(&mut self, id: SeqId, len: usize) {
         if let Some(Some(s)) = self.seqs.get_mut(id.0) {

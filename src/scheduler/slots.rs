@@ -1,6 +1,9 @@
-//! Slots: a model's engine sequences, each remembering which tokens its KV cache holds
-//! after its last request, so that a request whose prompt starts with those tokens (a
-//! chat continuing, a shared system prompt) only computes the rest.
+//! Slots: a model's engine sequences, each remembering which tokens its KV cache holds,
+//! so that a request whose prompt starts with those tokens (a chat continuing, a shared
+//! system prompt) only computes the rest. A request takes the free slot with the longest
+//! shared prefix; when another slot, free or busy, shares a longer one, those positions'
+//! keys and values are copied over (a busy sequence never rewrites positions below its
+//! length, so its prefix is stable).
 
 use std::time::Instant;
 
@@ -12,7 +15,8 @@ pub struct Slot {
     seq: Option<SeqId>,
     /// The sequence's context length.
     cap: usize,
-    /// Tokens in the cache, in order (valid while the slot is free).
+    /// Tokens in the cache, in order: while free, exactly what it holds; while busy, the
+    /// prompt it was given (valid up to the engine sequence's length).
     pub cached: Vec<u32>,
     pub busy: bool,
     last_used: Instant,
@@ -80,7 +84,35 @@ impl Slots {
         s.busy = true;
         s.last_used = Instant::now();
         let seq = s.seq?;
+        // A longer prefix elsewhere: copy it.
+        let donor = self
+            .slots
+            .iter()
+            .enumerate()
+            .filter(|&(j, d)| j != i && d.seq.is_some())
+            .map(|(j, d)| {
+                let held = d.seq.map_or(0, |q| engine.sequence_len(q));
+                (j, common_prefix(&d.cached, ids).min(held))
+            })
+            .max_by_key(|&(_, p)| p);
+        let mut prefix = prefix;
+        if let Some((j, p)) = donor {
+            // Worth a copy only past a few tokens (the last prompt token is recomputed).
+            if p > prefix + 4 {
+                if let Some(src) = self.slots[j].seq {
+                    prefix = engine.copy_prefix(src, seq, p);
+                }
+            }
+        }
+        self.slots[i].cached = ids[..prefix].to_vec();
         Some((i, seq, prefix))
+    }
+
+    /// Records the prompt a busy slot is computing (what other slots may copy).
+    pub fn set_prompt(&mut self, i: usize, ids: &[u32]) {
+        if let Some(s) = self.slots.get_mut(i) {
+            s.cached = ids.to_vec();
+        }
     }
 
     /// Gives a slot back with the tokens its cache now holds.
@@ -89,13 +121,6 @@ impl Slots {
             s.busy = false;
             s.cached = cached;
             s.last_used = Instant::now();
-        }
-    }
-
-    /// Trims a slot's record to the positions the engine keeps.
-    pub fn keep(&mut self, i: usize, n: usize) {
-        if let Some(s) = self.slots.get_mut(i) {
-            s.cached.truncate(n);
         }
     }
 }

@@ -344,7 +344,7 @@ impl Worker {
             match gen {
                 Ok(gen) => {
                     engine.truncate(seq, gen.keep());
-                    c.slots.keep(slot, gen.keep());
+                    c.slots.set_prompt(slot, gen.prompt());
                     let m = &self.shared.metrics;
                     m.prompt_tokens_reused
                         .fetch_add(gen.reused() as u64, Relaxed);
@@ -402,9 +402,12 @@ impl Worker {
         // Arrival order: decoding sequences first (one token each), then prompt chunks.
         self.active.sort_by_key(|a| (a.gen.in_prompt(), a.arrived));
         let decoding = self.active.iter().filter(|a| !a.gen.in_prompt()).count();
-        let mut budget = if decoding > 0 {
+        let waiting = self.active.len() - decoding;
+        let mut budget = if decoding > 0 && decoding >= waiting {
             // As many prompt tokens as the measured cost per prompt token fits in one
-            // slice: a stream's gap stays below one decode step plus one slice.
+            // slice: a stream's gap stays below one decode step plus one slice. (When
+            // more requests wait for their first token than streams decode, the waiting
+            // ones go first: a burst of new requests is not trickled in.)
             let t = self.shared.config.prefill_slice.as_secs_f64();
             ((t / self.prompt_secs) as usize).clamp(MIN_CHUNK, MAX_CHUNK)
         } else {
