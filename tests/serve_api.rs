@@ -372,6 +372,12 @@ fn bad_input_gets_a_clear_4xx_and_the_server_keeps_serving() {
         ),
         (
             "/api/generate",
+            r#"{"model":"smol","prompt":"hi","context":[1,99999999],"options":{"num_ctx":512}}"#,
+            400,
+            "outside the vocabulary",
+        ),
+        (
+            "/api/generate",
             r#"{"model":"Bad Name!","prompt":"hi"}"#,
             400,
             "",

@@ -199,6 +199,15 @@ fn build_prompt(
     truncate: bool,
 ) -> Result<(Vec<u32>, Option<Truncation>), ApiError> {
     let tok = &info.tokenizer;
+    if let Prompt::Text { context, .. } = &prompt {
+        // Checked here: one bad id would fail every sequence of the engine step it joins.
+        if let Some(id) = context.iter().find(|&&t| t as usize >= info.n_vocab) {
+            return Err(ApiError::bad_request(format!(
+                "invalid context: token id {id} is outside the vocabulary ({})",
+                info.n_vocab
+            )));
+        }
+    }
     let render_err = |e: anyhow::Error| ApiError::bad_request(format!("{e:#}"));
     let (mut messages, template, raw_text, context): (Vec<Message>, _, _, Vec<u32>) = match prompt {
         Prompt::Chat(mut m) => {
