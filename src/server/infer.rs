@@ -199,15 +199,6 @@ fn build_prompt(
     truncate: bool,
 ) -> Result<(Vec<u32>, Option<Truncation>), ApiError> {
     let tok = &info.tokenizer;
-    if let Prompt::Text { context, .. } = &prompt {
-        // Checked here: one bad id would fail every sequence of the engine step it joins.
-        if let Some(id) = context.iter().find(|&&t| t as usize >= info.n_vocab) {
-            return Err(ApiError::bad_request(format!(
-                "invalid context: token id {id} is outside the vocabulary ({})",
-                info.n_vocab
-            )));
-        }
-    }
     let render_err = |e: anyhow::Error| ApiError::bad_request(format!("{e:#}"));
     let (mut messages, template, raw_text, context): (Vec<Message>, _, _, Vec<u32>) = match prompt {
         Prompt::Chat(mut m) => {
@@ -267,6 +258,14 @@ fn build_prompt(
             let mut c = context.clone();
             c.append(&mut ids);
             ids = c;
+        }
+        // Checked here (a `context` from the client, or a tokenizer larger than the
+        // model's output): one bad id would fail every sequence of its engine step.
+        if let Some(id) = ids.iter().find(|&&t| t as usize >= info.n_vocab) {
+            return Err(ApiError::bad_request(format!(
+                "invalid prompt: token id {id} is outside the vocabulary ({})",
+                info.n_vocab
+            )));
         }
         Ok(ids)
     };
