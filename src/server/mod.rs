@@ -51,7 +51,8 @@ impl AppState {
 
 /// Reads a request body up to [`MAX_BODY`] bytes.
 pub async fn read_body(body: Body) -> Result<Bytes, ApiError> {
-    axum::body::to_bytes(body, MAX_BODY).await.map_err(|_| {
+    use axum::body::HttpBody;
+    let too_large = || {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             format!(
@@ -59,7 +60,14 @@ pub async fn read_body(body: Body) -> Result<Bytes, ApiError> {
                 MAX_BODY >> 20
             ),
         )
-    })
+    };
+    // A declared length over the limit is refused before anything is read.
+    if body.size_hint().lower() > MAX_BODY as u64 {
+        return Err(too_large());
+    }
+    axum::body::to_bytes(body, MAX_BODY)
+        .await
+        .map_err(|_| too_large())
 }
 
 async fn root() -> &'static str {
