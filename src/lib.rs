@@ -5,6 +5,7 @@
 //! - [`gguf`]: the GGUF file format over a memory map; no knowledge of models.
 //! - [`tokenizer`]: text <-> token ids, built from GGUF metadata alone.
 
+pub mod civil;
 pub mod cli;
 pub mod config;
 pub mod engine;

@@ -92,7 +92,7 @@ async fn not_found(State(state): State<AppState>, req: Request) -> (StatusCode, 
     state.metrics.request("unmatched", 404);
     eprintln!(
         "hearth: {} | 404 | {} {}",
-        stream::rfc3339(std::time::SystemTime::now()),
+        crate::civil::rfc3339(std::time::SystemTime::now()),
         req.method(),
         req.uri().path()
     );
@@ -114,7 +114,7 @@ async fn log_requests(State(state): State<AppState>, req: Request, next: Next) -
     if method != Method::HEAD || status != StatusCode::OK {
         eprintln!(
             "hearth: {} | {:>3} | {:>10.3?} | {} {}",
-            stream::rfc3339(std::time::SystemTime::now()),
+            crate::civil::rfc3339(std::time::SystemTime::now()),
             status.as_u16(),
             t0.elapsed(),
             method,

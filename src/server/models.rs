@@ -19,8 +19,8 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::error::{parse_body, ApiError};
-use super::stream::rfc3339;
 use super::{read_body, AppState};
+use crate::civil::rfc3339;
 use crate::gguf::GgufFile;
 use crate::store::create::{CreateError, ModelLayers};
 use crate::store::info::{capabilities, parameter_lines, Details};

@@ -13,8 +13,9 @@ use serde_json::{json, Map, Value};
 
 use super::error::{parse_body, ApiError};
 use super::infer::{self, GenRequest, Prompt, Started};
-use super::stream::{ndjson, rfc3339};
+use super::stream::ndjson;
 use super::{read_body, AppState};
+use crate::civil::rfc3339;
 use crate::scheduler::{Done, Event, KeepAlive};
 use crate::template::Message;
 

@@ -28,8 +28,9 @@ use tokio::sync::mpsc::UnboundedReceiver;
 
 use super::error::{parse_body, ApiError};
 use super::infer::{self, GenRequest, Prompt, Started, Truncation};
-use super::stream::{sse, sse_done, sse_event, unix_seconds};
+use super::stream::{sse, sse_done, sse_event};
 use super::{ollama, read_body, AppState};
+use crate::civil::unix_seconds;
 use crate::generate::DoneReason;
 use crate::scheduler::{Done, Event, Lease};
 use crate::store::{Entry, Name, Store};
