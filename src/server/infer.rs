@@ -14,7 +14,7 @@ use super::AppState;
 use crate::generate::load::{apply_request_options, prompt_ids};
 use crate::generate::ModelSource;
 use crate::sampler::SamplerOptions;
-use crate::scheduler::{Event, Job, KeepAlive, Lease, ModelInfo, Ticket};
+use crate::scheduler::{Done, Event, Job, KeepAlive, Lease, ModelInfo, Ticket};
 use crate::store::{Name, Store, StoreError};
 use crate::template::{ChatTemplate, Message};
 
@@ -63,6 +63,19 @@ pub struct Started {
     pub num_ctx: usize,
     /// When the request arrived (`total_duration` counts from here).
     pub arrived: Instant,
+}
+
+/// The whole text and the end of a generation (for `stream: false`).
+pub async fn collect(events: &mut UnboundedReceiver<Event>) -> Result<(String, Done), ApiError> {
+    let mut text = String::new();
+    while let Some(e) = events.recv().await {
+        match e {
+            Event::Text(t) => text.push_str(&t),
+            Event::Done(d) => return Ok((text, d)),
+            Event::Error(m) => return Err(ApiError::internal(m)),
+        }
+    }
+    Err(ApiError::internal("the generation ended without a result"))
 }
 
 /// The model a request names, from the store (off the async threads).

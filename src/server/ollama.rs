@@ -256,18 +256,10 @@ async fn respond(started: Started, ctx: StreamCtx, stream: bool) -> Response {
         lease, mut events, ..
     } = started;
     if !stream {
-        let mut text = String::new();
-        while let Some(e) = events.recv().await {
-            match e {
-                Event::Text(t) => text.push_str(&t),
-                Event::Done(d) => {
-                    drop(lease);
-                    return Json(ctx.last(&d, &text)).into_response();
-                }
-                Event::Error(m) => return ApiError::internal(m).into_response(),
-            }
-        }
-        return ApiError::internal("the generation ended without a result").into_response();
+        return match infer::collect(&mut events).await {
+            Ok((text, d)) => Json(ctx.last(&d, &text)).into_response(),
+            Err(e) => e.into_response(),
+        };
     }
     // The lease lives as long as the stream; dropping the stream (a client gone)
     // drops the receiver, which cancels the sequence at the next step.

@@ -519,18 +519,10 @@ async fn respond(started: Started, mut reply: Reply, stream: bool) -> Response {
     } = started;
     reply.truncation = truncation;
     if !stream {
-        let mut text = String::new();
-        while let Some(e) = events.recv().await {
-            match e {
-                Event::Text(t) => text.push_str(&t),
-                Event::Done(d) => {
-                    drop(lease);
-                    return Json(reply.whole(text, &d)).into_response();
-                }
-                Event::Error(m) => return ApiError::internal(m).openai(),
-            }
-        }
-        return ApiError::internal("the generation ended without a result").openai();
+        return match infer::collect(&mut events).await {
+            Ok((text, d)) => Json(reply.whole(text, &d)).into_response(),
+            Err(e) => e.openai(),
+        };
     }
     let mut pending = VecDeque::new();
     if reply.kind == Kind::Chat {
