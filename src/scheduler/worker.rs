@@ -5,10 +5,11 @@
 //! sequences still ingesting their prompt, in arrival order, up to a budget: while any
 //! sequence is decoding, as many prompt tokens as the measured cost of a prompt token
 //! (what it adds to a step, a moving average) fits in `Config::prefill_slice` (250 ms;
-//! at least [`MIN_CHUNK`] tokens); with nobody decoding, up to [`MAX_CHUNK`]. A decoding
-//! stream therefore waits at most about one slice of prompt work between its tokens
-//! however long the arriving prompt is (llama-server stalls its streams for whole
-//! `n_batch` chunks: seconds on a small CPU).
+//! at least [`MIN_CHUNK`] tokens); with nobody decoding, or more sequences waiting for
+//! their first token than decoding (a burst of new requests), up to [`MAX_CHUNK`]. A
+//! decoding stream that is not outnumbered therefore waits at most about one slice of
+//! prompt work between its tokens however long the arriving prompt is (llama-server
+//! stalls its streams for whole `n_batch` chunks: seconds on a small CPU).
 
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering::Relaxed;
