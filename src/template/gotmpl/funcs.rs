@@ -163,8 +163,9 @@ impl Exec {
             }
             "currentDate" | "yesterdayDate" => {
                 let (y, m, d) = self.today;
-                let days = days_from_civil(y, m, d) - i64::from(name == "yesterdayDate");
-                let (y, m, d) = civil_from_days(days);
+                let days = crate::civil::days_from_civil(y, m.into(), d.into())
+                    - i64::from(name == "yesterdayDate");
+                let (y, m, d) = crate::civil::civil_from_days(days);
                 Value::str(&format!("{y:04}-{m:02}-{d:02}"))
             }
             "toTypeScriptType" => {
@@ -306,32 +307,11 @@ fn ts_type(v: &Value) -> String {
     }
 }
 
-// Howard Hinnant's civil-date algorithms (proleptic Gregorian, days since 1970-01-01).
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (i64::from(m) + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
-
 pub(super) fn today_utc() -> (i64, u32, u32) {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
-    civil_from_days(secs.div_euclid(86_400))
+    let (y, m, d) = crate::civil::civil_from_days(secs.div_euclid(86_400));
+    // Month 1-12 and day 1-31 always fit.
+    (y, m as u32, d as u32)
 }
