@@ -13,10 +13,17 @@
 //! the same horizontal sum. The engine relies on it: a token's logits do not depend on how
 //! it was batched.
 
+use std::arch::x86_64::*;
 use std::cell::RefCell;
 
-use super::*;
+use super::helpers::*;
+use super::kquants::{bcast_scale, bsums, k4_scales, q4k_group, q5k_group, q6k_half, Q8K, YQ};
+use super::legacy::{Q80, Q81};
+use crate::quant::blocks::{
+    BlockIq4Nl, BlockQ4K, BlockQ4_0, BlockQ4_1, BlockQ5K, BlockQ5_0, BlockQ5_1, BlockQ6K,
+};
 use crate::quant::dot::GemmFn;
+use crate::quant::GgmlType;
 
 /// Weight rows unpacked together (each of the `RM x RN` products keeps an accumulator).
 const RM: usize = 4;
