@@ -61,6 +61,7 @@ pub struct Metrics {
     pub prompt_tokens_computed: AtomicU64,
     pub prompt_tokens_reused: AtomicU64,
     pub tokens_generated: AtomicU64,
+    pub embeddings: AtomicU64,
     pub steps: AtomicU64,
     pub model_loads: AtomicU64,
     pub model_unloads: AtomicU64,
@@ -79,6 +80,7 @@ impl Default for Metrics {
             prompt_tokens_computed: AtomicU64::new(0),
             prompt_tokens_reused: AtomicU64::new(0),
             tokens_generated: AtomicU64::new(0),
+            embeddings: AtomicU64::new(0),
             steps: AtomicU64::new(0),
             model_loads: AtomicU64::new(0),
             model_unloads: AtomicU64::new(0),
@@ -170,6 +172,13 @@ impl Metrics {
             "counter",
             "Tokens generated.",
             &self.tokens_generated,
+        );
+        scalar(
+            &mut out,
+            "hearth_embeddings_total",
+            "counter",
+            "Inputs embedded.",
+            &self.embeddings,
         );
         scalar(
             &mut out,

@@ -77,6 +77,9 @@ pub fn run(args: RunArgs) -> Result<()> {
         eprintln!("note: num_thread applies when the model is next loaded");
     }
     let mut loaded = Loaded::open(&source, &load_opts)?;
+    if loaded.engine.is_encoder() {
+        return embed(&mut loaded, &args.model, prompt);
+    }
     if let (Some(note), false) = (&loaded.template_notice, args.raw) {
         eprintln!("{note}");
     }
@@ -113,6 +116,28 @@ pub fn run(args: RunArgs) -> Result<()> {
     if args.verbose {
         print_stats(&outcome, loaded.load_duration, t_start.elapsed());
     }
+    Ok(())
+}
+
+/// An embedding model: the text's embedding as a JSON array on stdout, as Ollama prints it.
+fn embed(loaded: &mut Loaded, model: &str, text: Option<String>) -> Result<()> {
+    use crate::generate::embed::{finish, input_ids};
+    let Some(text) = text else {
+        bail!("{model} is an embedding model: give the text to embed as an argument or on stdin");
+    };
+    let max = loaded.engine.embed_max_tokens();
+    let input = input_ids(&loaded.tokenizer, &text, max, true)?;
+    if input.truncated > 0 {
+        eprintln!(
+            "note: the input was cut to the context length of {max} tokens ({} dropped)",
+            input.truncated
+        );
+    }
+    let mut out = Vec::new();
+    loaded.engine.embed(&[&input.ids], &mut out)?;
+    let mut v = out.pop().unwrap_or_default();
+    finish(&mut v, None)?;
+    println!("{}", serde_json::to_string(&v)?);
     Ok(())
 }
 

@@ -88,7 +88,7 @@ const PAR_ROWS: usize = 16;
 
 /// Calls `f(first_row, rows)` over `out` (rows of `width` values) in chunks of
 /// [`PAR_ROWS`] rows, in parallel when there are enough rows.
-fn by_rows(out: &mut [f32], width: usize, f: &(dyn Fn(usize, &mut [f32]) + Sync)) {
+pub(super) fn by_rows(out: &mut [f32], width: usize, f: &(dyn Fn(usize, &mut [f32]) + Sync)) {
     if out.len() < 4 * PAR_ROWS * width {
         f(0, out);
         return;

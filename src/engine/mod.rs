@@ -7,6 +7,7 @@
 //! pages are only touched as positions fill). Scratch buffers are allocated once for
 //! the largest micro-batch, so the decode loop allocates nothing per token.
 
+mod encode;
 mod forward;
 mod kv;
 
@@ -70,6 +71,14 @@ pub enum EngineError {
     BadToken { id: u32, n_vocab: usize },
     #[error("a sequence appears twice in one step")]
     DuplicateSequence,
+    #[error("this model does not generate text: it is an embedding model")]
+    NotGenerative,
+    #[error("this model does not make embeddings (it has no pooling)")]
+    NotEmbedding,
+    #[error("an input to embed is empty")]
+    EmptyInput,
+    #[error("an input of {len} tokens exceeds the model's context of {max}")]
+    InputTooLong { len: usize, max: usize },
 }
 
 /// Bytes of KV cache (keys and values, f16) for `num_ctx` positions of a model.
@@ -89,6 +98,7 @@ pub struct Engine {
     n_logit_rows: usize,
     /// The micro-batch being built (kept to reuse its allocation).
     ubatch: Vec<forward::Token>,
+    encode: encode::EncodeScratch,
 }
 
 impl Engine {
@@ -99,7 +109,9 @@ impl Engine {
             n => n,
         };
         let batch = opts.batch.clamp(1, 4096);
-        let scratch = forward::Scratch::new(&model, batch);
+        // An encoder never runs the decoder pass: its scratch grows in `embed` instead.
+        let scratch =
+            forward::Scratch::new(&model, if model.encoder.is_some() { 1 } else { batch });
         Engine {
             model,
             num_ctx,
@@ -109,6 +121,7 @@ impl Engine {
             logits: Vec::new(),
             n_logit_rows: 0,
             ubatch: Vec::with_capacity(batch),
+            encode: encode::EncodeScratch::default(),
         }
     }
 
@@ -122,6 +135,51 @@ impl Engine {
 
     pub fn n_vocab(&self) -> usize {
         self.model.config.n_vocab
+    }
+
+    /// Whether the model is an encoder (embeddings only, no generation).
+    pub fn is_encoder(&self) -> bool {
+        self.model.encoder.is_some()
+    }
+
+    /// Most tokens one input to [`embed`](Self::embed) may have.
+    pub fn embed_max_tokens(&self) -> usize {
+        let c = &self.model.config;
+        match self
+            .model
+            .encoder
+            .as_ref()
+            .and_then(|e| e.pos_embd.as_ref())
+        {
+            Some(p) => p.rows.min(self.num_ctx),
+            None => self.num_ctx.min(c.n_ctx_train.max(1)),
+        }
+    }
+
+    /// Embeds whole inputs in one pass (an encoder model): `out[i]` becomes input i's
+    /// pooled vector, `n_embd` values, not normalised. Nothing is cached afterwards.
+    pub fn embed(&mut self, inputs: &[&[u32]], out: &mut Vec<Vec<f32>>) -> Result<(), EngineError> {
+        let Some(enc) = self.model.encoder.as_ref() else {
+            return Err(EngineError::NotEmbedding);
+        };
+        if enc.pooling == crate::model::Pooling::None {
+            return Err(EngineError::NotEmbedding);
+        }
+        let (n_vocab, max) = (self.n_vocab(), self.embed_max_tokens());
+        for t in inputs {
+            if t.is_empty() {
+                return Err(EngineError::EmptyInput);
+            }
+            if t.len() > max {
+                return Err(EngineError::InputTooLong { len: t.len(), max });
+            }
+            if let Some(&id) = t.iter().find(|&&id| id as usize >= n_vocab) {
+                return Err(EngineError::BadToken { id, n_vocab });
+            }
+        }
+        out.resize_with(inputs.len(), Vec::new);
+        encode::encode(&self.model, &mut self.encode, inputs, out);
+        Ok(())
     }
 
     /// A new, empty sequence holding up to the engine's `num_ctx` positions.
@@ -204,6 +262,9 @@ impl Engine {
     /// The whole step is validated before anything changes; afterwards
     /// [`logits`](Self::logits) returns the requested rows in entry order.
     pub fn step(&mut self, inputs: &[StepInput<'_>]) -> Result<(), EngineError> {
+        if self.is_encoder() {
+            return Err(EngineError::NotGenerative);
+        }
         let n_vocab = self.n_vocab();
         let mut n_rows = 0;
         for (i, e) in inputs.iter().enumerate() {

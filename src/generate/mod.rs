@@ -7,10 +7,13 @@
 //! - [`sequence`]: [`Generation`], one generation as a state machine (next input ids;
 //!   logits in, text events and a done reason out). `run` steps one; the server's
 //!   scheduler steps many in one engine step.
+//! - [`embed`]: an embedding model's inputs fitted to its context, and its vectors
+//!   finished (cut to `dimensions`, normalised).
 //! - [`Session`] (here): one engine sequence that remembers which tokens its KV cache
 //!   holds, so the next prompt of a conversation (the whole conversation rendered again)
 //!   only prefills what differs from the cache: usually just the new turn.
 
+pub mod embed;
 pub mod load;
 pub mod sequence;
 

@@ -4,8 +4,10 @@
 //! One decoder-only transformer shape covers the supported families; each family's file
 //! (`llama.rs`, `qwen2.rs`, `gemma3.rs`) says which of its optional parts a model has
 //! ([`Features`]) and reads its family-specific keys. The engine runs the one forward
-//! pass over that description.
+//! pass over that description. Encoders (BERT family, `encoder.rs`) share the embeddings
+//! and config but have their own blocks ([`Model::encoder`]), run by `Engine::embed`.
 
+mod encoder;
 mod gemma3;
 mod llama;
 mod qwen2;
@@ -18,12 +20,16 @@ use crate::ops::matmul::MatrixError;
 use crate::ops::QMatrix;
 use crate::quant::{dequantize_row, GgmlType};
 
+pub use encoder::{Encoder, EncoderFfn, EncoderLayer, LayerNorm, Pooling};
+
 /// What can go wrong binding a model.
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
     #[error(transparent)]
     Gguf(#[from] GgufError),
-    #[error("architecture '{0}' is not supported by hearth (supported: llama, qwen2, gemma3)")]
+    #[error(
+        "architecture '{0}' is not supported by hearth (supported: llama, qwen2, gemma3, bert, nomic-bert)"
+    )]
     UnknownArchitecture(String),
     #[error("the file has no general.architecture")]
     NoArchitecture,
@@ -158,7 +164,10 @@ pub struct Model {
     pub output: Mat,
     pub output_norm: Vec<f32>,
     pub rope_freqs: Option<Vec<f32>>,
+    /// Decoder blocks (empty for an encoder).
     pub layers: Vec<Layer>,
+    /// An encoder's blocks; `None` for the decoders (which generate).
+    pub encoder: Option<Encoder>,
 }
 
 impl std::fmt::Debug for Model {
@@ -203,7 +212,7 @@ impl Model {
             .architecture()?
             .ok_or(ModelError::NoArchitecture)?
             .to_string();
-        if !matches!(arch.as_str(), "llama" | "qwen2" | "gemma3") {
+        if !matches!(arch.as_str(), "llama" | "qwen2" | "gemma3") && !encoder::is_encoder(&arch) {
             return Err(ModelError::UnknownArchitecture(arch));
         }
         let keys = Keys {
@@ -247,7 +256,16 @@ impl Model {
             Some("llama3") => 1.0,
             Some(other) => return Err(ModelError::Unsupported(format!("rope scaling '{other}'"))),
         };
+        let mut encoder_keys = None;
         let features = match arch.as_str() {
+            "bert" | "nomic-bert" => {
+                encoder_keys = Some(encoder::read_keys(&keys)?);
+                // Only the rope pairing applies (NEOX for the BERT family, as llama.cpp).
+                Features {
+                    rope_neox: true,
+                    ..llama::features(&keys, head_dim)?
+                }
+            }
             "llama" => llama::features(&keys, head_dim)?,
             "qwen2" => qwen2::features(&keys, head_dim)?,
             "gemma3" => gemma3::features(&keys, n_layer, n_embd, n_head, head_dim)?,
@@ -280,6 +298,19 @@ impl Model {
             c: &config,
         };
         let tok_embd = b.mat("token_embd.weight", n_embd, n_vocab)?;
+        if let Some((pooling, eps)) = encoder_keys {
+            let encoder = b.encoder(pooling, eps)?;
+            return Ok(Model {
+                config,
+                tok_embd,
+                output: tok_embd,
+                output_norm: Vec::new(),
+                rope_freqs: None,
+                layers: Vec::new(),
+                encoder: Some(encoder),
+                file,
+            });
+        }
         let output = match file.tensor("output.weight") {
             Some(_) => b.mat("output.weight", n_embd, n_vocab)?,
             None => tok_embd,
@@ -299,6 +330,7 @@ impl Model {
             output_norm,
             rope_freqs,
             layers,
+            encoder: None,
             file,
         })
     }
@@ -381,6 +413,20 @@ impl Binder<'_> {
         let t = self.tensor(name)?;
         Self::check_dims(t, &[n as u64])?;
         let mut out = vec![0.0; n];
+        dequantize_row(t.ty, self.f.tensor_data(t), &mut out).map_err(|_| {
+            ModelError::UnsupportedType {
+                name: name.to_string(),
+                ty: t.ty,
+            }
+        })?;
+        Ok(out)
+    }
+
+    /// A `[n, rows]` table (e.g. token types), copied out as f32, row after row.
+    fn vector_2d(&self, name: &str, n: usize, rows: usize) -> Result<Vec<f32>, ModelError> {
+        let t = self.tensor(name)?;
+        Self::check_dims(t, &[n as u64, rows as u64])?;
+        let mut out = vec![0.0; n * rows];
         dequantize_row(t.ty, self.f.tensor_data(t), &mut out).map_err(|_| {
             ModelError::UnsupportedType {
                 name: name.to_string(),

@@ -26,6 +26,13 @@ pub fn geglu(gate: &mut [f32], up: &[f32]) {
     binary(gate, up, Op::Gelu);
 }
 
+/// `x = gelu_tanh(x)`, elementwise (the BERT feed-forward).
+pub fn gelu(x: &mut [f32]) {
+    par(x, &|_, part| {
+        part.iter_mut().for_each(|v| *v = gelu_tanh(*v))
+    });
+}
+
 /// `x = cap * tanh(x / cap)`.
 pub fn softcap(x: &mut [f32], cap: f32) {
     // Logit rows are a vocabulary wide (~50-260k): worth the pool even for one token.

@@ -31,6 +31,25 @@ pub fn rms_scale(x: &[f32], eps: f32) -> f32 {
     1.0 / (mean + eps).sqrt()
 }
 
+/// LayerNorm of each row of `x` (rows of `w.len()` values) in place, as ggml computes it:
+/// mean and variance accumulated in f64, `(x - mean) / sqrt(var + eps)` in f32, then
+/// `* w + b`.
+pub fn layernorm_in_place(x: &mut [f32], w: &[f32], b: &[f32], eps: f32) {
+    let d = w.len();
+    for xr in x.chunks_exact_mut(d) {
+        let mean = (xr.iter().map(|&v| v as f64).sum::<f64>() / d as f64) as f32;
+        let mut var = 0.0f64;
+        for v in xr.iter_mut() {
+            *v -= mean;
+            var += (*v * *v) as f64;
+        }
+        let scale = 1.0 / ((var / d as f64) as f32 + eps).sqrt();
+        for ((v, &g), &c) in xr.iter_mut().zip(w).zip(b) {
+            *v = (*v * scale) * g + c;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -45,5 +64,19 @@ mod tests {
         let mut y = x;
         rmsnorm_in_place(&mut y, &[2.0; 4], 0.0);
         assert_eq!(y.map(|v| v / 2.0), out);
+    }
+
+    #[test]
+    fn layernorm_centres_and_scales() {
+        let mut x = [1.0f32, 2.0, 3.0, 6.0];
+        layernorm_in_place(&mut x, &[1.0; 4], &[0.0; 4], 0.0);
+        let mean = x.iter().sum::<f32>() / 4.0;
+        let var = x.iter().map(|v| v * v).sum::<f32>() / 4.0;
+        assert!(mean.abs() < 1e-6 && (var - 1.0).abs() < 1e-5, "{x:?}");
+        let mut y = [1.0f32, 2.0, 3.0, 6.0];
+        layernorm_in_place(&mut y, &[2.0; 4], &[0.5; 4], 0.0);
+        for (a, b) in x.iter().zip(&y) {
+            assert!((a * 2.0 + 0.5 - b).abs() < 1e-6);
+        }
     }
 }

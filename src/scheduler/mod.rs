@@ -15,6 +15,7 @@
 //! One model is resident at a time: a request for another model waits until the
 //! current one has no leases, then it is unloaded and the other loaded.
 
+mod embed;
 pub mod memory;
 mod slots;
 mod worker;
@@ -30,6 +31,8 @@ use crate::metrics::Metrics;
 use crate::sampler::SamplerOptions;
 use crate::template::ChatTemplate;
 use crate::tokenizer::Tokenizer;
+
+pub use embed::EmbedReply;
 
 /// Scheduler settings (from the environment in `hearth serve`, explicit in tests).
 #[derive(Clone, Debug)]
@@ -79,6 +82,12 @@ pub struct ModelInfo {
     pub architecture: String,
     pub n_ctx_train: usize,
     pub n_vocab: usize,
+    /// An embedding model (an encoder: it embeds, it does not generate).
+    pub embedding: bool,
+    /// Values in one embedding.
+    pub n_embd: usize,
+    /// Most tokens one input to embed may have.
+    pub embed_max_tokens: usize,
     /// KV-cache bytes per position of one sequence.
     pub kv_bytes_per_token: u64,
     /// Bytes of the weights file.
@@ -152,6 +161,11 @@ enum Command {
     Unload {
         name: String,
         reply: oneshot::Sender<bool>,
+    },
+    Embed {
+        inputs: Vec<Vec<u32>>,
+        ticket: Ticket,
+        reply: oneshot::Sender<EmbedReply>,
     },
 }
 
@@ -236,6 +250,21 @@ impl Lease {
             let _ = tx.send(Event::Error(SchedError::Closed.to_string()));
         }
         rx
+    }
+
+    /// Embeds inputs (token ids) with the leased encoder at the stepping thread's next
+    /// passes; the ticket stops counting once its first inputs are computed.
+    pub async fn embed(&self, inputs: Vec<Vec<u32>>, ticket: Ticket) -> EmbedReply {
+        let (reply, rx) = oneshot::channel();
+        if !self.shared.send(Command::Embed {
+            inputs,
+            ticket,
+            reply,
+        }) {
+            return Err(SchedError::Closed.to_string());
+        }
+        rx.await
+            .unwrap_or_else(|_| Err(SchedError::Closed.to_string()))
     }
 }
 

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::{mpsc as tmpsc, oneshot};
 
+use super::embed::{EmbedJob, EmbedQueue};
 use super::slots::Slots;
 use super::{
     Command, Done, Event, Job, KeepAlive, ModelInfo, Resident, SchedError, Shared, Ticket,
@@ -69,6 +70,7 @@ pub(super) struct Worker {
     waiters: VecDeque<Waiter>,
     queued: VecDeque<Queued>,
     active: Vec<Active>,
+    embeds: EmbedQueue,
     current: Option<Current>,
     /// Measured seconds per decoding sequence in a step without prompt tokens, and the
     /// extra seconds one prompt token adds to a step (moving averages).
@@ -90,6 +92,7 @@ impl Worker {
             waiters: VecDeque::new(),
             queued: VecDeque::new(),
             active: Vec::new(),
+            embeds: EmbedQueue::default(),
             current: None,
             decode_secs: 0.01,
             prompt_secs: 0.005,
@@ -99,24 +102,35 @@ impl Worker {
     }
 
     pub(super) fn run(mut self) {
-        while !self.closed || !self.active.is_empty() {
+        while !self.closed || self.busy() {
             self.receive();
             self.admit_models();
             self.admit_jobs();
             self.drop_cancelled();
-            if self.active.is_empty() {
+            if !self.busy() {
                 self.expire();
-            } else {
+            }
+            if !self.active.is_empty() {
                 self.step();
+            }
+            if !self.embeds.is_empty() {
+                if let Some(c) = &mut self.current {
+                    self.embeds.step(&mut c.loaded.engine, &self.shared.metrics);
+                }
             }
         }
         self.unload();
     }
 
+    /// Whether work is running (sequences or embeddings).
+    fn busy(&self) -> bool {
+        !self.active.is_empty() || !self.embeds.is_empty()
+    }
+
     /// Takes commands: without blocking while sequences are active, else waiting for
     /// one (or for the loaded model's expiry).
     fn receive(&mut self) {
-        if self.active.is_empty() && self.queued.is_empty() && self.waiters.is_empty() {
+        if !self.busy() && self.queued.is_empty() && self.waiters.is_empty() {
             let wait = self
                 .current
                 .as_ref()
@@ -155,6 +169,11 @@ impl Worker {
                 ticket,
                 events,
             }),
+            Command::Embed {
+                inputs,
+                ticket,
+                reply,
+            } => self.embeds.push(EmbedJob::new(inputs, ticket, reply)),
             Command::Unload { name, reply } => {
                 let hit = match &mut self.current {
                     Some(c) if c.info.source.name == name => {
@@ -201,7 +220,7 @@ impl Worker {
                     }
                 }
                 Some(c) => {
-                    if c.refs == 0 && self.active.is_empty() && self.queued.is_empty() {
+                    if c.refs == 0 && !self.busy() && self.queued.is_empty() {
                         self.unload();
                     } else {
                         break;
@@ -243,7 +262,15 @@ impl Worker {
                 .to_string(),
             n_ctx_train: c.n_ctx_train,
             n_vocab: c.n_vocab,
-            kv_bytes_per_token: loaded.engine.kv_bytes(1),
+            embedding: loaded.engine.is_encoder(),
+            n_embd: c.n_embd,
+            embed_max_tokens: loaded.engine.embed_max_tokens(),
+            // An encoder keeps no cache between requests.
+            kv_bytes_per_token: if loaded.engine.is_encoder() {
+                0
+            } else {
+                loaded.engine.kv_bytes(1)
+            },
             file_size,
             load_duration: loaded.load_duration,
         });
@@ -279,7 +306,7 @@ impl Worker {
     /// stopped, or its keep-alive is zero).
     fn expire(&mut self) {
         let Some(c) = &self.current else { return };
-        if c.refs > 0 || !self.active.is_empty() || !self.queued.is_empty() {
+        if c.refs > 0 || self.busy() || !self.queued.is_empty() {
             return;
         }
         let due = c.stopping || c.expires.is_some_and(|t| t <= Instant::now());
@@ -320,6 +347,7 @@ impl Worker {
             for q in self.queued.drain(..) {
                 let _ = q.events.send(Event::Error(SchedError::Closed.to_string()));
             }
+            self.embeds.fail_all(&SchedError::Closed.to_string());
             return;
         };
         while c.slots.any_free() {

@@ -111,7 +111,7 @@ pub async fn lease(
 
 /// Options under the model's params layer, then the request's; the requested `num_ctx`
 /// (0: the default). Checked before the model is loaded.
-fn options(
+pub(super) fn options(
     source: &ModelSource,
     req: &Map<String, Value>,
 ) -> Result<(SamplerOptions, usize), ApiError> {
@@ -160,6 +160,17 @@ pub async fn start(state: &AppState, req: GenRequest) -> Result<Started, ApiErro
     let lease = state.scheduler.acquire(source, req.keep_alive).await?;
     let load_duration = arrived.elapsed();
     let info = Arc::clone(lease.info());
+    if info.embedding {
+        // Ollama's message: an embedding model neither chats nor generates.
+        let what = match req.prompt {
+            Prompt::Chat(_) => "chat",
+            Prompt::Text { .. } => "generate",
+        };
+        return Err(ApiError::bad_request(format!(
+            "\"{}\" does not support {what}",
+            req.model
+        )));
+    }
     let num_ctx = context_length(&info, requested_ctx, state.scheduler.config().num_ctx);
     check_memory(&info, num_ctx)?;
     let system = req.system.clone().or(info.source.layers.system.clone());

@@ -5,6 +5,7 @@
 //! runs the engine. Each request is logged in one line (method, path, status, duration)
 //! and counted in `/metrics`.
 
+mod embed;
 pub mod error;
 pub mod infer;
 pub mod models;
@@ -131,6 +132,9 @@ pub fn router(state: AppState) -> Router {
         .route("/api/version", get(version).head(version))
         .route("/api/generate", post(ollama::generate))
         .route("/api/chat", post(ollama::chat))
+        .route("/api/embed", post(embed::api_embed))
+        .route("/api/embeddings", post(embed::api_embeddings))
+        .route("/v1/embeddings", post(embed::v1_embeddings))
         .route("/v1/chat/completions", post(openai::chat_completions))
         .route("/v1/completions", post(openai::completions))
         .route("/v1/models", get(openai::list_models))

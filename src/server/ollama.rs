@@ -147,16 +147,14 @@ struct ChatRequest {
     truncate: Option<bool>,
 }
 
-/// A load-only request (empty prompt or messages): loads the model and returns, or with
-/// `keep_alive: 0` unloads it (without loading it first when it is not loaded).
-async fn preload(
+/// Loads `model`, or with `keep_alive: 0` unloads it (without loading it first when it
+/// is not loaded); true when it unloaded.
+pub async fn load_or_unload(
     state: &AppState,
     model: &str,
     keep: KeepAlive,
-    chat: bool,
-) -> Result<Response, ApiError> {
+) -> Result<bool, ApiError> {
     let unload = keep == Some(Some(Duration::ZERO));
-    let reason = if unload { "unload" } else { "load" };
     let source = infer::resolve(model).await?;
     if unload {
         // Not loaded: nothing to do (Ollama would load it first, only to unload it).
@@ -171,6 +169,19 @@ async fn preload(
         let (lease, _ticket, _) = infer::lease(state, model, keep).await?;
         drop(lease);
     }
+    Ok(unload)
+}
+
+/// A load-only request (empty prompt or messages): loads the model and returns, or with
+/// `keep_alive: 0` unloads it (without loading it first when it is not loaded).
+async fn preload(
+    state: &AppState,
+    model: &str,
+    keep: KeepAlive,
+    chat: bool,
+) -> Result<Response, ApiError> {
+    let unload = load_or_unload(state, model, keep).await?;
+    let reason = if unload { "unload" } else { "load" };
     let mut v = json!({
         "model": model,
         "created_at": rfc3339(SystemTime::now()),
