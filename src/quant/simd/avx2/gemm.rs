@@ -1,4 +1,5 @@
-//! Matrix-product tiles for the legacy 32-element formats (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0,
+//! Matrix-product tiles for the float formats (F32, F16, BF16: `float.rs`) and the legacy
+//! 32-element formats (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0,
 //! IQ4_NL): a group of weight rows times a batch of activation rows (prefill, batched
 //! decode).
 //!
@@ -16,6 +17,7 @@
 use std::arch::x86_64::*;
 use std::cell::RefCell;
 
+use super::float::{float_gemm, BF16, F16, F32};
 use super::helpers::*;
 use super::kquants::{bcast_scale, bsums, k4_scales, q4k_group, q5k_group, q6k_half, Q8K, YQ};
 use super::legacy::{Q80, Q81};
@@ -303,6 +305,9 @@ macro_rules! gemm_kernels {
 
 gemm_kernels! {
     (w, rows, x, n, out, step)
+    gemm_f32 => f32_gemm { float_gemm::<F32>(w, rows, x, n, out, step) }
+    gemm_f16 => f16_gemm { float_gemm::<F16>(w, rows, x, n, out, step) }
+    gemm_bf16 => bf16_gemm { float_gemm::<BF16>(w, rows, x, n, out, step) }
     gemm_q8_0 => q8_0_gemm {
         gemm_legacy::<Q80, Q80, true>(w, rows, x, n, out, step, |a| {
             (ld256(at(a, 2)), h2f2(at(a, 0)))
@@ -511,6 +516,9 @@ gemm_kernels! {
 pub(in crate::quant::simd) fn gemm_fn(ty: GgmlType) -> Option<GemmFn> {
     use GgmlType::*;
     Some(match ty {
+        F32 => gemm_f32,
+        F16 => gemm_f16,
+        Bf16 => gemm_bf16,
         Q4_0 => gemm_q4_0,
         Q4_1 => gemm_q4_1,
         Q5_0 => gemm_q5_0,
