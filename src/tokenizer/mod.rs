@@ -1,17 +1,20 @@
 //! Tokenizers built from GGUF metadata alone, giving exactly llama.cpp's token ids.
 //!
-//! Two vocabulary kinds are implemented:
+//! Three vocabulary kinds are implemented:
 //! - `tokenizer.ggml.model = "gpt2"`: GPT-2 byte-level BPE ([`bpe`]) after a pre-tokenizer
 //!   chosen by `tokenizer.ggml.pre` ([`pretok`]);
 //! - `tokenizer.ggml.model = "llama"`: SentencePiece-style merges by score with byte fallback
-//!   ([`spm`]), used by Llama 1/2 and Gemma.
+//!   ([`spm`]), used by Llama 1/2 and Gemma;
+//! - `tokenizer.ggml.model = "bert"`: WordPiece ([`wpm`]), used by BERT-style embedding
+//!   models (nomic-embed-text).
 //!
 //! The pipeline of [`Tokenizer::encode`] is llama.cpp's `llama_vocab::impl::tokenize`:
 //! 1. special-token partition (`tokenizer_st_partition`): every control, user-defined and
 //!    unknown token found in the text becomes a single id, longest texts first (control and
 //!    unknown ones only when `parse_special`);
 //! 2. each remaining text fragment is tokenized on its own;
-//! 3. BOS/EOS are added as the metadata says when `add_special`.
+//! 3. BOS/EOS are added as the metadata says when `add_special` (WordPiece: always
+//!    `[CLS]` before and `[SEP]` after, as llama.cpp does for that vocabulary type).
 //!
 //! [`TokenizerConfig`] holds everything the tokenizer is built from; [`Tokenizer::from_gguf`]
 //! only reads it out of the file (see [`gguf_config`]), so tests and tools can build a
@@ -28,6 +31,7 @@ mod tests;
 pub mod unicode;
 mod unicode_tables;
 pub mod vocab;
+pub mod wpm;
 
 use std::borrow::Cow;
 use std::collections::BTreeSet;
@@ -47,7 +51,10 @@ pub enum TokenizerError {
          'gpt-2', 'smollm', 'llama-bpe', 'qwen2' and the names llama.cpp treats as the same"
     )]
     UnknownPreTokenizer(String),
-    #[error("unsupported tokenizer model '{0}' (tokenizer.ggml.model): hearth implements 'gpt2' and 'llama'")]
+    #[error(
+        "unsupported tokenizer model '{0}' (tokenizer.ggml.model): hearth implements 'gpt2', \
+         'llama' and 'bert'"
+    )]
     UnsupportedModel(String),
     #[error("missing metadata key {0}")]
     MissingKey(&'static str),
@@ -145,7 +152,7 @@ pub struct SpecialIds {
 /// Everything a [`Tokenizer`] is built from: the `tokenizer.ggml.*` metadata.
 #[derive(Clone, Debug, Default)]
 pub struct TokenizerConfig {
-    /// `tokenizer.ggml.model`: "gpt2" or "llama".
+    /// `tokenizer.ggml.model`: "gpt2", "llama" or "bert".
     pub model: String,
     /// `tokenizer.ggml.pre` (gpt2 vocabularies only).
     pub pre: Option<String>,
@@ -164,6 +171,12 @@ pub struct TokenizerConfig {
     pub add_eos: Option<bool>,
     /// `tokenizer.ggml.add_space_prefix`.
     pub add_space_prefix: Option<bool>,
+    /// `tokenizer.ggml.add_sep_token`.
+    pub add_sep: Option<bool>,
+    /// `tokenizer.ggml.normalizer.lowercase` (WordPiece).
+    pub normalizer_lowercase: Option<bool>,
+    /// `tokenizer.ggml.normalizer.strip_accents` (WordPiece; defaults to the lowercase flag).
+    pub normalizer_strip_accents: Option<bool>,
 }
 
 /// Fast non-cryptographic hasher for vocabulary maps (keys are fixed at load; the text only
@@ -223,6 +236,15 @@ enum Kind {
         pre: PreTokenizer,
     },
     Spm,
+    Wpm(wpm::Wpm),
+}
+
+/// The vocabulary type, as `tokenizer.ggml.model` names it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ModelType {
+    Bpe,
+    Spm,
+    Wpm,
 }
 
 /// A piece of input after the special-token partition.
@@ -324,6 +346,9 @@ pub struct Tokenizer {
     eog: BTreeSet<u32>,
     add_bos: bool,
     add_eos: bool,
+    /// `[SEP]` is appended (llama.cpp's `add_sep`; reported, the WordPiece encoder always
+    /// appends it with `add_special`, as llama.cpp's does).
+    add_sep: bool,
     add_space_prefix: bool,
     /// Control/user-defined/unknown tokens, longest text first (ties: lower id first).
     special_cache: Vec<u32>,
@@ -387,9 +412,10 @@ impl Tokenizer {
             return Err(TokenizerError::VocabTooLarge(n));
         }
         let n32 = n as u32;
-        let is_bpe = match cfg.model.as_str() {
-            "gpt2" => true,
-            "llama" => false,
+        let model_type = match cfg.model.as_str() {
+            "gpt2" => ModelType::Bpe,
+            "llama" => ModelType::Spm,
+            "bert" => ModelType::Wpm,
             other => return Err(TokenizerError::UnsupportedModel(other.to_string())),
         };
         if let Some(s) = &cfg.scores {
@@ -449,26 +475,41 @@ impl Tokenizer {
         };
 
         // Pre-tokenizer and type defaults.
-        let (pre, mut add_bos, mut special) = if is_bpe {
-            let pre = PreTokenizer::from_name(cfg.pre.as_deref())?;
-            let add_bos = pre == PreTokenizer::Llama3;
-            let d = SpecialIds {
-                bos: Some(11),
-                eos: Some(11),
-                ..SpecialIds::default()
-            };
-            (Some(pre), add_bos, d)
-        } else {
-            let d = SpecialIds {
-                bos: Some(1),
-                eos: Some(2),
-                unk: Some(0),
-                ..SpecialIds::default()
-            };
-            (None, true, d)
+        let (pre, mut add_bos, mut special) = match model_type {
+            ModelType::Bpe => {
+                let pre = PreTokenizer::from_name(cfg.pre.as_deref())?;
+                let add_bos = pre == PreTokenizer::Llama3;
+                let d = SpecialIds {
+                    bos: Some(11),
+                    eos: Some(11),
+                    ..SpecialIds::default()
+                };
+                (Some(pre), add_bos, d)
+            }
+            ModelType::Spm => {
+                let d = SpecialIds {
+                    bos: Some(1),
+                    eos: Some(2),
+                    unk: Some(0),
+                    ..SpecialIds::default()
+                };
+                (None, true, d)
+            }
+            ModelType::Wpm => {
+                let d = SpecialIds {
+                    bos: Some(101),
+                    unk: Some(100),
+                    sep: Some(102),
+                    pad: Some(0),
+                    mask: Some(103),
+                    ..SpecialIds::default()
+                };
+                (None, true, d)
+            }
         };
-        let mut add_space_prefix = !is_bpe;
+        let mut add_space_prefix = model_type == ModelType::Spm;
         let mut add_eos = false;
+        let mut add_sep = model_type == ModelType::Wpm;
         if let Some(v) = cfg.add_space_prefix {
             add_space_prefix = v;
         }
@@ -477,6 +518,9 @@ impl Tokenizer {
         }
         if let Some(v) = cfg.add_eos {
             add_eos = v;
+        }
+        if let Some(v) = cfg.add_sep {
+            add_sep = v;
         }
 
         // Special ids: defaults out of range are disabled; metadata values out of range are
@@ -617,7 +661,7 @@ impl Tokenizer {
 
         // SPM byte tokens.
         let mut byte_tokens = [None; 256];
-        if !is_bpe {
+        if model_type == ModelType::Spm {
             for (b, slot) in byte_tokens.iter_mut().enumerate() {
                 let hex = format!("<0x{b:02X}>");
                 *slot = vocab
@@ -626,8 +670,8 @@ impl Tokenizer {
             }
         }
 
-        let kind = match pre {
-            Some(pre) => {
+        let kind = match (model_type, pre) {
+            (ModelType::Bpe, Some(pre)) => {
                 let merges = cfg
                     .merges
                     .as_ref()
@@ -638,7 +682,23 @@ impl Tokenizer {
                     pre,
                 }
             }
-            None => Kind::Spm,
+            (ModelType::Wpm, _) => {
+                // Every word that does not tokenize becomes [UNK]: without one there is no
+                // output for it (llama.cpp would emit an invalid id).
+                let unk = special.unk.ok_or(TokenizerError::BadMetadata {
+                    key: "tokenizer.ggml.unknown_token_id",
+                    msg: format!(
+                        "a WordPiece vocabulary needs an [UNK] token id below its size {n}"
+                    ),
+                })?;
+                let lowercase = cfg.normalizer_lowercase.unwrap_or(true);
+                let norm = wpm::Normalizer {
+                    lowercase,
+                    strip_accents: cfg.normalizer_strip_accents.unwrap_or(lowercase),
+                };
+                Kind::Wpm(wpm::Wpm::new(&vocab, unk, norm))
+            }
+            _ => Kind::Spm,
         };
 
         unicode::warm_up();
@@ -653,6 +713,7 @@ impl Tokenizer {
             eog,
             add_bos,
             add_eos,
+            add_sep,
             add_space_prefix,
             special_cache,
             special_matcher,
@@ -661,12 +722,14 @@ impl Tokenizer {
         })
     }
 
-    /// Tokenize `text`. `add_special`: put BOS/EOS around it as the metadata says;
+    /// Tokenize `text`. `add_special`: put BOS/EOS around it as the metadata says
+    /// (WordPiece: `[CLS]` and `[SEP]`, whatever the flags, as llama.cpp);
     /// `parse_special`: control tokens written in the text (`<|im_start|>`) become their ids.
     pub fn encode(&self, text: &str, add_special: bool, parse_special: bool) -> Vec<u32> {
         let frags = self.partition(text, parse_special);
         let mut out = Vec::with_capacity(text.len() / 3 + 2);
-        if add_special && self.add_bos {
+        let is_wpm = matches!(self.kind, Kind::Wpm(_));
+        if add_special && (self.add_bos || is_wpm) {
             if let Some(b) = self.special.bos {
                 out.push(b);
             }
@@ -724,11 +787,29 @@ impl Tokenizer {
                     }
                 }
             }
-        }
-        if add_special && self.add_eos {
-            if let Some(e) = self.special.eos {
-                out.push(e);
+            Kind::Wpm(w) => {
+                let mut scratch = wpm::Scratch::default();
+                for f in &frags {
+                    match f {
+                        Frag::Token(id) => out.push(*id),
+                        Frag::Text(r) => {
+                            if let Some(s) = text.get(r.clone()) {
+                                w.encode(s, &self.vocab, &mut scratch, &mut out);
+                            }
+                        }
+                    }
+                }
             }
+        }
+        if add_special {
+            let last = if is_wpm {
+                self.special.sep
+            } else if self.add_eos {
+                self.special.eos
+            } else {
+                None
+            };
+            out.extend(last);
         }
         out
     }
@@ -875,7 +956,7 @@ impl Tokenizer {
         } else if a & attr::NORMAL != 0 {
             match self.kind {
                 Kind::Bpe { .. } => bpe::decode_token_text_into(t, out),
-                Kind::Spm => spm::unescape_into(t, out),
+                Kind::Spm | Kind::Wpm(_) => spm::unescape_into(t, out),
             }
         } else if a & attr::BYTE != 0 {
             out.push(parse_byte_token(t));
@@ -946,7 +1027,25 @@ impl Tokenizer {
     pub fn add_eos(&self) -> bool {
         self.add_eos
     }
-    /// "gpt2" or "llama".
+    /// The separator id (`[SEP]`; `tokenizer.ggml.seperator_token_id`, spelt so in GGUF).
+    pub fn sep(&self) -> Option<u32> {
+        self.special.sep
+    }
+    /// Whether the model wants `[SEP]` appended (llama.cpp's `llama_vocab_get_add_sep`:
+    /// `tokenizer.ggml.add_sep_token`, by default on for WordPiece). [`Tokenizer::encode`]
+    /// of a WordPiece vocabulary appends it with `add_special` in any case, as llama.cpp's
+    /// does; this flag is what pairs of texts (reranking) are joined by.
+    pub fn add_sep(&self) -> bool {
+        self.add_sep
+    }
+    /// The WordPiece normalizer, `None` for other vocabularies.
+    pub fn wordpiece_normalizer(&self) -> Option<wpm::Normalizer> {
+        match &self.kind {
+            Kind::Wpm(w) => Some(w.normalizer()),
+            _ => None,
+        }
+    }
+    /// "gpt2", "llama" or "bert".
     pub fn model_name(&self) -> &str {
         &self.model
     }
