@@ -35,10 +35,13 @@ pub mod wpm;
 
 use std::borrow::Cow;
 use std::collections::BTreeSet;
-use std::hash::{BuildHasherDefault, Hasher};
-use std::ops::Range;
 
+pub use bpe::{FxHasher, FxMap};
 pub use pretok::PreTokenizer;
+use special::{
+    Frag, EOG_TEXTS, EOM_TEXTS, EOT_TEXTS, FIM_MID_TEXTS, FIM_PAD_TEXTS, FIM_PRE_TEXTS,
+    FIM_REP_TEXTS, FIM_SEP_TEXTS, FIM_SUF_TEXTS,
+};
 pub use stream::{StreamDecoder, TextDecoder};
 pub use vocab::Strings;
 use vocab::Vocab;
@@ -179,57 +182,6 @@ pub struct TokenizerConfig {
     pub normalizer_strip_accents: Option<bool>,
 }
 
-/// Fast non-cryptographic hasher for vocabulary maps (keys are fixed at load; the text only
-/// looks them up, so there is no flooding concern).
-#[derive(Default, Clone, Copy)]
-pub struct FxHasher {
-    hash: u64,
-}
-
-const FX_SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
-
-impl FxHasher {
-    #[inline]
-    fn add(&mut self, w: u64) {
-        self.hash = (self.hash.rotate_left(5) ^ w).wrapping_mul(FX_SEED);
-    }
-}
-
-impl Hasher for FxHasher {
-    #[inline]
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(c);
-            self.add(u64::from_le_bytes(w));
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut w = [0u8; 8];
-            w[..rest.len()].copy_from_slice(rest);
-            self.add(u64::from_le_bytes(w) ^ ((rest.len() as u64) << 59));
-        }
-    }
-    #[inline]
-    fn write_u64(&mut self, n: u64) {
-        self.add(n);
-    }
-    #[inline]
-    fn write_usize(&mut self, n: usize) {
-        self.add(n as u64);
-    }
-    #[inline]
-    fn finish(&self) -> u64 {
-        // The multiply leaves the low bits poorly mixed and hashbrown indexes buckets with
-        // them; rotating the well-mixed high bits down avoids long probe chains.
-        self.hash.rotate_left(26)
-    }
-}
-
-/// HashMap with [`FxHasher`].
-pub type FxMap<K, V> = std::collections::HashMap<K, V, BuildHasherDefault<FxHasher>>;
-
 enum Kind {
     Bpe {
         bpe: Box<bpe::Bpe>,
@@ -246,92 +198,6 @@ enum ModelType {
     Spm,
     Wpm,
 }
-
-/// A piece of input after the special-token partition.
-#[derive(Clone, Debug)]
-enum Frag {
-    Text(Range<usize>),
-    Token(u32),
-}
-
-/// Texts that make a token end generation (llama.cpp's list; the token also becomes control).
-const EOG_TEXTS: &[&str] = &[
-    "<|eot_id|>",
-    "<|im_end|>",
-    "<|end|>",
-    "<|return|>",
-    "<|call|>",
-    "<|flush|>",
-    "<|calls|>",
-    "<end_of_turn>",
-    "<|endoftext|>",
-    "</s>",
-    "<|eom_id|>",
-    "<EOT>",
-    "_<EOT>",
-    "[EOT]",
-    "[EOS]",
-    "<|end_of_text|>",
-    "<end_of_utterance>",
-    "<eos>",
-    "<turn|>",
-    "<|tool_response>",
-    "<｜end▁of▁sentence｜>",
-    "[e~[",
-];
-const EOT_TEXTS: &[&str] = &[
-    "<|eot_id|>",
-    "<|im_end|>",
-    "<|end|>",
-    "<end_of_turn>",
-    "<|endoftext|>",
-    "<|end_of_text|>",
-    "<EOT>",
-    "_<EOT>",
-    "[EOT]",
-    "<｜end▁of▁sentence｜>",
-    "<end_of_utterance>",
-];
-const EOM_TEXTS: &[&str] = &["<|eom_id|>"];
-const FIM_PRE_TEXTS: &[&str] = &[
-    "<|fim_prefix|>",
-    "<fim-prefix>",
-    "<fim_prefix>",
-    "<｜fim▁begin｜>",
-    "<PRE>",
-    "▁<PRE>",
-    "<|code_prefix|>",
-    "<|prefix|>",
-];
-const FIM_SUF_TEXTS: &[&str] = &[
-    "<|fim_suffix|>",
-    "<fim-suffix>",
-    "<fim_suffix>",
-    "<｜fim▁hole｜>",
-    "<SUF>",
-    "▁<SUF>",
-    "<|code_suffix|>",
-    "<|suffix|>",
-];
-const FIM_MID_TEXTS: &[&str] = &[
-    "<|fim_middle|>",
-    "<fim-middle>",
-    "<fim_middle>",
-    "<｜fim▁end｜>",
-    "<MID>",
-    "▁<MID>",
-    "<|code_middle|>",
-    "<|middle|>",
-];
-const FIM_PAD_TEXTS: &[&str] = &["<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>", "[PAD]"];
-const FIM_REP_TEXTS: &[&str] = &[
-    "<|fim_repo|>",
-    "<|repo_name|>",
-    "<fim-repo>",
-    "<REPO>",
-    "<reponame>",
-];
-const FIM_SEP_TEXTS: &[&str] = &["<|file_sep|>"];
 
 /// Text <-> token ids for one model.
 pub struct Tokenizer {
@@ -377,11 +243,6 @@ fn too_long(key: &'static str) -> TokenizerError {
         key,
         msg: "more than 4 GiB of token texts".to_string(),
     }
-}
-
-/// C `isspace` in the "C" locale, which llama.cpp's lstrip/rstrip use.
-fn is_c_space(b: u8) -> bool {
-    matches!(b, b' ' | b'\t' | b'\n' | 0x0B | 0x0C | b'\r')
 }
 
 /// Parse "<0xXX>" the way llama.cpp does (`strtol` of the two characters after "<0x").
@@ -812,86 +673,6 @@ impl Tokenizer {
             out.extend(last);
         }
         out
-    }
-
-    /// llama.cpp's `tokenizer_st_partition`: for each special token in cache order, split
-    /// every remaining text fragment at each of its (non-overlapping, leftmost-first)
-    /// occurrences. Only tokens that occur somewhere in the text are tried; which ones do is
-    /// found in one pass ([`special::SpecialMatcher`]).
-    fn partition(&self, text: &str, parse_special: bool) -> Vec<Frag> {
-        let mut frags = Vec::new();
-        if text.is_empty() {
-            return frags;
-        }
-        frags.push(Frag::Text(0..text.len()));
-        let Some(matcher) = &self.special_matcher else {
-            return frags;
-        };
-        let bytes = text.as_bytes();
-        let mut present = vec![false; self.special_cache.len()];
-        if !matcher.find_present(bytes, &mut present) {
-            return frags;
-        }
-        let mut next = Vec::new();
-        for (k, &id) in self.special_cache.iter().enumerate() {
-            if !present[k] {
-                continue;
-            }
-            let a = self.attrs[id as usize];
-            if !parse_special && a & (attr::CONTROL | attr::UNKNOWN) != 0 {
-                continue;
-            }
-            let tok = &self.vocab.texts()[id as usize];
-            let finder = memchr::memmem::Finder::new(tok);
-            next.clear();
-            for f in frags.drain(..) {
-                let Frag::Text(r) = f else {
-                    next.push(f);
-                    continue;
-                };
-                let (mut off, mut len) = (r.start, r.len());
-                loop {
-                    let Some(p) = finder.find(&bytes[off..off + len]) else {
-                        if len > 0 {
-                            next.push(Frag::Text(off..off + len));
-                        }
-                        break;
-                    };
-                    let m = off + p;
-                    if m > off {
-                        let mut left = m - off;
-                        if a & attr::LSTRIP != 0 {
-                            while left > 0 && is_c_space(bytes[off + left - 1]) {
-                                left -= 1;
-                            }
-                        }
-                        if left > 0 {
-                            next.push(Frag::Text(off..off + left));
-                        }
-                    }
-                    next.push(Frag::Token(id));
-                    let end = m + tok.len();
-                    if end >= off + len {
-                        break;
-                    }
-                    let mut roff = end;
-                    let mut rlen = off + len - end;
-                    if a & attr::RSTRIP != 0 {
-                        while rlen > 0 && is_c_space(bytes[roff]) {
-                            roff += 1;
-                            rlen -= 1;
-                        }
-                    }
-                    off = roff;
-                    len = rlen;
-                    if len == 0 {
-                        break;
-                    }
-                }
-            }
-            std::mem::swap(&mut frags, &mut next);
-        }
-        frags
     }
 
     /// Decode ids to bytes: the concatenation of their pieces, control and unknown tokens
