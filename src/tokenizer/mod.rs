@@ -546,7 +546,7 @@ impl Tokenizer {
             (ModelType::Wpm, _) => {
                 // Every word that does not tokenize becomes [UNK]: without one there is no
                 // output for it (llama.cpp would emit an invalid id).
-                let unk = special.unk.ok_or(TokenizerError::BadMetadata {
+                let unk = special.unk.ok_or_else(|| TokenizerError::BadMetadata {
                     key: "tokenizer.ggml.unknown_token_id",
                     msg: format!(
                         "a WordPiece vocabulary needs an [UNK] token id below its size {n}"
@@ -559,7 +559,8 @@ impl Tokenizer {
                 };
                 Kind::Wpm(wpm::Wpm::new(&vocab, unk, norm))
             }
-            _ => Kind::Spm,
+            // A BPE vocabulary always has its pre-tokenizer (set above).
+            (ModelType::Spm, _) | (ModelType::Bpe, None) => Kind::Spm,
         };
 
         unicode::warm_up();

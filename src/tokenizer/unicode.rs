@@ -124,7 +124,7 @@ pub fn to_lower(c: char) -> char {
     };
     let off = cp - start;
     let stride = u32::from(stride.max(1));
-    if off % stride != 0 || off / stride >= u32::from(count) {
+    if !off.is_multiple_of(stride) || off / stride >= u32::from(count) {
         return c;
     }
     cp.checked_add_signed(delta)
