@@ -89,6 +89,9 @@ impl TokenizerConfig {
             add_bos: flag("tokenizer.ggml.add_bos_token")?,
             add_eos: flag("tokenizer.ggml.add_eos_token")?,
             add_space_prefix: flag("tokenizer.ggml.add_space_prefix")?,
+            add_sep: flag("tokenizer.ggml.add_sep_token")?,
+            normalizer_lowercase: flag("tokenizer.ggml.normalizer.lowercase")?,
+            normalizer_strip_accents: flag("tokenizer.ggml.normalizer.strip_accents")?,
         })
     }
 }

@@ -1,17 +1,20 @@
 //! Tokenizers built from GGUF metadata alone, giving exactly llama.cpp's token ids.
 //!
-//! Two vocabulary kinds are implemented:
+//! Three vocabulary kinds are implemented:
 //! - `tokenizer.ggml.model = "gpt2"`: GPT-2 byte-level BPE ([`bpe`]) after a pre-tokenizer
 //!   chosen by `tokenizer.ggml.pre` ([`pretok`]);
 //! - `tokenizer.ggml.model = "llama"`: SentencePiece-style merges by score with byte fallback
-//!   ([`spm`]), used by Llama 1/2 and Gemma.
+//!   ([`spm`]), used by Llama 1/2 and Gemma;
+//! - `tokenizer.ggml.model = "bert"`: WordPiece ([`wpm`]), used by BERT-style embedding
+//!   models (nomic-embed-text).
 //!
 //! The pipeline of [`Tokenizer::encode`] is llama.cpp's `llama_vocab::impl::tokenize`:
 //! 1. special-token partition (`tokenizer_st_partition`): every control, user-defined and
 //!    unknown token found in the text becomes a single id, longest texts first (control and
 //!    unknown ones only when `parse_special`);
 //! 2. each remaining text fragment is tokenized on its own;
-//! 3. BOS/EOS are added as the metadata says when `add_special`.
+//! 3. BOS/EOS are added as the metadata says when `add_special` (WordPiece: always
+//!    `[CLS]` before and `[SEP]` after, as llama.cpp does for that vocabulary type).
 //!
 //! [`TokenizerConfig`] holds everything the tokenizer is built from; [`Tokenizer::from_gguf`]
 //! only reads it out of the file (see [`gguf_config`]), so tests and tools can build a
@@ -28,13 +31,17 @@ mod tests;
 pub mod unicode;
 mod unicode_tables;
 pub mod vocab;
+pub mod wpm;
 
 use std::borrow::Cow;
 use std::collections::BTreeSet;
-use std::hash::{BuildHasherDefault, Hasher};
-use std::ops::Range;
 
+pub use bpe::{FxHasher, FxMap};
 pub use pretok::PreTokenizer;
+use special::{
+    Frag, EOG_TEXTS, EOM_TEXTS, EOT_TEXTS, FIM_MID_TEXTS, FIM_PAD_TEXTS, FIM_PRE_TEXTS,
+    FIM_REP_TEXTS, FIM_SEP_TEXTS, FIM_SUF_TEXTS,
+};
 pub use stream::{StreamDecoder, TextDecoder};
 pub use vocab::Strings;
 use vocab::Vocab;
@@ -47,7 +54,10 @@ pub enum TokenizerError {
          'gpt-2', 'smollm', 'llama-bpe', 'qwen2' and the names llama.cpp treats as the same"
     )]
     UnknownPreTokenizer(String),
-    #[error("unsupported tokenizer model '{0}' (tokenizer.ggml.model): hearth implements 'gpt2' and 'llama'")]
+    #[error(
+        "unsupported tokenizer model '{0}' (tokenizer.ggml.model): hearth implements 'gpt2', \
+         'llama' and 'bert'"
+    )]
     UnsupportedModel(String),
     #[error("missing metadata key {0}")]
     MissingKey(&'static str),
@@ -145,7 +155,7 @@ pub struct SpecialIds {
 /// Everything a [`Tokenizer`] is built from: the `tokenizer.ggml.*` metadata.
 #[derive(Clone, Debug, Default)]
 pub struct TokenizerConfig {
-    /// `tokenizer.ggml.model`: "gpt2" or "llama".
+    /// `tokenizer.ggml.model`: "gpt2", "llama" or "bert".
     pub model: String,
     /// `tokenizer.ggml.pre` (gpt2 vocabularies only).
     pub pre: Option<String>,
@@ -164,58 +174,13 @@ pub struct TokenizerConfig {
     pub add_eos: Option<bool>,
     /// `tokenizer.ggml.add_space_prefix`.
     pub add_space_prefix: Option<bool>,
+    /// `tokenizer.ggml.add_sep_token`.
+    pub add_sep: Option<bool>,
+    /// `tokenizer.ggml.normalizer.lowercase` (WordPiece).
+    pub normalizer_lowercase: Option<bool>,
+    /// `tokenizer.ggml.normalizer.strip_accents` (WordPiece; defaults to the lowercase flag).
+    pub normalizer_strip_accents: Option<bool>,
 }
-
-/// Fast non-cryptographic hasher for vocabulary maps (keys are fixed at load; the text only
-/// looks them up, so there is no flooding concern).
-#[derive(Default, Clone, Copy)]
-pub struct FxHasher {
-    hash: u64,
-}
-
-const FX_SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
-
-impl FxHasher {
-    #[inline]
-    fn add(&mut self, w: u64) {
-        self.hash = (self.hash.rotate_left(5) ^ w).wrapping_mul(FX_SEED);
-    }
-}
-
-impl Hasher for FxHasher {
-    #[inline]
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(c);
-            self.add(u64::from_le_bytes(w));
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut w = [0u8; 8];
-            w[..rest.len()].copy_from_slice(rest);
-            self.add(u64::from_le_bytes(w) ^ ((rest.len() as u64) << 59));
-        }
-    }
-    #[inline]
-    fn write_u64(&mut self, n: u64) {
-        self.add(n);
-    }
-    #[inline]
-    fn write_usize(&mut self, n: usize) {
-        self.add(n as u64);
-    }
-    #[inline]
-    fn finish(&self) -> u64 {
-        // The multiply leaves the low bits poorly mixed and hashbrown indexes buckets with
-        // them; rotating the well-mixed high bits down avoids long probe chains.
-        self.hash.rotate_left(26)
-    }
-}
-
-/// HashMap with [`FxHasher`].
-pub type FxMap<K, V> = std::collections::HashMap<K, V, BuildHasherDefault<FxHasher>>;
 
 enum Kind {
     Bpe {
@@ -223,93 +188,16 @@ enum Kind {
         pre: PreTokenizer,
     },
     Spm,
+    Wpm(wpm::Wpm),
 }
 
-/// A piece of input after the special-token partition.
-#[derive(Clone, Debug)]
-enum Frag {
-    Text(Range<usize>),
-    Token(u32),
+/// The vocabulary type, as `tokenizer.ggml.model` names it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ModelType {
+    Bpe,
+    Spm,
+    Wpm,
 }
-
-/// Texts that make a token end generation (llama.cpp's list; the token also becomes control).
-const EOG_TEXTS: &[&str] = &[
-    "<|eot_id|>",
-    "<|im_end|>",
-    "<|end|>",
-    "<|return|>",
-    "<|call|>",
-    "<|flush|>",
-    "<|calls|>",
-    "<end_of_turn>",
-    "<|endoftext|>",
-    "</s>",
-    "<|eom_id|>",
-    "<EOT>",
-    "_<EOT>",
-    "[EOT]",
-    "[EOS]",
-    "<|end_of_text|>",
-    "<end_of_utterance>",
-    "<eos>",
-    "<turn|>",
-    "<|tool_response>",
-    "<｜end▁of▁sentence｜>",
-    "[e~[",
-];
-const EOT_TEXTS: &[&str] = &[
-    "<|eot_id|>",
-    "<|im_end|>",
-    "<|end|>",
-    "<end_of_turn>",
-    "<|endoftext|>",
-    "<|end_of_text|>",
-    "<EOT>",
-    "_<EOT>",
-    "[EOT]",
-    "<｜end▁of▁sentence｜>",
-    "<end_of_utterance>",
-];
-const EOM_TEXTS: &[&str] = &["<|eom_id|>"];
-const FIM_PRE_TEXTS: &[&str] = &[
-    "<|fim_prefix|>",
-    "<fim-prefix>",
-    "<fim_prefix>",
-    "<｜fim▁begin｜>",
-    "<PRE>",
-    "▁<PRE>",
-    "<|code_prefix|>",
-    "<|prefix|>",
-];
-const FIM_SUF_TEXTS: &[&str] = &[
-    "<|fim_suffix|>",
-    "<fim-suffix>",
-    "<fim_suffix>",
-    "<｜fim▁hole｜>",
-    "<SUF>",
-    "▁<SUF>",
-    "<|code_suffix|>",
-    "<|suffix|>",
-];
-const FIM_MID_TEXTS: &[&str] = &[
-    "<|fim_middle|>",
-    "<fim-middle>",
-    "<fim_middle>",
-    "<｜fim▁end｜>",
-    "<MID>",
-    "▁<MID>",
-    "<|code_middle|>",
-    "<|middle|>",
-];
-const FIM_PAD_TEXTS: &[&str] = &["<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>", "[PAD]"];
-const FIM_REP_TEXTS: &[&str] = &[
-    "<|fim_repo|>",
-    "<|repo_name|>",
-    "<fim-repo>",
-    "<REPO>",
-    "<reponame>",
-];
-const FIM_SEP_TEXTS: &[&str] = &["<|file_sep|>"];
 
 /// Text <-> token ids for one model.
 pub struct Tokenizer {
@@ -324,6 +212,9 @@ pub struct Tokenizer {
     eog: BTreeSet<u32>,
     add_bos: bool,
     add_eos: bool,
+    /// `[SEP]` is appended (llama.cpp's `add_sep`; reported, the WordPiece encoder always
+    /// appends it with `add_special`, as llama.cpp's does).
+    add_sep: bool,
     add_space_prefix: bool,
     /// Control/user-defined/unknown tokens, longest text first (ties: lower id first).
     special_cache: Vec<u32>,
@@ -354,11 +245,6 @@ fn too_long(key: &'static str) -> TokenizerError {
     }
 }
 
-/// C `isspace` in the "C" locale, which llama.cpp's lstrip/rstrip use.
-fn is_c_space(b: u8) -> bool {
-    matches!(b, b' ' | b'\t' | b'\n' | 0x0B | 0x0C | b'\r')
-}
-
 /// Parse "<0xXX>" the way llama.cpp does (`strtol` of the two characters after "<0x").
 fn parse_byte_token(text: &[u8]) -> u8 {
     let mut v: u32 = 0;
@@ -387,9 +273,10 @@ impl Tokenizer {
             return Err(TokenizerError::VocabTooLarge(n));
         }
         let n32 = n as u32;
-        let is_bpe = match cfg.model.as_str() {
-            "gpt2" => true,
-            "llama" => false,
+        let model_type = match cfg.model.as_str() {
+            "gpt2" => ModelType::Bpe,
+            "llama" => ModelType::Spm,
+            "bert" => ModelType::Wpm,
             other => return Err(TokenizerError::UnsupportedModel(other.to_string())),
         };
         if let Some(s) = &cfg.scores {
@@ -449,26 +336,41 @@ impl Tokenizer {
         };
 
         // Pre-tokenizer and type defaults.
-        let (pre, mut add_bos, mut special) = if is_bpe {
-            let pre = PreTokenizer::from_name(cfg.pre.as_deref())?;
-            let add_bos = pre == PreTokenizer::Llama3;
-            let d = SpecialIds {
-                bos: Some(11),
-                eos: Some(11),
-                ..SpecialIds::default()
-            };
-            (Some(pre), add_bos, d)
-        } else {
-            let d = SpecialIds {
-                bos: Some(1),
-                eos: Some(2),
-                unk: Some(0),
-                ..SpecialIds::default()
-            };
-            (None, true, d)
+        let (pre, mut add_bos, mut special) = match model_type {
+            ModelType::Bpe => {
+                let pre = PreTokenizer::from_name(cfg.pre.as_deref())?;
+                let add_bos = pre == PreTokenizer::Llama3;
+                let d = SpecialIds {
+                    bos: Some(11),
+                    eos: Some(11),
+                    ..SpecialIds::default()
+                };
+                (Some(pre), add_bos, d)
+            }
+            ModelType::Spm => {
+                let d = SpecialIds {
+                    bos: Some(1),
+                    eos: Some(2),
+                    unk: Some(0),
+                    ..SpecialIds::default()
+                };
+                (None, true, d)
+            }
+            ModelType::Wpm => {
+                let d = SpecialIds {
+                    bos: Some(101),
+                    unk: Some(100),
+                    sep: Some(102),
+                    pad: Some(0),
+                    mask: Some(103),
+                    ..SpecialIds::default()
+                };
+                (None, true, d)
+            }
         };
-        let mut add_space_prefix = !is_bpe;
+        let mut add_space_prefix = model_type == ModelType::Spm;
         let mut add_eos = false;
+        let mut add_sep = model_type == ModelType::Wpm;
         if let Some(v) = cfg.add_space_prefix {
             add_space_prefix = v;
         }
@@ -477,6 +379,9 @@ impl Tokenizer {
         }
         if let Some(v) = cfg.add_eos {
             add_eos = v;
+        }
+        if let Some(v) = cfg.add_sep {
+            add_sep = v;
         }
 
         // Special ids: defaults out of range are disabled; metadata values out of range are
@@ -617,7 +522,7 @@ impl Tokenizer {
 
         // SPM byte tokens.
         let mut byte_tokens = [None; 256];
-        if !is_bpe {
+        if model_type == ModelType::Spm {
             for (b, slot) in byte_tokens.iter_mut().enumerate() {
                 let hex = format!("<0x{b:02X}>");
                 *slot = vocab
@@ -626,8 +531,8 @@ impl Tokenizer {
             }
         }
 
-        let kind = match pre {
-            Some(pre) => {
+        let kind = match (model_type, pre) {
+            (ModelType::Bpe, Some(pre)) => {
                 let merges = cfg
                     .merges
                     .as_ref()
@@ -638,7 +543,24 @@ impl Tokenizer {
                     pre,
                 }
             }
-            None => Kind::Spm,
+            (ModelType::Wpm, _) => {
+                // Every word that does not tokenize becomes [UNK]: without one there is no
+                // output for it (llama.cpp would emit an invalid id).
+                let unk = special.unk.ok_or_else(|| TokenizerError::BadMetadata {
+                    key: "tokenizer.ggml.unknown_token_id",
+                    msg: format!(
+                        "a WordPiece vocabulary needs an [UNK] token id below its size {n}"
+                    ),
+                })?;
+                let lowercase = cfg.normalizer_lowercase.unwrap_or(true);
+                let norm = wpm::Normalizer {
+                    lowercase,
+                    strip_accents: cfg.normalizer_strip_accents.unwrap_or(lowercase),
+                };
+                Kind::Wpm(wpm::Wpm::new(&vocab, unk, norm))
+            }
+            // A BPE vocabulary always has its pre-tokenizer (set above).
+            (ModelType::Spm, _) | (ModelType::Bpe, None) => Kind::Spm,
         };
 
         unicode::warm_up();
@@ -653,6 +575,7 @@ impl Tokenizer {
             eog,
             add_bos,
             add_eos,
+            add_sep,
             add_space_prefix,
             special_cache,
             special_matcher,
@@ -661,12 +584,14 @@ impl Tokenizer {
         })
     }
 
-    /// Tokenize `text`. `add_special`: put BOS/EOS around it as the metadata says;
+    /// Tokenize `text`. `add_special`: put BOS/EOS around it as the metadata says
+    /// (WordPiece: `[CLS]` and `[SEP]`, whatever the flags, as llama.cpp);
     /// `parse_special`: control tokens written in the text (`<|im_start|>`) become their ids.
     pub fn encode(&self, text: &str, add_special: bool, parse_special: bool) -> Vec<u32> {
         let frags = self.partition(text, parse_special);
         let mut out = Vec::with_capacity(text.len() / 3 + 2);
-        if add_special && self.add_bos {
+        let is_wpm = matches!(self.kind, Kind::Wpm(_));
+        if add_special && (self.add_bos || is_wpm) {
             if let Some(b) = self.special.bos {
                 out.push(b);
             }
@@ -724,93 +649,31 @@ impl Tokenizer {
                     }
                 }
             }
-        }
-        if add_special && self.add_eos {
-            if let Some(e) = self.special.eos {
-                out.push(e);
-            }
-        }
-        out
-    }
-
-    /// llama.cpp's `tokenizer_st_partition`: for each special token in cache order, split
-    /// every remaining text fragment at each of its (non-overlapping, leftmost-first)
-    /// occurrences. Only tokens that occur somewhere in the text are tried; which ones do is
-    /// found in one pass ([`special::SpecialMatcher`]).
-    fn partition(&self, text: &str, parse_special: bool) -> Vec<Frag> {
-        let mut frags = Vec::new();
-        if text.is_empty() {
-            return frags;
-        }
-        frags.push(Frag::Text(0..text.len()));
-        let Some(matcher) = &self.special_matcher else {
-            return frags;
-        };
-        let bytes = text.as_bytes();
-        let mut present = vec![false; self.special_cache.len()];
-        if !matcher.find_present(bytes, &mut present) {
-            return frags;
-        }
-        let mut next = Vec::new();
-        for (k, &id) in self.special_cache.iter().enumerate() {
-            if !present[k] {
-                continue;
-            }
-            let a = self.attrs[id as usize];
-            if !parse_special && a & (attr::CONTROL | attr::UNKNOWN) != 0 {
-                continue;
-            }
-            let tok = &self.vocab.texts()[id as usize];
-            let finder = memchr::memmem::Finder::new(tok);
-            next.clear();
-            for f in frags.drain(..) {
-                let Frag::Text(r) = f else {
-                    next.push(f);
-                    continue;
-                };
-                let (mut off, mut len) = (r.start, r.len());
-                loop {
-                    let Some(p) = finder.find(&bytes[off..off + len]) else {
-                        if len > 0 {
-                            next.push(Frag::Text(off..off + len));
-                        }
-                        break;
-                    };
-                    let m = off + p;
-                    if m > off {
-                        let mut left = m - off;
-                        if a & attr::LSTRIP != 0 {
-                            while left > 0 && is_c_space(bytes[off + left - 1]) {
-                                left -= 1;
+            Kind::Wpm(w) => {
+                let mut scratch = wpm::Scratch::default();
+                for f in &frags {
+                    match f {
+                        Frag::Token(id) => out.push(*id),
+                        Frag::Text(r) => {
+                            if let Some(s) = text.get(r.clone()) {
+                                w.encode(s, &self.vocab, &mut scratch, &mut out);
                             }
                         }
-                        if left > 0 {
-                            next.push(Frag::Text(off..off + left));
-                        }
-                    }
-                    next.push(Frag::Token(id));
-                    let end = m + tok.len();
-                    if end >= off + len {
-                        break;
-                    }
-                    let mut roff = end;
-                    let mut rlen = off + len - end;
-                    if a & attr::RSTRIP != 0 {
-                        while rlen > 0 && is_c_space(bytes[roff]) {
-                            roff += 1;
-                            rlen -= 1;
-                        }
-                    }
-                    off = roff;
-                    len = rlen;
-                    if len == 0 {
-                        break;
                     }
                 }
             }
-            std::mem::swap(&mut frags, &mut next);
         }
-        frags
+        if add_special {
+            let last = if is_wpm {
+                self.special.sep
+            } else if self.add_eos {
+                self.special.eos
+            } else {
+                None
+            };
+            out.extend(last);
+        }
+        out
     }
 
     /// Decode ids to bytes: the concatenation of their pieces, control and unknown tokens
@@ -875,7 +738,7 @@ impl Tokenizer {
         } else if a & attr::NORMAL != 0 {
             match self.kind {
                 Kind::Bpe { .. } => bpe::decode_token_text_into(t, out),
-                Kind::Spm => spm::unescape_into(t, out),
+                Kind::Spm | Kind::Wpm(_) => spm::unescape_into(t, out),
             }
         } else if a & attr::BYTE != 0 {
             out.push(parse_byte_token(t));
@@ -946,7 +809,25 @@ impl Tokenizer {
     pub fn add_eos(&self) -> bool {
         self.add_eos
     }
-    /// "gpt2" or "llama".
+    /// The separator id (`[SEP]`; `tokenizer.ggml.seperator_token_id`, spelt so in GGUF).
+    pub fn sep(&self) -> Option<u32> {
+        self.special.sep
+    }
+    /// Whether the model wants `[SEP]` appended (llama.cpp's `llama_vocab_get_add_sep`:
+    /// `tokenizer.ggml.add_sep_token`, by default on for WordPiece). [`Tokenizer::encode`]
+    /// of a WordPiece vocabulary appends it with `add_special` in any case, as llama.cpp's
+    /// does; this flag is what pairs of texts (reranking) are joined by.
+    pub fn add_sep(&self) -> bool {
+        self.add_sep
+    }
+    /// The WordPiece normalizer, `None` for other vocabularies.
+    pub fn wordpiece_normalizer(&self) -> Option<wpm::Normalizer> {
+        match &self.kind {
+            Kind::Wpm(w) => Some(w.normalizer()),
+            _ => None,
+        }
+    }
+    /// "gpt2", "llama" or "bert".
     pub fn model_name(&self) -> &str {
         &self.model
     }

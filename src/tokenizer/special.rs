@@ -1,12 +1,18 @@
-//! Which special tokens occur in a text: the first step of the special-token partition.
+//! Special tokens in text: llama.cpp's special-token partition ([`Tokenizer::partition`])
+//! and the texts by which tokens are recognized as end-of-generation or FIM markers.
 //!
-//! The special texts are sorted by their bytes; at each position of the text, the ones that
+//! Which special tokens occur in a text is the first step of the partition
+//! ([`SpecialMatcher`]):
+//! the special texts are sorted by their bytes; at each position of the text, the ones that
 //! start there are found by narrowing the sorted range one byte at a time (the range of the
 //! first byte comes from a table). Building is one sort, much cheaper than an Aho-Corasick
 //! automaton over Gemma's 6,400 special tokens; searching stops at the first byte for most
 //! positions, and never walks further than the longest special text.
 
+use std::ops::Range;
+
 use super::vocab::Strings;
+use super::{attr, Tokenizer};
 
 pub struct SpecialMatcher {
     /// The special texts in byte order.
@@ -131,6 +137,180 @@ fn partition(mut lo: u32, mut hi: u32, pred: impl Fn(u32) -> bool) -> u32 {
         }
     }
     lo
+}
+
+/// A piece of input after the special-token partition.
+#[derive(Clone, Debug)]
+pub(super) enum Frag {
+    Text(Range<usize>),
+    Token(u32),
+}
+
+/// Texts that make a token end generation (llama.cpp's list; the token also becomes control).
+pub(super) const EOG_TEXTS: &[&str] = &[
+    "<|eot_id|>",
+    "<|im_end|>",
+    "<|end|>",
+    "<|return|>",
+    "<|call|>",
+    "<|flush|>",
+    "<|calls|>",
+    "<end_of_turn>",
+    "<|endoftext|>",
+    "</s>",
+    "<|eom_id|>",
+    "<EOT>",
+    "_<EOT>",
+    "[EOT]",
+    "[EOS]",
+    "<|end_of_text|>",
+    "<end_of_utterance>",
+    "<eos>",
+    "<turn|>",
+    "<|tool_response>",
+    "<｜end▁of▁sentence｜>",
+    "[e~[",
+];
+pub(super) const EOT_TEXTS: &[&str] = &[
+    "<|eot_id|>",
+    "<|im_end|>",
+    "<|end|>",
+    "<end_of_turn>",
+    "<|endoftext|>",
+    "<|end_of_text|>",
+    "<EOT>",
+    "_<EOT>",
+    "[EOT]",
+    "<｜end▁of▁sentence｜>",
+    "<end_of_utterance>",
+];
+pub(super) const EOM_TEXTS: &[&str] = &["<|eom_id|>"];
+pub(super) const FIM_PRE_TEXTS: &[&str] = &[
+    "<|fim_prefix|>",
+    "<fim-prefix>",
+    "<fim_prefix>",
+    "<｜fim▁begin｜>",
+    "<PRE>",
+    "▁<PRE>",
+    "<|code_prefix|>",
+    "<|prefix|>",
+];
+pub(super) const FIM_SUF_TEXTS: &[&str] = &[
+    "<|fim_suffix|>",
+    "<fim-suffix>",
+    "<fim_suffix>",
+    "<｜fim▁hole｜>",
+    "<SUF>",
+    "▁<SUF>",
+    "<|code_suffix|>",
+    "<|suffix|>",
+];
+pub(super) const FIM_MID_TEXTS: &[&str] = &[
+    "<|fim_middle|>",
+    "<fim-middle>",
+    "<fim_middle>",
+    "<｜fim▁end｜>",
+    "<MID>",
+    "▁<MID>",
+    "<|code_middle|>",
+    "<|middle|>",
+];
+pub(super) const FIM_PAD_TEXTS: &[&str] =
+    &["<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>", "[PAD]"];
+pub(super) const FIM_REP_TEXTS: &[&str] = &[
+    "<|fim_repo|>",
+    "<|repo_name|>",
+    "<fim-repo>",
+    "<REPO>",
+    "<reponame>",
+];
+pub(super) const FIM_SEP_TEXTS: &[&str] = &["<|file_sep|>"];
+
+/// C `isspace` in the "C" locale, which llama.cpp's lstrip/rstrip use.
+fn is_c_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | 0x0B | 0x0C | b'\r')
+}
+
+impl Tokenizer {
+    /// llama.cpp's `tokenizer_st_partition`: for each special token in cache order, split
+    /// every remaining text fragment at each of its (non-overlapping, leftmost-first)
+    /// occurrences. Only tokens that occur somewhere in the text are tried; which ones do is
+    /// found in one pass ([`special::SpecialMatcher`]).
+    pub(super) fn partition(&self, text: &str, parse_special: bool) -> Vec<Frag> {
+        let mut frags = Vec::new();
+        if text.is_empty() {
+            return frags;
+        }
+        frags.push(Frag::Text(0..text.len()));
+        let Some(matcher) = &self.special_matcher else {
+            return frags;
+        };
+        let bytes = text.as_bytes();
+        let mut present = vec![false; self.special_cache.len()];
+        if !matcher.find_present(bytes, &mut present) {
+            return frags;
+        }
+        let mut next = Vec::new();
+        for (k, &id) in self.special_cache.iter().enumerate() {
+            if !present[k] {
+                continue;
+            }
+            let a = self.attrs[id as usize];
+            if !parse_special && a & (attr::CONTROL | attr::UNKNOWN) != 0 {
+                continue;
+            }
+            let tok = &self.vocab.texts()[id as usize];
+            let finder = memchr::memmem::Finder::new(tok);
+            next.clear();
+            for f in frags.drain(..) {
+                let Frag::Text(r) = f else {
+                    next.push(f);
+                    continue;
+                };
+                let (mut off, mut len) = (r.start, r.len());
+                loop {
+                    let Some(p) = finder.find(&bytes[off..off + len]) else {
+                        if len > 0 {
+                            next.push(Frag::Text(off..off + len));
+                        }
+                        break;
+                    };
+                    let m = off + p;
+                    if m > off {
+                        let mut left = m - off;
+                        if a & attr::LSTRIP != 0 {
+                            while left > 0 && is_c_space(bytes[off + left - 1]) {
+                                left -= 1;
+                            }
+                        }
+                        if left > 0 {
+                            next.push(Frag::Text(off..off + left));
+                        }
+                    }
+                    next.push(Frag::Token(id));
+                    let end = m + tok.len();
+                    if end >= off + len {
+                        break;
+                    }
+                    let mut roff = end;
+                    let mut rlen = off + len - end;
+                    if a & attr::RSTRIP != 0 {
+                        while rlen > 0 && is_c_space(bytes[roff]) {
+                            roff += 1;
+                            rlen -= 1;
+                        }
+                    }
+                    off = roff;
+                    len = rlen;
+                    if len == 0 {
+                        break;
+                    }
+                }
+            }
+            std::mem::swap(&mut frags, &mut next);
+        }
+        frags
+    }
 }
 
 #[cfg(test)]

@@ -50,8 +50,8 @@ fn malformed_metadata_is_an_error() {
     assert!(matches!(Tokenizer::new(c), Err(TokenizerError::EmptyVocab)));
 
     let mut c = tiny_bpe();
-    c.model = "bert".into();
-    assert!(matches!(Tokenizer::new(c), Err(TokenizerError::UnsupportedModel(m)) if m == "bert"));
+    c.model = "t5".into();
+    assert!(matches!(Tokenizer::new(c), Err(TokenizerError::UnsupportedModel(m)) if m == "t5"));
 
     let mut c = tiny_bpe();
     c.pre = Some("no-such-pre".into());
@@ -188,4 +188,112 @@ fn special_partition_prefers_longer_tokens_first() {
     // Both have length 4 vs 3: "bcdx" (4) first, then "xab" cannot match any more.
     assert_eq!(ids.last(), Some(&bcdx));
     assert!(!ids.contains(&xab));
+}
+
+/// A tiny WordPiece vocabulary laid out as BERT's: [PAD] 0, [UNK] 1, [CLS] 2, [SEP] 3, ...
+fn tiny_wpm() -> TokenizerConfig {
+    let tokens = [
+        "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "▁hello", "▁world", "▁,", "ing", "▁play",
+    ];
+    let mut types = vec![1; tokens.len()];
+    types[..5].fill(3);
+    TokenizerConfig {
+        model: "bert".into(),
+        tokens: tokens.into_iter().collect(),
+        token_types: Some(types),
+        special: SpecialIds {
+            bos: Some(2),
+            eos: Some(3),
+            unk: Some(1),
+            sep: Some(3),
+            pad: Some(0),
+            ..SpecialIds::default()
+        },
+        ..TokenizerConfig::default()
+    }
+}
+
+#[test]
+fn tiny_wpm_encodes_and_decodes() {
+    let t = Tokenizer::new(tiny_wpm()).unwrap();
+    assert_eq!(t.model_name(), "bert");
+    assert_eq!((t.bos(), t.sep(), t.add_sep()), (Some(2), Some(3), true));
+    let n = t.wordpiece_normalizer().unwrap();
+    assert!(n.lowercase && n.strip_accents);
+    assert_eq!(
+        t.encode("Hello, playing!", true, true),
+        [2, 5, 7, 9, 8, 1, 3]
+    );
+    assert_eq!(t.encode("Hello, playing!", false, true), [5, 7, 9, 8, 1]);
+    assert_eq!(t.encode("", true, true), [2, 3]);
+    // "[CLS]" in the text is the control token only with parse_special.
+    assert_eq!(t.encode("hello [CLS]world", false, true), [5, 2, 6]);
+    assert_eq!(t.encode("hello [CLS]world", false, false), [5, 1, 1, 1, 6]);
+    // llama.cpp's pieces: "▁" is a space (so a leading one stays), continuations glue,
+    // control tokens are not rendered.
+    let ids = t.encode("hello playing, world", true, true);
+    assert_eq!(t.decode(&ids).unwrap(), b" hello playing , world");
+    assert_eq!(
+        t.decode_with(&ids, true).unwrap(),
+        b"[CLS] hello playing , world[SEP]"
+    );
+    // The flags from metadata: no [SEP] flag, other normalizer.
+    let mut c = tiny_wpm();
+    c.add_sep = Some(false);
+    c.normalizer_lowercase = Some(false);
+    let t = Tokenizer::new(c).unwrap();
+    assert!(!t.add_sep());
+    assert_eq!(t.encode("Hello hello", false, true), [1, 5]);
+    let n = t.wordpiece_normalizer().unwrap();
+    assert!(!n.lowercase && !n.strip_accents);
+}
+
+#[test]
+fn wpm_defaults_follow_llama_cpp() {
+    // Without special-id metadata a "bert" vocabulary takes BERT's ids: [UNK] 100,
+    // [CLS] 101, [SEP] 102.
+    let mut tokens: Vec<String> = (0..110).map(|i| format!("[unused{i}]")).collect();
+    tokens[100] = "[UNK]".into();
+    tokens[101] = "[CLS]".into();
+    tokens[102] = "[SEP]".into();
+    tokens.push("▁hi".into()); // 110
+    let c = TokenizerConfig {
+        model: "bert".into(),
+        tokens: tokens.iter().collect(),
+        ..TokenizerConfig::default()
+    };
+    let t = Tokenizer::new(c).unwrap();
+    assert_eq!((t.bos(), t.eos(), t.sep()), (Some(101), None, Some(102)));
+    assert_eq!(t.encode("hi yo", true, false), [101, 110, 100, 102]);
+}
+
+#[test]
+fn hostile_wpm_vocab_is_an_error_or_harmless() {
+    // No [UNK] id in range (the default 100 is outside a 10-token vocabulary).
+    let mut c = tiny_wpm();
+    c.special.unk = None;
+    let e = Tokenizer::new(c).unwrap_err();
+    assert!(e.to_string().contains("unknown_token_id"), "{e}");
+    let mut c = tiny_wpm();
+    c.special.unk = Some(99);
+    assert!(Tokenizer::new(c).is_err());
+
+    // Empty texts are renamed; a huge token only costs its own length lookups.
+    let mut c = tiny_wpm();
+    let mut tokens: Vec<Vec<u8>> = c.tokens.iter().map(<[u8]>::to_vec).collect();
+    tokens.push(Vec::new());
+    tokens.push(vec![b'x'; 1 << 20]);
+    tokens.push(vec![0xFF, 0xFE]);
+    c.tokens = tokens.iter().collect();
+    c.token_types = None;
+    let t = Tokenizer::new(c).unwrap();
+    let long = "hello ".repeat(1000) + &"x".repeat(5000);
+    let ids = t.encode(&long, true, true);
+    assert_eq!(ids.len(), 1003);
+    assert_eq!(ids[1001], 1);
+    assert!(t.encode("\u{FFFD}\0\u{1}", false, true).is_empty());
+    assert_eq!(
+        t.decode(&[10, 12]).unwrap(),
+        "[EMPTY_10]\u{FFFD}\u{FFFD}".as_bytes()
+    );
 }

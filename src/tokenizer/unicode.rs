@@ -6,12 +6,16 @@
 //!
 //! Lookups go through a flat byte-per-codepoint table built once on first use (1.1 MB), so a
 //! class lookup is one load.
+//!
+//! [`to_lower`] and [`nfd_first`] are llama.cpp's `unicode_tolower` and (per codepoint)
+//! `unicode_cpts_normalize_nfd`, which the WordPiece normalizer uses; their tables are
+//! llama.cpp's exactly (the generator checks them against its `unicode-data.cpp`).
 
 use std::sync::OnceLock;
 
-use super::unicode_tables::CATEGORY_RANGES;
 /// The Unicode version of the category tables.
 pub use super::unicode_tables::UNICODE_VERSION;
+use super::unicode_tables::{CATEGORY_RANGES, LOWERCASE_RUNS, NFD_RANGES};
 
 /// General-category class of a codepoint (first letter of its Unicode category).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -106,6 +110,44 @@ pub fn flags(c: char) -> Flags {
     Flags(table()[c as usize])
 }
 
+/// The simple lowercase mapping of a codepoint (UnicodeData.txt; `c` itself when it has
+/// none), as llama.cpp's `unicode_tolower`.
+pub fn to_lower(c: char) -> char {
+    if c.is_ascii() {
+        return c.to_ascii_lowercase();
+    }
+    let cp = c as u32;
+    let i = LOWERCASE_RUNS.partition_point(|&(start, ..)| start <= cp);
+    let Some(&(start, count, stride, delta)) = i.checked_sub(1).and_then(|i| LOWERCASE_RUNS.get(i))
+    else {
+        return c;
+    };
+    let off = cp - start;
+    let stride = u32::from(stride.max(1));
+    if !off.is_multiple_of(stride) || off / stride >= u32::from(count) {
+        return c;
+    }
+    cp.checked_add_signed(delta)
+        .and_then(char::from_u32)
+        .unwrap_or(c)
+}
+
+/// The first codepoint of the canonical decomposition of `c` (`c` itself when it has none):
+/// llama.cpp's `unicode_cpts_normalize_nfd`, which maps one codepoint to one codepoint, so
+/// "é" becomes "e" (its combining accent is not produced) and a Hangul syllable its leading
+/// consonant jamo.
+pub fn nfd_first(c: char) -> char {
+    let cp = c as u32;
+    if cp < 0xC0 {
+        return c;
+    }
+    let i = NFD_RANGES.partition_point(|&(first, ..)| first <= cp);
+    match i.checked_sub(1).and_then(|i| NFD_RANGES.get(i)) {
+        Some(&(_, last, target)) if cp <= last => char::from_u32(target).unwrap_or(c),
+        _ => c,
+    }
+}
+
 /// Force the table to be built (so the first `encode` is not the one that pays for it).
 pub fn warm_up() {
     let _ = table();
@@ -133,5 +175,38 @@ mod tests {
         assert_eq!(flags('\u{E000}').cat(), Cat::Control);
         // CJK extension I (new in Unicode 15.1).
         assert!(flags('\u{2EBF0}').is_letter());
+    }
+
+    #[test]
+    fn lowercase() {
+        assert_eq!(to_lower('A'), 'a');
+        assert_eq!(to_lower('a'), 'a');
+        assert_eq!(to_lower('É'), 'é');
+        assert_eq!(to_lower('Ā'), 'ā');
+        assert_eq!(to_lower('ā'), 'ā');
+        assert_eq!(to_lower('Σ'), 'σ');
+        assert_eq!(to_lower('Ж'), 'ж');
+        // The simple mapping: one codepoint, not "i\u{307}".
+        assert_eq!(to_lower('\u{130}'), 'i');
+        assert_eq!(to_lower('Ÿ'), 'ÿ');
+        assert_eq!(to_lower('𐐀'), '𐐨');
+        assert_eq!(to_lower('日'), '日');
+        assert_eq!(to_lower('\u{10FFFF}'), '\u{10FFFF}');
+    }
+
+    #[test]
+    fn nfd() {
+        assert_eq!(nfd_first('é'), 'e');
+        assert_eq!(nfd_first('Å'), 'A');
+        assert_eq!(nfd_first('ǖ'), 'u');
+        assert_eq!(nfd_first('e'), 'e');
+        assert_eq!(nfd_first('\u{0301}'), '\u{0301}');
+        // Hangul: the leading consonant only.
+        assert_eq!(nfd_first('한'), '\u{1112}');
+        // Singleton decompositions.
+        assert_eq!(nfd_first('\u{2126}'), '\u{3A9}');
+        assert_eq!(nfd_first('\u{2000}'), '\u{2002}');
+        assert_eq!(nfd_first('ﬁ'), 'ﬁ');
+        assert_eq!(nfd_first('\u{10FFFF}'), '\u{10FFFF}');
     }
 }

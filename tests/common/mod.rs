@@ -14,6 +14,7 @@ pub fn models_dir() -> PathBuf {
 
 pub const SMOLLM2: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
 pub const GEMMA3: &str = "gemma-3-270m-q4_k_m.gguf";
+pub const NOMIC: &str = "nomic-embed-text-v1.5.f16.gguf";
 
 /// The path of a real test model. Panics (failing the test, never skipping it) with the
 /// command that fetches the models when the file is missing.
