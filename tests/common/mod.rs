@@ -35,6 +35,7 @@ pub fn data_file(name: &str) -> PathBuf {
         .join(name)
 }
 
+pub mod bert_synthetic;
 pub mod fault;
 pub mod qwen2_synthetic;
 

@@ -260,7 +260,7 @@ fn scalar(m: &MetaValue) -> Option<Value> {
 }
 
 /// A metadata value of `f` as a value to write, with the same type and bytes.
-fn copy_value(f: &GgufFile, key: &str, m: &MetaValue) -> Result<Value> {
+pub fn copy_value(f: &GgufFile, key: &str, m: &MetaValue) -> Result<Value> {
     if let Some(v) = scalar(m) {
         return Ok(v);
     }
