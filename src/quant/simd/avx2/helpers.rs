@@ -29,12 +29,6 @@ pub(super) fn ld128(b: &[u8; 16]) -> __m128i {
     unsafe { _mm_loadu_si128(b.as_ptr().cast()) }
 }
 
-/// 8 little-endian f32 from 32 bytes.
-#[inline]
-#[target_feature(enable = "avx2,fma,f16c")]
-pub(super) fn ld_ps(b: &[u8; 32]) -> __m256 {
-    _mm256_castsi256_ps(ld256(b))
-}
 
 /// An f16 (little-endian bytes) to f32 with F16C.
 #[inline]
