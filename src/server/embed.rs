@@ -56,11 +56,13 @@ fn embed_error(e: EmbedError, index: Option<usize>) -> ApiError {
     }
 }
 
-/// What a model that does not embed answers (a generative model has no pooled output).
+/// What a generative model asked to embed answers: as Ollama since v0.30, a 501 (it runs
+/// such models without llama-server's `--embeddings`, which then refuses).
 fn not_embedding(model: &str) -> ApiError {
-    ApiError::bad_request(format!(
-        "\"{model}\" does not support embeddings: it is a generative model (use an embedding model such as nomic-embed-text)"
-    ))
+    ApiError::new(
+        axum::http::StatusCode::NOT_IMPLEMENTED,
+        format!("\"{model}\" does not support embeddings: it is a generative model"),
+    )
 }
 
 async fn embed(state: &AppState, req: EmbedRequest) -> Result<Embedded, ApiError> {
