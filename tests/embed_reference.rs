@@ -44,12 +44,20 @@ fn check(engine: &mut Engine, tok: &Tokenizer, refs: &[EmbeddingRef], label: &st
     for (i, r) in refs.iter().enumerate() {
         let mut alone = Vec::new();
         engine.embed(&[&r.token_ids], &mut alone).unwrap();
-        assert_eq!(alone[0], together[i], "{label} {}: batch changed bits", r.name);
+        assert_eq!(
+            alone[0], together[i],
+            "{label} {}: batch changed bits",
+            r.name
+        );
         let mut v = alone.pop().unwrap();
         finish(&mut v, None).unwrap();
         assert_eq!(v.len(), r.embedding.len(), "{label} {}", r.name);
         let c = cosine(&v, &r.embedding);
-        eprintln!("{label} {:>16} ({} tokens): cosine {c:.7}", r.name, r.token_ids.len());
+        eprintln!(
+            "{label} {:>16} ({} tokens): cosine {c:.7}",
+            r.name,
+            r.token_ids.len()
+        );
         assert!(c >= 0.999, "{label} {}: cosine {c} with llama.cpp", r.name);
         worst = worst.min(c);
     }
@@ -103,7 +111,13 @@ fn encoders_refuse_generation_and_bad_inputs() {
     let long = vec![1000u32; 2049];
     let e = engine.embed(&[&[101, 102], &long], &mut out);
     assert!(
-        matches!(e, Err(EngineError::InputTooLong { len: 2049, max: 2048 })),
+        matches!(
+            e,
+            Err(EngineError::InputTooLong {
+                len: 2049,
+                max: 2048
+            })
+        ),
         "{e:?}"
     );
     let e = engine.embed(&[&[101, 40000]], &mut out);
@@ -128,7 +142,11 @@ fn run_prints_the_embedding() {
         .arg(&r.text)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: Vec<f32> = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v.len(), 768);
     assert!(cosine(&v, &r.embedding) >= 0.999);

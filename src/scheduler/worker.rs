@@ -291,6 +291,8 @@ impl Worker {
             expires: None,
             stopping: false,
         });
+        // Shown before any waiter hears of the load (a client's next `/api/ps` sees it).
+        self.publish();
         Ok(())
     }
 

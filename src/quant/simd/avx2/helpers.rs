@@ -29,7 +29,6 @@ pub(super) fn ld128(b: &[u8; 16]) -> __m128i {
     unsafe { _mm_loadu_si128(b.as_ptr().cast()) }
 }
 
-
 /// An f16 (little-endian bytes) to f32 with F16C.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
