@@ -117,6 +117,9 @@ pub(super) fn read_keys(keys: &Keys<'_>) -> Result<(Pooling, f32), ModelError> {
     Ok((pooling, eps))
 }
 
+/// A projection's matrix and optional bias.
+type Projection = (Mat, Option<Vec<f32>>);
+
 impl Binder<'_> {
     fn layer_norm(&self, name: &str, n: usize) -> Result<LayerNorm, ModelError> {
         Ok(LayerNorm {
@@ -127,7 +130,7 @@ impl Binder<'_> {
 
     /// Q, K and V: separate tensors, or one fused `attn_qkv` whose rows are Q's, then
     /// K's, then V's (each a contiguous run of rows, so each is a matrix of its own).
-    fn qkv(&self, i: usize) -> Result<[(Mat, Option<Vec<f32>>); 3], ModelError> {
+    fn qkv(&self, i: usize) -> Result<[Projection; 3], ModelError> {
         let d = self.c.n_embd;
         let n = |s: &str| format!("blk.{i}.{s}");
         if self.f.tensor(&n("attn_qkv.weight")).is_some() {
@@ -145,7 +148,7 @@ impl Binder<'_> {
             };
             return Ok([part(0), part(1), part(2)]);
         }
-        let one = |s: &str| -> Result<(Mat, Option<Vec<f32>>), ModelError> {
+        let one = |s: &str| -> Result<Projection, ModelError> {
             Ok((
                 self.mat(&n(&format!("attn_{s}.weight")), d, d)?,
                 self.opt_vector(&n(&format!("attn_{s}.bias")), d)?,

@@ -84,6 +84,7 @@ fn float_tile<const K: u8, const RM: usize, const RN: usize>(
     let wp: [*const u8; RM] = std::array::from_fn(|r| ws[r].as_ptr());
     let xp: [*const f32; RN] = std::array::from_fn(|t| xs[t].as_ptr().cast::<f32>());
     for c in 0..full {
+        #[allow(clippy::needless_range_loop)] // h picks the accumulator and the elements
         for h in 0..2 {
             let e = c * STEP + 8 * h;
             // SAFETY: elements e..e + 8 <= full * STEP <= cols lie inside every weight row
