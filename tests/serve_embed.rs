@@ -319,6 +319,11 @@ fn bad_input_is_a_clear_error() {
     assert_eq!(code, 400, "{v}");
     assert_eq!(msg(&v), format!("\"{MODEL}\" does not support generate"));
 
+    // Ollama's capabilities: an embedding model has `embedding` (not `completion`).
+    let (code, v) = post("/api/show", json!({"model": MODEL}));
+    assert_eq!(code, 200, "{v}");
+    assert_eq!(v["capabilities"], json!(["embedding"]), "{v}");
+
     // Still serving.
     let (code, v) = post("/api/embed", json!({"model": MODEL, "input": "still here"}));
     assert_eq!(code, 200, "{v}");

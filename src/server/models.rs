@@ -165,10 +165,21 @@ fn show_model(
     }
     out.insert(
         "capabilities".into(),
-        json!(capabilities(template.as_deref())),
+        json!(capabilities(template.as_deref(), is_embedding(&file))),
     );
     out.insert("modified_at".into(), json!(rfc3339(modified)));
     Ok(Value::Object(out))
+}
+
+/// Whether the file is an embedding model (it names a pooling type, as Ollama decides).
+fn is_embedding(file: &GgufFile) -> bool {
+    let Ok(Some(arch)) = file.architecture() else {
+        return false;
+    };
+    file.get_u32(&format!("{arch}.pooling_type"))
+        .ok()
+        .flatten()
+        .is_some()
 }
 
 /// What `expires_at` says of a model kept loaded forever: as far ahead as Ollama's

@@ -132,9 +132,13 @@ impl ModelLayers {
     }
 }
 
-/// Ollama's capabilities of a text model: `completion`, plus `tools` when the template
-/// mentions tools (`.Tools` in a Go template, `tools` or `tool_call` in a Jinja one).
-pub fn capabilities(template: Option<&str>) -> Vec<&'static str> {
+/// Ollama's capabilities of a model: `embedding` for an embedding model (its file names a
+/// pooling type), else `completion`, plus `tools` when the template mentions tools
+/// (`.Tools` in a Go template, `tools` or `tool_call` in a Jinja one).
+pub fn capabilities(template: Option<&str>, embedding: bool) -> Vec<&'static str> {
+    if embedding {
+        return vec!["embedding"];
+    }
     let mut caps = vec!["completion"];
     if template.is_some_and(|t| t.to_ascii_lowercase().contains("tools") || t.contains("tool_call"))
     {
@@ -175,11 +179,12 @@ mod tests {
 
     #[test]
     fn tools_capability() {
-        assert_eq!(capabilities(None), ["completion"]);
+        assert_eq!(capabilities(None, false), ["completion"]);
+        assert_eq!(capabilities(Some("{{ .Tools }}"), true), ["embedding"]);
         assert_eq!(
-            capabilities(Some("{{ if .Tools }}x{{ end }}")),
+            capabilities(Some("{{ if .Tools }}x{{ end }}"), false),
             ["completion", "tools"]
         );
-        assert_eq!(capabilities(Some("{{ .Prompt }}")), ["completion"]);
+        assert_eq!(capabilities(Some("{{ .Prompt }}"), false), ["completion"]);
     }
 }
