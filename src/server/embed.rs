@@ -14,7 +14,7 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use super::error::{parse_body, ApiError};
@@ -219,14 +219,40 @@ pub async fn api_embed(State(state): State<AppState>, body: Body) -> Result<Resp
         },
     )
     .await?;
-    Ok(Json(json!({
-        "model": req.model,
-        "embeddings": e.vectors,
-        "total_duration": nanos(e.total_duration),
-        "load_duration": nanos(e.load_duration),
-        "prompt_eval_count": e.prompt_tokens,
-    }))
+    Ok(Json(EmbedResponse {
+        model: req.model,
+        embeddings: e.vectors,
+        total_duration: nanos(e.total_duration),
+        load_duration: nanos(e.load_duration),
+        prompt_eval_count: e.prompt_tokens,
+    })
     .into_response())
+}
+
+/// `/api/embed`'s answer. Typed, so the vectors are written as f32 (shortest round-trip
+/// digits, as Ollama's float32), not widened to f64 digits.
+#[derive(Serialize)]
+struct EmbedResponse {
+    model: String,
+    embeddings: Vec<Vec<f32>>,
+    total_duration: u64,
+    load_duration: u64,
+    prompt_eval_count: usize,
+}
+
+/// One item of `/v1/embeddings`' `data`.
+#[derive(Serialize)]
+struct EmbeddingObject {
+    object: &'static str,
+    embedding: EmbeddingData,
+    index: usize,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum EmbeddingData {
+    Float(Vec<f32>),
+    Base64(String),
 }
 
 #[derive(Deserialize)]
@@ -270,8 +296,12 @@ pub async fn api_embeddings(
         },
     )
     .await?;
-    let v = e.vectors.pop().unwrap_or_default();
-    Ok(Json(json!({ "embedding": v })).into_response())
+    #[derive(Serialize)]
+    struct Legacy {
+        embedding: Vec<f32>,
+    }
+    let embedding = e.vectors.pop().unwrap_or_default();
+    Ok(Json(Legacy { embedding }).into_response())
 }
 
 #[derive(Deserialize)]
@@ -360,25 +390,33 @@ async fn v1(state: AppState, body: Body) -> Result<Response, ApiError> {
         },
     )
     .await?;
-    let data: Vec<Value> = e
+    let data: Vec<EmbeddingObject> = e
         .vectors
-        .iter()
+        .into_iter()
         .enumerate()
-        .map(|(i, v)| {
-            let embedding = if base64 {
-                json!(base64_f32(v))
+        .map(|(index, v)| EmbeddingObject {
+            object: "embedding",
+            embedding: if base64 {
+                EmbeddingData::Base64(base64_f32(&v))
             } else {
-                json!(v)
-            };
-            json!({"object": "embedding", "embedding": embedding, "index": i})
+                EmbeddingData::Float(v)
+            },
+            index,
         })
         .collect();
-    Ok(Json(json!({
-        "object": "list",
-        "data": data,
-        "model": req.model,
-        "usage": {"prompt_tokens": e.prompt_tokens, "total_tokens": e.prompt_tokens},
-    }))
+    #[derive(Serialize)]
+    struct List {
+        object: &'static str,
+        data: Vec<EmbeddingObject>,
+        model: String,
+        usage: Value,
+    }
+    Ok(Json(List {
+        object: "list",
+        data,
+        model: req.model,
+        usage: json!({"prompt_tokens": e.prompt_tokens, "total_tokens": e.prompt_tokens}),
+    })
     .into_response())
 }
 
