@@ -17,7 +17,7 @@ mod common;
 use std::sync::OnceLock;
 
 use common::bert_synthetic as bs;
-use common::sha256_hex;
+use common::{cosine, sha256_hex};
 use hearth::gguf::GgufFile;
 use hearth::quant::GgmlType;
 use serde_json::Value as Json;
@@ -184,15 +184,6 @@ fn weights_follow_the_formula() {
 
 fn l2(v: &[f32]) -> f64 {
     v.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt()
-}
-
-fn cosine(a: &[f32], b: &[f32]) -> f64 {
-    let dot: f64 = a
-        .iter()
-        .zip(b)
-        .map(|(x, y)| f64::from(*x) * f64::from(*y))
-        .sum();
-    dot / (l2(a) * l2(b))
 }
 
 /// The reference file is usable: every embedding has 64 unit-norm values, the texts'

@@ -13,18 +13,12 @@ mod common;
 use std::sync::Arc;
 
 use common::bert_synthetic::{self as bs, EmbeddingRef};
+use common::cosine;
 use hearth::engine::{Engine, EngineOptions};
 use hearth::generate::embed::finish;
 use hearth::gguf::GgufFile;
 use hearth::model::Model;
 use hearth::tokenizer::Tokenizer;
-
-fn cosine(a: &[f32], b: &[f32]) -> f64 {
-    let dot: f64 = a.iter().zip(b).map(|(&x, &y)| x as f64 * y as f64).sum();
-    let na: f64 = a.iter().map(|&x| (x as f64).powi(2)).sum::<f64>().sqrt();
-    let nb: f64 = b.iter().map(|&x| (x as f64).powi(2)).sum::<f64>().sqrt();
-    dot / (na * nb)
-}
 
 /// Checks ids and embeddings of every reference text; returns the lowest cosine.
 fn check(engine: &mut Engine, tok: &Tokenizer, refs: &[EmbeddingRef], label: &str) -> f64 {

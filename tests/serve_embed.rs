@@ -6,17 +6,11 @@
 mod common;
 
 use common::bert_synthetic::{load_embedding_reference, EmbeddingRef};
+use common::cosine;
 use common::server::{run_client, Server};
 use serde_json::{json, Value};
 
 const MODEL: &str = "nomic-embed-text";
-
-fn cosine(a: &[f32], b: &[f32]) -> f64 {
-    let dot: f64 = a.iter().zip(b).map(|(&x, &y)| x as f64 * y as f64).sum();
-    let na: f64 = a.iter().map(|&x| (x as f64).powi(2)).sum::<f64>().sqrt();
-    let nb: f64 = b.iter().map(|&x| (x as f64).powi(2)).sum::<f64>().sqrt();
-    dot / (na * nb)
-}
 
 fn norm(v: &[f32]) -> f64 {
     v.iter().map(|&x| (x as f64).powi(2)).sum::<f64>().sqrt()

@@ -16,7 +16,7 @@ use crate::ops::rope::Rope;
 use crate::ops::{matmul, matmul_many, MatmulScratch};
 use crate::quant::dequantize_row;
 
-use super::forward::by_rows;
+use super::forward::{add_bias, by_rows};
 
 /// Buffers grown to the largest call seen (`n` tokens in all).
 #[derive(Default)]
@@ -39,14 +39,6 @@ pub(super) struct EncodeScratch {
 fn grow<T: Clone + Default>(v: &mut Vec<T>, n: usize) {
     if v.len() < n {
         v.resize(n, T::default());
-    }
-}
-
-fn add_bias(rows: &mut [f32], bias: Option<&Vec<f32>>) {
-    if let Some(b) = bias {
-        for r in rows.chunks_exact_mut(b.len()) {
-            r.iter_mut().zip(b).for_each(|(x, y)| *x += y);
-        }
     }
 }
 

@@ -72,7 +72,7 @@ impl Scratch {
     }
 }
 
-fn add_bias(rows: &mut [f32], bias: Option<&Vec<f32>>) {
+pub(super) fn add_bias(rows: &mut [f32], bias: Option<&Vec<f32>>) {
     if let Some(b) = bias {
         for r in rows.chunks_exact_mut(b.len()) {
             for (x, y) in r.iter_mut().zip(b) {

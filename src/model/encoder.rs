@@ -33,15 +33,6 @@ impl Pooling {
             n => return Err(ModelError::Invalid(format!("pooling type {n}"))),
         })
     }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Pooling::None => "none",
-            Pooling::Mean => "mean",
-            Pooling::Cls => "cls",
-            Pooling::Last => "last",
-        }
-    }
 }
 
 /// A LayerNorm's scale and shift.

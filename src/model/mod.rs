@@ -410,23 +410,19 @@ impl Binder<'_> {
 
     /// A vector (norm weight, bias), copied out as f32.
     fn vector(&self, name: &str, n: usize) -> Result<Vec<f32>, ModelError> {
-        let t = self.tensor(name)?;
-        Self::check_dims(t, &[n as u64])?;
-        let mut out = vec![0.0; n];
-        dequantize_row(t.ty, self.f.tensor_data(t), &mut out).map_err(|_| {
-            ModelError::UnsupportedType {
-                name: name.to_string(),
-                ty: t.ty,
-            }
-        })?;
-        Ok(out)
+        self.table(name, &[n as u64])
     }
 
     /// A `[n, rows]` table (e.g. token types), copied out as f32, row after row.
     fn vector_2d(&self, name: &str, n: usize, rows: usize) -> Result<Vec<f32>, ModelError> {
+        self.table(name, &[n as u64, rows as u64])
+    }
+
+    /// A small tensor of shape `dims`, checked and copied out as f32.
+    fn table(&self, name: &str, dims: &[u64]) -> Result<Vec<f32>, ModelError> {
         let t = self.tensor(name)?;
-        Self::check_dims(t, &[n as u64, rows as u64])?;
-        let mut out = vec![0.0; n * rows];
+        Self::check_dims(t, dims)?;
+        let mut out = vec![0.0; dims.iter().product::<u64>() as usize];
         dequantize_row(t.ty, self.f.tensor_data(t), &mut out).map_err(|_| {
             ModelError::UnsupportedType {
                 name: name.to_string(),

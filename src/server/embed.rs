@@ -116,13 +116,10 @@ async fn embed(state: &AppState, req: EmbedRequest) -> Result<Embedded, ApiError
     let prompt_tokens = fitted.iter().map(|f| f.ids.len()).sum();
     let ids = fitted.into_iter().map(|f| f.ids).collect();
     let mut vectors = lease.embed(ids, ticket).await.map_err(ApiError::internal)?;
-    if req.normalize || req.dimensions.is_some() {
+    // (The legacy endpoint neither normalises nor takes `dimensions`.)
+    if req.normalize {
         for v in &mut vectors {
-            if req.normalize {
-                finish(v, req.dimensions).map_err(|e| embed_error(e, None))?;
-            } else if let Some(d) = req.dimensions {
-                v.truncate(d);
-            }
+            finish(v, req.dimensions).map_err(|e| embed_error(e, None))?;
         }
     }
     Ok(Embedded {

@@ -62,3 +62,11 @@ pub fn ids(v: &serde_json::Value) -> Vec<u32> {
         .collect()
 }
 pub mod server;
+
+/// Cosine similarity of two vectors, accumulated in f64.
+pub fn cosine(a: &[f32], b: &[f32]) -> f64 {
+    let dot: f64 = a.iter().zip(b).map(|(&x, &y)| x as f64 * y as f64).sum();
+    let na: f64 = a.iter().map(|&x| (x as f64).powi(2)).sum::<f64>().sqrt();
+    let nb: f64 = b.iter().map(|&x| (x as f64).powi(2)).sum::<f64>().sqrt();
+    dot / (na * nb)
+}

@@ -87,8 +87,9 @@ fn float_tile<const K: u8, const RM: usize, const RN: usize>(
         #[allow(clippy::needless_range_loop)] // h picks the accumulator and the elements
         for h in 0..2 {
             let e = c * STEP + 8 * h;
-            // SAFETY: elements e..e + 8 <= full * STEP <= cols lie inside every weight row
-            // (cols * es bytes) and every activation row (cols f32), as asserted above.
+            // Elements e..e + 8 <= full * STEP <= cols lie inside every weight row (cols * es
+            // bytes) and every activation row (cols f32), as asserted above.
+            // SAFETY: every pointer read below is in bounds (the line above).
             unsafe {
                 let x: [__m256; RN] = std::array::from_fn(|t| _mm256_loadu_ps(xp[t].add(e)));
                 for r in 0..RM {
