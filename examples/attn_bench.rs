@@ -53,6 +53,7 @@ fn main() {
             n_kv_head,
             head_dim,
             scale: 1.0 / (head_dim as f32).sqrt(),
+            softcap: None,
             window,
         };
         let kv_dim = n_kv_head * head_dim;

@@ -213,3 +213,26 @@ fn broken_gguf_template_is_an_error() {
         Err(TemplateError::Syntax(_))
     ));
 }
+
+/// Qwen3's chat template (`tests/data/templates/qwen3.jinja`, from the Qwen3 models'
+/// tokenizer_config.json) renders like Python Jinja2 3.1 with HF's settings: the
+/// `<think>` block of an earlier assistant turn is dropped, the last turn's is kept, and
+/// `namespace`, `messages[::-1]`, `.split()`, `.lstrip()`/`.rstrip()`/`.strip()` work.
+#[test]
+fn qwen3_template_with_think_blocks() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/templates/");
+    let src = std::fs::read_to_string(format!("{dir}qwen3.jinja")).unwrap();
+    let cases: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(format!("{dir}qwen3.expected.json")).unwrap())
+            .unwrap();
+    let t = ChatTemplate::jinja(&src, "", "<|im_end|>").unwrap();
+    for (name, case) in cases.as_object().unwrap() {
+        let msgs = messages(case);
+        let gen_prompt = name != "user-assistant-thinking-last";
+        assert_eq!(
+            t.render(&msgs, gen_prompt).unwrap(),
+            case["expected"].as_str().unwrap(),
+            "{name}"
+        );
+    }
+}

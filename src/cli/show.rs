@@ -53,7 +53,9 @@ pub fn run(args: ShowArgs) -> Result<()> {
         (None, None) => bail!("name a model or a --file"),
     };
     let layers = layers.unwrap_or_default();
-    let file = GgufFile::open(&path).with_context(|| format!("cannot open {}", path.display()))?;
+    let file = std::sync::Arc::new(
+        GgufFile::open(&path).with_context(|| format!("cannot open {}", path.display()))?,
+    );
     if args.modelfile {
         let mf = layers.modelfile(&path.display().to_string());
         print!("{}", mf.render_named(name.as_deref()));
@@ -107,7 +109,7 @@ pub fn render_layers(l: &ModelLayers) -> String {
 }
 
 /// The whole `show` text for one file.
-pub fn render(f: &GgufFile, verbose: bool) -> Result<String> {
+pub fn render(f: &std::sync::Arc<GgufFile>, verbose: bool) -> Result<String> {
     let s = Summary::of(f)?;
     let mut out = String::new();
     let row = |out: &mut String, k: &str, v: &str| {
@@ -123,6 +125,18 @@ pub fn render(f: &GgufFile, verbose: bool) -> Result<String> {
         row(&mut out, "embedding length", &e.to_string());
     }
     row(&mut out, "quantization", &s.file_type);
+    out.push('\n');
+
+    // How hearth reads the architecture: its hyper-parameters, or why it cannot run it.
+    out.push_str("  Architecture\n");
+    match crate::model::Model::load(f.clone()) {
+        Ok(m) => {
+            for (k, v) in m.describe() {
+                row(&mut out, k, &v);
+            }
+        }
+        Err(e) => row(&mut out, "not runnable", &e.to_string()),
+    }
     out.push('\n');
 
     out.push_str("  Tensors by type\n");

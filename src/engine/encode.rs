@@ -124,6 +124,7 @@ pub(super) fn encode(
         n_kv_head: c.n_head_kv,
         head_dim: hd,
         scale: 1.0 / (hd as f32).sqrt(),
+        softcap: None,
         window: None,
     };
     let kvd = c.kv_dim();

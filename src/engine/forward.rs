@@ -5,7 +5,7 @@
 //! Activations are row-major `[token][feature]` in scratch buffers sized at engine
 //! creation for the largest micro-batch; a decode step uses their first rows.
 
-use crate::model::{Activation, Model};
+use crate::model::{Activation, FeedForward, Model};
 use crate::ops::act::{geglu, softcap, swiglu};
 use crate::ops::attention::{attention, AttnShape, TokenKv};
 use crate::ops::norm::{rmsnorm, rmsnorm_in_place};
@@ -41,14 +41,18 @@ pub(super) struct Scratch {
     rope: Rope,
     rope_swa: Option<Rope>,
     mm: MatmulScratch,
+    moe: super::moe::MoeScratch,
 }
 
 impl Scratch {
-    pub(super) fn new(model: &Model, cap: usize) -> Scratch {
+    /// Buffers for micro-batches of up to `cap` tokens, in sequences of up to `num_ctx`
+    /// positions (which chooses Phi-3's rope factors).
+    pub(super) fn new(model: &Model, cap: usize, num_ctx: usize) -> Scratch {
         let c = &model.config;
         let f = &c.features;
-        let freqs = model.rope_freqs.as_deref();
-        let rope = Rope::new(c.n_rot, f.rope_neox, c.rope_base, c.rope_scale, freqs);
+        let freqs = model.rope_freqs_for(num_ctx);
+        let rope = Rope::new(c.n_rot, f.rope_neox, c.rope_base, c.rope_scale, freqs)
+            .with_attn_factor(f.rope_attn_factor);
         let rope_swa = f
             .rope_base_swa
             .filter(|_| f.swa.is_some())
@@ -68,6 +72,7 @@ impl Scratch {
             rope,
             rope_swa,
             mm: MatmulScratch::default(),
+            moe: super::moe::MoeScratch::new(model, cap),
         }
     }
 }
@@ -107,12 +112,25 @@ fn norm_rows(x: &[f32], w: &[f32], eps: f32, out: &mut [f32]) {
 }
 
 /// `x += norm(o)` for rows of `d` values (`norm` = RMSNorm with `w` when given, else identity): the
-/// residual connection, with Gemma's post-attention/post-FFN norms.
-fn add_residual(x: &mut [f32], o: &[f32], d: usize, w: Option<&Vec<f32>>, eps: f32) {
+/// residual connection, with Gemma's post-attention/post-FFN norms, or `x += scale * o`
+/// (Granite's residual multiplier).
+fn add_residual(
+    x: &mut [f32],
+    o: &[f32],
+    d: usize,
+    w: Option<&Vec<f32>>,
+    eps: f32,
+    scale: Option<f32>,
+) {
     by_rows(x, d, &|r0, xs| {
         let os = &o[r0 * d..r0 * d + xs.len()];
-        match w {
-            Some(w) => {
+        match (w, scale) {
+            (_, Some(f)) => {
+                for (a, b) in xs.iter_mut().zip(os) {
+                    *a += b * f;
+                }
+            }
+            (Some(w), None) => {
                 for (xr, or) in xs.chunks_exact_mut(d).zip(os.chunks_exact(d)) {
                     let scale = crate::ops::norm::rms_scale(or, eps);
                     for ((a, &b), &g) in xr.iter_mut().zip(or).zip(w) {
@@ -120,7 +138,7 @@ fn add_residual(x: &mut [f32], o: &[f32], d: usize, w: Option<&Vec<f32>>, eps: f
                     }
                 }
             }
-            None => {
+            (None, None) => {
                 for (a, b) in xs.iter_mut().zip(os) {
                     *a += b;
                 }
@@ -214,6 +232,7 @@ pub(super) fn forward(
             n_kv_head: c.n_head_kv,
             head_dim: hd,
             scale: ft.attn_scale,
+            softcap: ft.attn_softcap,
             window: if local {
                 ft.swa.as_ref().map(|w| w.window)
             } else {
@@ -242,6 +261,7 @@ pub(super) fn forward(
             d,
             layer.post_attn_norm.as_ref(),
             c.rms_eps,
+            ft.residual_scale,
         );
 
         norm_rows(
@@ -250,26 +270,32 @@ pub(super) fn forward(
             c.rms_eps,
             &mut s.xb[..n * d],
         );
-        let (g, u) = (&mut s.gate[..n * ff], &mut s.up[..n * ff]);
-        matmul_many(
-            &[model.matrix(&layer.gate), model.matrix(&layer.up)],
-            &s.xb[..n * d],
-            n,
-            &mut [&mut g[..], &mut u[..]],
-            &mut s.mm,
-        );
-        match ft.activation {
-            Activation::Silu => swiglu(g, u),
-            Activation::GeluTanh => geglu(g, u),
+        match &layer.ffn {
+            FeedForward::Dense { gate, up, down } => {
+                let (g, u) = (&mut s.gate[..n * ff], &mut s.up[..n * ff]);
+                matmul_many(
+                    &[model.matrix(gate), model.matrix(up)],
+                    &s.xb[..n * d],
+                    n,
+                    &mut [&mut g[..], &mut u[..]],
+                    &mut s.mm,
+                );
+                gated(ft.activation, g, u);
+                let o = &mut s.xb[..n * d];
+                matmul(&model.matrix(down), g, n, o, &mut s.mm);
+            }
+            FeedForward::Experts(moe) => {
+                // In place: the normed input rows become the mixture's output rows.
+                super::moe::forward(model, moe, &mut s.xb[..n * d], n, &mut s.moe, &mut s.mm);
+            }
         }
-        let o = &mut s.xb[..n * d];
-        matmul(&model.matrix(&layer.down), g, n, o, &mut s.mm);
         add_residual(
             &mut s.x[..n * d],
-            o,
+            &s.xb[..n * d],
             d,
             layer.post_ffn_norm.as_ref(),
             c.rms_eps,
+            ft.residual_scale,
         );
     }
 
@@ -303,5 +329,17 @@ pub(super) fn forward(
     );
     if let Some(cap) = ft.final_softcap {
         softcap(out, cap);
+    }
+    if let Some(scale) = ft.logit_scale {
+        let f = 1.0 / scale;
+        out.iter_mut().for_each(|v| *v *= f);
+    }
+}
+
+/// `g = act(g) * u`: the gated activation of a feed-forward block.
+pub(super) fn gated(act: Activation, g: &mut [f32], u: &[f32]) {
+    match act {
+        Activation::Silu => swiglu(g, u),
+        Activation::GeluTanh => geglu(g, u),
     }
 }

@@ -10,6 +10,7 @@
 mod encode;
 mod forward;
 mod kv;
+mod moe;
 
 use crate::model::Model;
 
@@ -110,8 +111,11 @@ impl Engine {
         };
         let batch = opts.batch.clamp(1, 4096);
         // An encoder never runs the decoder pass: its scratch grows in `embed` instead.
-        let scratch =
-            forward::Scratch::new(&model, if model.encoder.is_some() { 1 } else { batch });
+        let scratch = forward::Scratch::new(
+            &model,
+            if model.encoder.is_some() { 1 } else { batch },
+            num_ctx,
+        );
         Engine {
             model,
             num_ctx,

@@ -4,6 +4,7 @@
 //! every `pattern`-th (default 6), whose rope base defaults to 10000.
 
 use super::{Activation, Features, Keys, ModelError, SlidingWindow};
+use crate::gguf::MetaValue;
 
 pub(super) fn features(
     keys: &Keys<'_>,
@@ -13,16 +14,10 @@ pub(super) fn features(
     head_dim: usize,
 ) -> Result<Features, ModelError> {
     let swa = match keys.opt_u32("attention.sliding_window")? {
-        Some(window) if window > 0 => {
-            let pattern = keys
-                .opt_u32("attention.sliding_window_pattern")?
-                .unwrap_or(6);
-            // Layer l is global when l % pattern == pattern - 1 (pattern 0: all local).
-            let layers = (0..n_layer)
-                .map(|l| pattern == 0 || l % pattern < pattern - 1)
-                .collect();
-            Some(SlidingWindow { window, layers })
-        }
+        Some(window) if window > 0 => Some(SlidingWindow {
+            window,
+            layers: swa_layers(keys, n_layer, 6)?,
+        }),
         _ => None,
     };
     // Gemma 3 27B scales queries by 1/sqrt(n_embd / n_head); the others by 1/sqrt(head_dim).
@@ -37,12 +32,45 @@ pub(super) fn features(
         embed_scale: Some((n_embd as f32).sqrt()),
         qk_norm: true,
         post_norms: true,
-        qkv_bias_required: false,
         attn_scale,
         rope_base_swa: Some(keys.opt_f32("rope.freq_base_swa")?.unwrap_or(10000.0)),
         swa,
         final_softcap: keys
             .opt_f32("final_logit_softcapping")?
             .filter(|&c| c > 0.0),
+        ..super::llama::features(head_dim)
     })
+}
+
+/// Which layers use the sliding window, from `attention.sliding_window_pattern`: either a
+/// number `p` (layer l is global when `l % p == p - 1`; 0: all local) or one boolean per
+/// layer (true: sliding window), as llama.cpp reads it.
+pub(super) fn swa_layers(
+    keys: &Keys<'_>,
+    n_layer: usize,
+    default_pattern: usize,
+) -> Result<Vec<bool>, ModelError> {
+    let key = keys.key("attention.sliding_window_pattern");
+    if let Some(MetaValue::Array(a)) = keys.f.get(&key) {
+        let items = keys.f.array_items(a);
+        if items.len() != n_layer {
+            return Err(ModelError::Invalid(format!(
+                "{key} has {} entries for {n_layer} layers",
+                items.len()
+            )));
+        }
+        return items
+            .iter()
+            .map(|v| match v {
+                MetaValue::Bool(b) => Ok(*b),
+                _ => Err(ModelError::Invalid(format!("{key}: not booleans"))),
+            })
+            .collect();
+    }
+    let pattern = keys
+        .opt_u32("attention.sliding_window_pattern")?
+        .unwrap_or(default_pattern);
+    Ok((0..n_layer)
+        .map(|l| pattern == 0 || l % pattern < pattern - 1)
+        .collect())
 }

@@ -2,15 +2,22 @@
 //! the file's memory map (norm vectors and biases, a few KB, are the only copies).
 //!
 //! One decoder-only transformer shape covers the supported families; each family's file
-//! (`llama.rs`, `qwen2.rs`, `gemma3.rs`) says which of its optional parts a model has
-//! ([`Features`]) and reads its family-specific keys. The engine runs the one forward
-//! pass over that description. Encoders (BERT family, `encoder.rs`) share the embeddings
+//! (`llama.rs`, `qwen2.rs`, `qwen3.rs`, `phi3.rs`, `gemma2.rs`, `gemma3.rs`, `granite.rs`)
+//! says which of its optional parts a model has ([`Features`]) and reads its
+//! family-specific keys; `layer.rs` binds a block (fused tensors and mixtures of experts
+//! included). The engine runs the one forward pass over that description. Encoders (BERT family, `encoder.rs`) share the embeddings
 //! and config but have their own blocks ([`Model::encoder`]), run by `Engine::embed`.
 
+mod describe;
 mod encoder;
+mod gemma2;
 mod gemma3;
+mod granite;
+mod layer;
 mod llama;
+mod phi3;
 mod qwen2;
+mod qwen3;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -21,6 +28,12 @@ use crate::ops::QMatrix;
 use crate::quant::{dequantize_row, GgmlType};
 
 pub use encoder::{Encoder, EncoderFfn, EncoderLayer, LayerNorm, Pooling};
+pub use layer::{Expert, FeedForward, Layer, Moe, MoeConfig};
+
+/// The decoder architectures hearth runs (`general.architecture`).
+pub const DECODERS: [&str; 8] = [
+    "llama", "qwen2", "qwen3", "qwen3moe", "phi3", "gemma2", "gemma3", "granite",
+];
 
 /// What can go wrong binding a model.
 #[derive(Debug, thiserror::Error)]
@@ -28,7 +41,7 @@ pub enum ModelError {
     #[error(transparent)]
     Gguf(#[from] GgufError),
     #[error(
-        "architecture '{0}' is not supported by hearth (supported: llama, qwen2, gemma3, bert, nomic-bert)"
+        "architecture '{0}' is not supported by hearth (supported: llama, qwen2, qwen3, qwen3moe, phi3, gemma2, gemma3, granite, bert, nomic-bert)"
     )]
     UnknownArchitecture(String),
     #[error("the file has no general.architecture")]
@@ -80,14 +93,24 @@ pub struct Features {
     pub post_norms: bool,
     /// Q/K/V biases must be present (Qwen2). They are used when present in any family.
     pub qkv_bias_required: bool,
+    /// Gate and up are one `ffn_up` matrix of `2 n_ff` rows, the gate's first (Phi-3).
+    pub fused_gate_up: bool,
     /// Multiplies q·k.
     pub attn_scale: f32,
+    /// `score = cap * tanh(score / cap)` on the scaled attention scores (Gemma 2).
+    pub attn_softcap: Option<f32>,
     /// Sliding-window attention: the window and which layers use it.
     pub swa: Option<SlidingWindow>,
     /// Rope base of sliding-window layers (Gemma 3: 10000).
     pub rope_base_swa: Option<f32>,
+    /// Multiplies the rotated values (Phi-3's longrope `attn_factor`; 1 elsewhere).
+    pub rope_attn_factor: f32,
+    /// Multiplies each sublayer's output before the residual add (Granite).
+    pub residual_scale: Option<f32>,
     /// `logits = cap * tanh(logits / cap)`.
     pub final_softcap: Option<f32>,
+    /// Divides the logits (Granite).
+    pub logit_scale: Option<f32>,
 }
 
 #[derive(Clone, Debug)]
@@ -114,6 +137,8 @@ pub struct Config {
     pub rope_scale: f32,
     pub n_rot: usize,
     pub features: Features,
+    /// Mixture-of-experts sizes (Qwen3-MoE); `None` for dense models.
+    pub moe: Option<MoeConfig>,
 }
 
 impl Config {
@@ -135,25 +160,28 @@ pub struct Mat {
     len: usize,
 }
 
-/// One transformer block's weights.
-#[derive(Debug)]
-pub struct Layer {
-    pub attn_norm: Vec<f32>,
-    pub wq: Mat,
-    pub wk: Mat,
-    pub wv: Mat,
-    pub bq: Option<Vec<f32>>,
-    pub bk: Option<Vec<f32>>,
-    pub bv: Option<Vec<f32>>,
-    pub q_norm: Option<Vec<f32>>,
-    pub k_norm: Option<Vec<f32>>,
-    pub wo: Mat,
-    pub post_attn_norm: Option<Vec<f32>>,
-    pub ffn_norm: Vec<f32>,
-    pub gate: Mat,
-    pub up: Mat,
-    pub down: Mat,
-    pub post_ffn_norm: Option<Vec<f32>>,
+impl Mat {
+    /// Rows `first..first + n` of this matrix, itself a matrix (rows are contiguous).
+    /// The caller keeps the range within `rows`.
+    pub(crate) fn rows_range(&self, first: usize, n: usize) -> Mat {
+        debug_assert!(first + n <= self.rows);
+        let row_bytes = self.len / self.rows.max(1);
+        Mat {
+            rows: n,
+            start: self.start + first * row_bytes,
+            len: n * row_bytes,
+            ..*self
+        }
+    }
+}
+
+/// Phi-3's long and short rope factors and the context length that chooses between them.
+#[derive(Clone, Debug)]
+pub struct RopeFactors {
+    pub long: Vec<f32>,
+    pub short: Vec<f32>,
+    /// `rope.scaling.original_context_length`: contexts longer than this use `long`.
+    pub n_ctx_orig: usize,
 }
 
 /// A loaded model: the mapped file, its hyper-parameters and bound weights.
@@ -164,6 +192,8 @@ pub struct Model {
     pub output: Mat,
     pub output_norm: Vec<f32>,
     pub rope_freqs: Option<Vec<f32>>,
+    /// Long/short rope factors (Phi-3); see [`Model::rope_freqs_for`].
+    pub rope_factors: Option<RopeFactors>,
     /// Decoder blocks (empty for an encoder).
     pub layers: Vec<Layer>,
     /// An encoder's blocks; `None` for the decoders (which generate).
@@ -212,7 +242,7 @@ impl Model {
             .architecture()?
             .ok_or(ModelError::NoArchitecture)?
             .to_string();
-        if !matches!(arch.as_str(), "llama" | "qwen2" | "gemma3") && !encoder::is_encoder(&arch) {
+        if !DECODERS.contains(&arch.as_str()) && !encoder::is_encoder(&arch) {
             return Err(ModelError::UnknownArchitecture(arch));
         }
         let keys = Keys {
@@ -252,8 +282,9 @@ impl Model {
                 }
                 1.0 / factor
             }
-            // Llama 3.x's scaling reaches GGUF as the rope_freqs tensor (read below).
-            Some("llama3") => 1.0,
+            // Llama 3.x's scaling reaches GGUF as the rope_freqs tensor, Phi-3's as the
+            // rope_factors_long/short tensors (read below).
+            Some("llama3") | Some("longrope") => 1.0,
             Some(other) => return Err(ModelError::Unsupported(format!("rope scaling '{other}'"))),
         };
         let mut encoder_keys = None;
@@ -263,18 +294,35 @@ impl Model {
                 // Only the rope pairing applies (NEOX for the BERT family, as llama.cpp).
                 Features {
                     rope_neox: true,
-                    ..llama::features(&keys, head_dim)?
+                    ..llama::features(head_dim)
                 }
             }
-            "llama" => llama::features(&keys, head_dim)?,
-            "qwen2" => qwen2::features(&keys, head_dim)?,
+            "llama" => llama::features(head_dim),
+            "qwen2" => qwen2::features(head_dim),
+            "qwen3" | "qwen3moe" => qwen3::features(head_dim),
+            "phi3" => phi3::features(&keys, head_dim)?,
+            "gemma2" => gemma2::features(&keys, n_layer, n_embd, n_head, head_dim)?,
             "gemma3" => gemma3::features(&keys, n_layer, n_embd, n_head, head_dim)?,
+            "granite" => granite::features(&keys, head_dim)?,
             _ => return Err(ModelError::UnknownArchitecture(arch)),
         };
         let tok_embd = file
             .tensor("token_embd.weight")
             .ok_or_else(|| ModelError::MissingTensor("token_embd.weight".into()))?;
         let n_vocab = tok_embd.n_rows() as usize;
+        let moe = match arch.as_str() {
+            "qwen3moe" => Some(read_moe(&keys)?),
+            _ => None,
+        };
+        // A mixture's FFN width is each expert's (the dense key, if any, goes unused).
+        let n_ff = match moe {
+            Some(m) => m.n_ff,
+            None => keys.u32("feed_forward_length")?,
+        };
+        if n_ff == 0 || n_ff > 1 << 20 {
+            return Err(ModelError::Invalid(format!("feed-forward length {n_ff}")));
+        }
+        let n_ctx_orig = keys.opt_u32("rope.scaling.original_context_length")?;
         let config = Config {
             n_vocab,
             n_embd,
@@ -282,7 +330,7 @@ impl Model {
             n_head,
             n_head_kv,
             head_dim,
-            n_ff: keys.u32("feed_forward_length")?,
+            n_ff,
             n_ctx_train: keys.opt_u32("context_length")?.unwrap_or(2048),
             rms_eps: keys
                 .opt_f32("attention.layer_norm_rms_epsilon")?
@@ -291,6 +339,7 @@ impl Model {
             rope_scale,
             n_rot,
             features,
+            moe,
             arch,
         };
         let b = Binder {
@@ -306,6 +355,7 @@ impl Model {
                 output: tok_embd,
                 output_norm: Vec::new(),
                 rope_freqs: None,
+                rope_factors: None,
                 layers: Vec::new(),
                 encoder: Some(encoder),
                 file,
@@ -316,9 +366,25 @@ impl Model {
             None => tok_embd,
         };
         let output_norm = b.vector("output_norm.weight", n_embd)?;
-        let rope_freqs = match file.tensor("rope_freqs.weight") {
-            Some(_) => Some(b.vector("rope_freqs.weight", n_rot / 2)?),
-            None => None,
+        let rope_freqs = b.opt_vector("rope_freqs.weight", n_rot / 2)?;
+        let rope_factors = match (
+            b.opt_vector("rope_factors_long.weight", n_rot / 2)?,
+            b.opt_vector("rope_factors_short.weight", n_rot / 2)?,
+        ) {
+            (Some(long), Some(short)) => Some(RopeFactors {
+                long,
+                short,
+                n_ctx_orig: n_ctx_orig.unwrap_or(config.n_ctx_train),
+            }),
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(ModelError::MissingTensor(
+                    "rope_factors_short.weight".into(),
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(ModelError::MissingTensor("rope_factors_long.weight".into()))
+            }
         };
         let layers = (0..n_layer)
             .map(|i| b.layer(i))
@@ -329,6 +395,7 @@ impl Model {
             output,
             output_norm,
             rope_freqs,
+            rope_factors,
             layers,
             encoder: None,
             file,
@@ -343,6 +410,22 @@ impl Model {
             cols: m.cols,
             data: &self.file.bytes()[m.start..m.start + m.len],
         }
+    }
+
+    /// The rope frequency factors for contexts of `num_ctx` positions: `rope_freqs`
+    /// (Llama 3.x), or Phi-3's long factors when `num_ctx` exceeds the original context
+    /// and its short ones otherwise (llama.cpp's choice, by context size).
+    pub fn rope_freqs_for(&self, num_ctx: usize) -> Option<&[f32]> {
+        if let Some(f) = &self.rope_freqs {
+            return Some(f);
+        }
+        self.rope_factors.as_ref().map(|r| {
+            if num_ctx > r.n_ctx_orig {
+                &r.long[..]
+            } else {
+                &r.short[..]
+            }
+        })
     }
 
     /// The GGUF file the model was bound from.
@@ -408,6 +491,28 @@ impl Binder<'_> {
         })
     }
 
+    /// `n` matrices of `rows` x `cols` stacked in one 3-D tensor (ggml dims
+    /// `[cols, rows, n]`), as one matrix of `n * rows` rows.
+    fn mat_3d(&self, name: &str, cols: usize, rows: usize, n: usize) -> Result<Mat, ModelError> {
+        let t = self.tensor(name)?;
+        Self::check_dims(t, &[cols as u64, rows as u64, n as u64])?;
+        let all = rows
+            .checked_mul(n)
+            .ok_or_else(|| ModelError::Invalid(format!("{name}: too large")))?;
+        let data = self.f.tensor_data(t);
+        QMatrix::new(t.ty, all, cols, data).map_err(|source| ModelError::Matrix {
+            name: name.to_string(),
+            source,
+        })?;
+        Ok(Mat {
+            ty: t.ty,
+            rows: all,
+            cols,
+            start: (self.f.data_offset() + t.offset) as usize,
+            len: data.len(),
+        })
+    }
+
     /// A vector (norm weight, bias), copied out as f32.
     fn vector(&self, name: &str, n: usize) -> Result<Vec<f32>, ModelError> {
         self.table(name, &[n as u64])
@@ -438,43 +543,22 @@ impl Binder<'_> {
             None => Ok(None),
         }
     }
+}
 
-    fn layer(&self, i: usize) -> Result<Layer, ModelError> {
-        let c = self.c;
-        let ft = &c.features;
-        let n = |s: &str| format!("blk.{i}.{s}");
-        let (d, q, kv, ff) = (c.n_embd, c.q_dim(), c.kv_dim(), c.n_ff);
-        let bias = |s: &str, len: usize| -> Result<Option<Vec<f32>>, ModelError> {
-            let v = self.opt_vector(&n(s), len)?;
-            if v.is_none() && ft.qkv_bias_required {
-                return Err(ModelError::MissingTensor(n(s)));
-            }
-            Ok(v)
-        };
-        let norm_if = |on: bool, s: &str, len: usize| -> Result<Option<Vec<f32>>, ModelError> {
-            if on {
-                self.vector(&n(s), len).map(Some)
-            } else {
-                Ok(None)
-            }
-        };
-        Ok(Layer {
-            attn_norm: self.vector(&n("attn_norm.weight"), d)?,
-            wq: self.mat(&n("attn_q.weight"), d, q)?,
-            wk: self.mat(&n("attn_k.weight"), d, kv)?,
-            wv: self.mat(&n("attn_v.weight"), d, kv)?,
-            bq: bias("attn_q.bias", q)?,
-            bk: bias("attn_k.bias", kv)?,
-            bv: bias("attn_v.bias", kv)?,
-            q_norm: norm_if(ft.qk_norm, "attn_q_norm.weight", c.head_dim)?,
-            k_norm: norm_if(ft.qk_norm, "attn_k_norm.weight", c.head_dim)?,
-            wo: self.mat(&n("attn_output.weight"), q, d)?,
-            post_attn_norm: norm_if(ft.post_norms, "post_attention_norm.weight", d)?,
-            ffn_norm: self.vector(&n("ffn_norm.weight"), d)?,
-            gate: self.mat(&n("ffn_gate.weight"), d, ff)?,
-            up: self.mat(&n("ffn_up.weight"), d, ff)?,
-            down: self.mat(&n("ffn_down.weight"), ff, d)?,
-            post_ffn_norm: norm_if(ft.post_norms, "post_ffw_norm.weight", d)?,
-        })
+/// The mixture-of-experts keys (`expert_count`, `expert_used_count`,
+/// `expert_feed_forward_length`), checked.
+fn read_moe(keys: &Keys<'_>) -> Result<MoeConfig, ModelError> {
+    let n_expert = keys.u32("expert_count")?;
+    let n_used = keys.u32("expert_used_count")?;
+    let n_ff = keys.u32("expert_feed_forward_length")?;
+    if n_expert == 0 || n_expert > 1024 || n_used == 0 || n_used > n_expert {
+        return Err(ModelError::Invalid(format!(
+            "{n_used} of {n_expert} experts per token"
+        )));
     }
+    Ok(MoeConfig {
+        n_expert,
+        n_used,
+        n_ff,
+    })
 }

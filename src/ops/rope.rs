@@ -15,6 +15,8 @@ pub struct Rope {
     neox: bool,
     /// `freq_scale * base^(-2i/n_rot) / freq_factor_i`, in f64.
     inv_freq: Vec<f64>,
+    /// Multiplies cos and sin (Phi-3's longrope `attn_factor`; 1 elsewhere).
+    mscale: f64,
 }
 
 impl Rope {
@@ -37,7 +39,14 @@ impl Rope {
             n_rot,
             neox,
             inv_freq,
+            mscale: 1.0,
         }
+    }
+
+    /// The same rope with the rotated values multiplied by `f` (ggml's `attn_factor`).
+    pub fn with_attn_factor(mut self, f: f32) -> Rope {
+        self.mscale = f as f64;
+        self
     }
 
     /// Values a [`table`](Self::table) row takes: cos and sin per pair.
@@ -54,8 +63,8 @@ impl Rope {
         {
             let theta = pos as f64 * self.inv_freq[i];
             let (s, c) = theta.sin_cos();
-            cs[0] = c as f32;
-            cs[1] = s as f32;
+            cs[0] = (c * self.mscale) as f32;
+            cs[1] = (s * self.mscale) as f32;
         }
     }
 

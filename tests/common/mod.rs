@@ -36,6 +36,7 @@ pub fn data_file(name: &str) -> PathBuf {
 }
 
 pub mod bert_synthetic;
+pub mod families;
 pub mod fault;
 pub mod qwen2_synthetic;
 

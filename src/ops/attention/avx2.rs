@@ -85,7 +85,14 @@ fn step(
                 *a = _mm256_fmadd_ps(qv, kv, *a);
             }
         }
-        let sc = _mm256_mul_ps(reduce8(&acc), _mm256_set1_ps(t.scale));
+        let mut sc = _mm256_mul_ps(reduce8(&acc), _mm256_set1_ps(t.scale));
+        if t.softcap.is_some() {
+            // Rare (Gemma 2 only): capped lane by lane with the portable kernel's tanh.
+            let mut lanes = [0.0f32; 8];
+            store(&mut lanes, sc);
+            lanes.iter_mut().for_each(|s| *s = t.cap(*s));
+            sc = load(&lanes);
+        }
         // Lanes l with lo <= j0 + l <= hi (both ends within -1..=8 of j0).
         let a = (lo as isize - j0 as isize).clamp(-1, 8) as i32;
         let b = (hi as isize - j0 as isize).clamp(-1, 8) as i32;

@@ -56,8 +56,21 @@ pub struct AttnShape {
     pub head_dim: usize,
     /// Multiplies q·k (usually `1/sqrt(head_dim)`).
     pub scale: f32,
+    /// Soft-capping of the scaled scores: `cap * tanh(score / cap)` (Gemma 2).
+    pub softcap: Option<f32>,
     /// Sliding window: a query at position p sees keys at positions > p - window.
     pub window: Option<usize>,
+}
+
+impl AttnShape {
+    /// The factor a tile multiplies q·k by: with soft-capping, `scale / cap`, so that
+    /// the capped score is `cap * tanh(q·k * scale / cap)` (ggml's order of operations).
+    fn tile_scale(&self) -> f32 {
+        match self.softcap {
+            Some(cap) => self.scale / cap,
+            None => self.scale,
+        }
+    }
 }
 
 /// The cached keys and values a token attends to.
@@ -259,7 +272,8 @@ where
                 v,
                 kv_dim,
                 off: g * hd,
-                scale: shape.scale,
+                scale: shape.tile_scale(),
+                softcap: shape.softcap,
                 block,
             };
             tile.attend(kernel, &qs[..m], &mut os[..m], &ranges[..m]);

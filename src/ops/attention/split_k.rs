@@ -110,7 +110,8 @@ fn split_k_in<'c, F>(
             v: tk.v,
             kv_dim,
             off: g * hd,
-            scale: shape.scale,
+            scale: shape.tile_scale(),
+            softcap: shape.softcap,
             block,
         };
         tile.partial(kernel, &qs[..m], &mut ps[..m], st, &[r; MAX_TILE][..m]);

@@ -46,6 +46,10 @@ fn naive(shape: &AttnShape, qh: &[f32], k: &[f32], v: &[f32], h: usize, pos: usi
                 .sum::<f64>()
                 * shape.scale as f64
         })
+        .map(|x| match shape.softcap {
+            Some(c) => c as f64 * (x / c as f64).tanh(),
+            None => x,
+        })
         .collect();
     let m = s.iter().cloned().fold(f64::MIN, f64::max);
     let z: f64 = s.iter().map(|x| (x - m).exp()).sum();
@@ -60,18 +64,26 @@ fn naive(shape: &AttnShape, qh: &[f32], k: &[f32], v: &[f32], h: usize, pos: usi
 }
 
 /// Against the f64 softmax, for both kernels, several head sizes (a multiple of 64,
-/// not), GQA, MHA and MQA, contexts spanning many key blocks, with and without a window.
+/// not), GQA, MHA and MQA, contexts spanning many key blocks, with and without a window
+/// and soft-capping.
 #[test]
 fn matches_naive_softmax() {
     for (n_head, n_kv_head, head_dim) in
         [(4, 2, 8), (9, 3, 64), (4, 1, 256), (2, 2, 24), (6, 2, 80)]
     {
-        for window in [None, Some(3), Some(37)] {
+        for (window, softcap) in [
+            (None, None),
+            (Some(3), None),
+            (Some(37), None),
+            (None, Some(1.5)),
+            (Some(37), Some(4.0)),
+        ] {
             let shape = AttnShape {
                 n_head,
                 n_kv_head,
                 head_dim,
                 scale: 1.0 / (head_dim as f32).sqrt() * 3.0,
+                softcap,
                 window,
             };
             let kv_dim = n_kv_head * head_dim;
@@ -118,6 +130,7 @@ fn batching_is_bit_identical() {
                 n_kv_head,
                 head_dim,
                 scale: 0.3,
+                softcap: None,
                 window,
             };
             let kv_dim = n_kv_head * head_dim;
@@ -208,6 +221,7 @@ fn schedules_are_bit_identical_across_chunks() {
                 n_kv_head,
                 head_dim,
                 scale: 0.3,
+                softcap: None,
                 window,
             };
             let (kv_dim, row, len) = (n_kv_head * head_dim, n_head * head_dim, 700);
@@ -276,6 +290,7 @@ fn reads_back_f16_rounded_values() {
         n_kv_head,
         head_dim,
         scale: 0.125,
+        softcap: None,
         window: Some(1),
     };
     let (kv_dim, row, len) = (n_kv_head * head_dim, n_head * head_dim, 40);
@@ -332,6 +347,7 @@ fn avx2_tiles_match_portable() {
             n_kv_head,
             head_dim,
             scale: 1.0 / (head_dim as f32).sqrt() * 3.0,
+            softcap: None,
             window,
         };
         let (kv_dim, row, len) = (n_kv_head * head_dim, n_head * head_dim, 300);

@@ -20,11 +20,23 @@ pub(super) struct Tile<'a> {
     pub(super) kv_dim: usize,
     /// The head's offset within a row.
     pub(super) off: usize,
+    /// Multiplies q·k (already divided by the cap when soft-capping).
     pub(super) scale: f32,
+    /// Scores become `cap * tanh(score)` (Gemma 2).
+    pub(super) softcap: Option<f32>,
     pub(super) block: usize,
 }
 
 impl Tile<'_> {
+    /// A scaled score, soft-capped when the model says so.
+    #[inline(always)]
+    pub(super) fn cap(&self, s: f32) -> f32 {
+        match self.softcap {
+            Some(c) => c * s.tanh(),
+            None => s,
+        }
+    }
+
     /// `os[i]` = attention of `qs[i]` over key positions `ranges[i].0..=ranges[i].1`:
     /// chunk by chunk, merging each chunk's partial states as it goes.
     pub(super) fn attend(
@@ -183,7 +195,7 @@ fn portable_partial(
             for (j, sj) in (lo..=hi).zip(s.iter_mut()) {
                 let at = j * t.kv_dim + t.off;
                 t.k[at..at + hd].convert_to_f32_slice(row);
-                *sj = dot(q, row) * t.scale;
+                *sj = t.cap(dot(q, row) * t.scale);
                 bmax = bmax.max(*sj);
             }
             if bmax > st.max {
