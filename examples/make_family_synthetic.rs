@@ -5,10 +5,10 @@
 //!         [--variant f32|f16|q8_0] [--placeholder-tokenizer] [--tokenizer-from FILE]
 //!         [--set KEY=N ...]
 //!
-//! FAMILY is qwen3, qwen3moe, phi3, gemma2 or granite. The tokenizer is copied from the
-//! SmolLM2 test model (default: the test-model cache). `--set` changes a shape for
-//! benchmarks: n_embd, n_layer, n_head, n_head_kv, head_dim, n_ff, n_expert,
-//! n_expert_used, n_ff_exp (the tested files use the defaults).
+//! FAMILY is qwen3, qwen3moe, phi3, gemma2, granite or granitemoe. The tokenizer is
+//! copied from the SmolLM2 test model (default: the test-model cache). `--set` changes a
+//! shape for benchmarks: n_embd, n_layer, n_head, n_head_kv, head_dim, n_ff, n_expert,
+//! n_expert_used, n_ff_exp, n_ff_shexp (the tested files use the defaults).
 
 use std::path::PathBuf;
 
@@ -62,6 +62,7 @@ fn main() -> Result<()> {
                     "n_expert" => &mut spec.n_expert,
                     "n_expert_used" => &mut spec.n_expert_used,
                     "n_ff_exp" => &mut spec.n_ff_exp,
+                    "n_ff_shexp" => &mut spec.n_ff_shexp,
                     _ => bail!("--set: unknown shape {k:?}"),
                 };
                 *field = v;

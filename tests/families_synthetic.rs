@@ -1,7 +1,7 @@
 //! The families beyond llama, qwen2 and gemma3 (`qwen3`, `qwen3moe`, `phi3`, `gemma2`,
-//! `granite`) on their synthetic models (`tests/common/families.rs`), against llama.cpp's
-//! logits on the same files (`tests/data/<arch>-synthetic.json`, made by
-//! `scripts/gen-family-reference`).
+//! `granite`, `granitemoe`) on their synthetic models (`tests/common/families.rs`),
+//! against llama.cpp's logits on the same files (`tests/data/<arch>-synthetic.json`, made
+//! by `scripts/gen-family-reference`).
 //!
 //! - Teacher forcing: each reference sequence goes through in one step with logits at
 //!   every position; llama.cpp's top-10 logits are compared, and the argmax must equal
@@ -265,6 +265,11 @@ fn granite_matches_llama_cpp() {
     check_family(Family::Granite);
 }
 
+#[test]
+fn granitemoe_matches_llama_cpp() {
+    check_family(Family::GraniteMoe);
+}
+
 /// A prompt fed token by token, in one batch, and beside another sequence in the same
 /// step, gives bit-identical logits, for every family.
 #[test]
@@ -325,7 +330,7 @@ fn fam_prompt() -> Vec<u32> {
 /// Broken files fail to load with an error that names what is wrong; nothing panics.
 #[test]
 fn broken_files_are_named() {
-    let cases: [(Family, Edit, &str); 9] = [
+    let cases: [(Family, Edit, &str); 10] = [
         (
             Family::Qwen3,
             Edit {
@@ -381,6 +386,14 @@ fn broken_files_are_named() {
                 ..Default::default()
             },
             "blk.0.post_ffw_norm.weight",
+        ),
+        (
+            Family::GraniteMoe,
+            Edit {
+                drop_tensor: Some("blk.1.ffn_up_shexp.weight"),
+                ..Default::default()
+            },
+            "blk.1.ffn_up_shexp.weight",
         ),
         (
             Family::Granite,

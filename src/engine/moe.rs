@@ -42,8 +42,8 @@ impl MoeScratch {
             rows: Vec::with_capacity(cap),
             weights: Vec::with_capacity(cap),
             xin: z(cap * c.n_embd),
-            gate: z(cap * m.n_ff),
-            up: z(cap * m.n_ff),
+            gate: z(cap * m.n_ff.max(m.n_ff_shared)),
+            up: z(cap * m.n_ff.max(m.n_ff_shared)),
             y: z(cap * c.n_embd),
             acc: z(cap * c.n_embd),
         }
@@ -110,6 +110,20 @@ pub(super) fn forward(
     }
     let acc = &mut s.acc[..n * d];
     acc.fill(0.0);
+    if let Some(sh) = &moe.shared {
+        // Every token through the shared expert first (its output is the sum's start).
+        let ff = sh.gate.rows;
+        let (g, u) = (&mut s.gate[..n * ff], &mut s.up[..n * ff]);
+        matmul_many(
+            &[model.matrix(&sh.gate), model.matrix(&sh.up)],
+            x,
+            n,
+            &mut [&mut g[..], &mut u[..]],
+            mm,
+        );
+        super::forward::gated(Activation::Silu, g, u);
+        matmul(&model.matrix(&sh.down), g, n, acc, mm);
+    }
     for (e, ex) in moe.experts.iter().enumerate() {
         s.rows.clear();
         s.weights.clear();

@@ -24,7 +24,17 @@ impl Model {
         match c.moe {
             Some(m) => rows.push((
                 "experts",
-                format!("{} of {} per token, {} wide", m.n_used, m.n_expert, m.n_ff),
+                format!(
+                    "{} of {} per token, {} wide{}",
+                    m.n_used,
+                    m.n_expert,
+                    m.n_ff,
+                    if m.n_ff_shared > 0 {
+                        format!(", and a shared one {} wide", m.n_ff_shared)
+                    } else {
+                        String::new()
+                    }
+                ),
             )),
             None => rows.push(("feed-forward length", c.n_ff.to_string())),
         }

@@ -128,13 +128,7 @@ impl Binder<'_> {
             let fused = self.mat(&n("attn_qkv.weight"), d, 3 * d)?;
             let bias = self.opt_vector(&n("attn_qkv.bias"), 3 * d)?;
             let part = |p: usize| {
-                let len = fused.len / 3;
-                let m = Mat {
-                    rows: d,
-                    start: fused.start + p * len,
-                    len,
-                    ..fused
-                };
+                let m = fused.rows_range(p * d, d);
                 (m, bias.as_ref().map(|b| b[p * d..(p + 1) * d].to_vec()))
             };
             return Ok([part(0), part(1), part(2)]);

@@ -1,5 +1,6 @@
-//! The granite family (IBM Granite 3.x): the llama shape with four multipliers from the
-//! metadata: token embeddings times `embedding_scale`, q·k times `attention.scale`
+//! The granite and granitemoe families (IBM Granite 3.x, dense and mixture of experts,
+//! the latter optionally with a shared expert): the llama shape with four multipliers from
+//! the metadata: token embeddings times `embedding_scale`, q·k times `attention.scale`
 //! (instead of `1/sqrt(head_dim)`), each sublayer's output times `residual_scale` before
 //! the residual add, and the logits divided by `logit_scale` (required, as in llama.cpp).
 

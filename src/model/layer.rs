@@ -32,15 +32,17 @@ pub enum FeedForward {
     Experts(Moe),
 }
 
-/// A mixture-of-experts FFN (Qwen3-MoE): a router picks `n_used` of the experts per token
-/// by softmax probability; their gated FFN outputs are summed, weighted by the chosen
-/// probabilities (renormalised to sum to 1 when `norm_weights`).
+/// A mixture-of-experts FFN (Qwen3-MoE, Granite-MoE): a router picks `n_used` of the
+/// experts per token by softmax probability; their gated FFN outputs are summed, weighted
+/// by the chosen probabilities (renormalised to sum to 1 when `norm_weights`), plus the
+/// shared expert's output, which every token gets unweighted (Granite-MoE "shared").
 #[derive(Debug)]
 pub struct Moe {
     /// `[n_embd] -> [n_expert]` router logits.
     pub router: Mat,
     /// Each expert's gate, up and down matrices: views into the 3-D tensors.
     pub experts: Vec<Expert>,
+    pub shared: Option<Expert>,
     pub n_used: usize,
     pub norm_weights: bool,
 }
@@ -59,6 +61,8 @@ pub struct MoeConfig {
     pub n_used: usize,
     /// Each expert's FFN width.
     pub n_ff: usize,
+    /// The shared expert's width (0: none).
+    pub n_ff_shared: usize,
 }
 
 impl Binder<'_> {
@@ -121,8 +125,19 @@ impl Binder<'_> {
         let gate = stacked("ffn_gate_exps.weight", d, m.n_ff)?;
         let up = stacked("ffn_up_exps.weight", d, m.n_ff)?;
         let down = stacked("ffn_down_exps.weight", m.n_ff, d)?;
+        let sh = m.n_ff_shared;
+        let shared = if sh > 0 {
+            Some(Expert {
+                gate: self.mat(&n("ffn_gate_shexp.weight"), d, sh)?,
+                up: self.mat(&n("ffn_up_shexp.weight"), d, sh)?,
+                down: self.mat(&n("ffn_down_shexp.weight"), sh, d)?,
+            })
+        } else {
+            None
+        };
         Ok(Moe {
             router,
+            shared,
             experts: (0..m.n_expert)
                 .map(|e| Expert {
                     gate: gate[e],

@@ -31,8 +31,16 @@ pub use encoder::{Encoder, EncoderFfn, EncoderLayer, LayerNorm, Pooling};
 pub use layer::{Expert, FeedForward, Layer, Moe, MoeConfig};
 
 /// The decoder architectures hearth runs (`general.architecture`).
-pub const DECODERS: [&str; 8] = [
-    "llama", "qwen2", "qwen3", "qwen3moe", "phi3", "gemma2", "gemma3", "granite",
+pub const DECODERS: [&str; 9] = [
+    "llama",
+    "qwen2",
+    "qwen3",
+    "qwen3moe",
+    "phi3",
+    "gemma2",
+    "gemma3",
+    "granite",
+    "granitemoe",
 ];
 
 /// What can go wrong binding a model.
@@ -41,7 +49,7 @@ pub enum ModelError {
     #[error(transparent)]
     Gguf(#[from] GgufError),
     #[error(
-        "architecture '{0}' is not supported by hearth (supported: llama, qwen2, qwen3, qwen3moe, phi3, gemma2, gemma3, granite, bert, nomic-bert)"
+        "architecture '{0}' is not supported by hearth (supported: llama, qwen2, qwen3, qwen3moe, phi3, gemma2, gemma3, granite, granitemoe, bert, nomic-bert)"
     )]
     UnknownArchitecture(String),
     #[error("the file has no general.architecture")]
@@ -303,7 +311,7 @@ impl Model {
             "phi3" => phi3::features(&keys, head_dim)?,
             "gemma2" => gemma2::features(&keys, n_layer, n_embd, n_head, head_dim)?,
             "gemma3" => gemma3::features(&keys, n_layer, n_embd, n_head, head_dim)?,
-            "granite" => granite::features(&keys, head_dim)?,
+            "granite" | "granitemoe" => granite::features(&keys, head_dim)?,
             _ => return Err(ModelError::UnknownArchitecture(arch)),
         };
         let tok_embd = file
@@ -311,7 +319,7 @@ impl Model {
             .ok_or_else(|| ModelError::MissingTensor("token_embd.weight".into()))?;
         let n_vocab = tok_embd.n_rows() as usize;
         let moe = match arch.as_str() {
-            "qwen3moe" => Some(read_moe(&keys)?),
+            "qwen3moe" | "granitemoe" => Some(read_moe(&keys)?),
             _ => None,
         };
         // A mixture's FFN width is each expert's (the dense key, if any, goes unused).
@@ -545,20 +553,35 @@ impl Binder<'_> {
     }
 }
 
-/// The mixture-of-experts keys (`expert_count`, `expert_used_count`,
-/// `expert_feed_forward_length`), checked.
+/// The mixture-of-experts keys, checked: `expert_count`, `expert_used_count`, each
+/// expert's width (Qwen3-MoE: `expert_feed_forward_length`, else `feed_forward_length /
+/// expert_used_count`; Granite-MoE: `feed_forward_length`, as llama.cpp reads them) and a
+/// shared expert's (`expert_shared_feed_forward_length`, 0 or absent: none).
 fn read_moe(keys: &Keys<'_>) -> Result<MoeConfig, ModelError> {
     let n_expert = keys.u32("expert_count")?;
     let n_used = keys.u32("expert_used_count")?;
-    let n_ff = keys.u32("expert_feed_forward_length")?;
     if n_expert == 0 || n_expert > 1024 || n_used == 0 || n_used > n_expert {
         return Err(ModelError::Invalid(format!(
             "{n_used} of {n_expert} experts per token"
+        )));
+    }
+    let n_ff = match (keys.arch, keys.opt_u32("expert_feed_forward_length")?) {
+        ("qwen3moe", Some(n)) => n,
+        ("qwen3moe", None) => keys.u32("feed_forward_length")? / n_used,
+        _ => keys.u32("feed_forward_length")?,
+    };
+    let n_ff_shared = keys
+        .opt_u32("expert_shared_feed_forward_length")?
+        .unwrap_or(0);
+    if n_ff == 0 || n_ff > 1 << 20 || n_ff_shared > 1 << 20 {
+        return Err(ModelError::Invalid(format!(
+            "expert width {n_ff}, shared expert width {n_ff_shared}"
         )));
     }
     Ok(MoeConfig {
         n_expert,
         n_used,
         n_ff,
+        n_ff_shared,
     })
 }

@@ -1,5 +1,5 @@
 //! Synthetic models of the families hearth reads beyond llama, qwen2 and gemma3: `qwen3`,
-//! `qwen3moe`, `phi3`, `gemma2` and `granite`. No real file of these families can be
+//! `qwen3moe`, `phi3`, `gemma2`, `granite` and `granitemoe` (with a shared expert). No real file of these families can be
 //! fetched here, so each is a small GGUF whose every weight is defined by an integer
 //! formula, regenerated at test time (never committed) and checked against llama.cpp's
 //! logits on the same file (`tests/data/<family>-synthetic.json`, made by
@@ -52,15 +52,17 @@ pub enum Family {
     Phi3,
     Gemma2,
     Granite,
+    GraniteMoe,
 }
 
 impl Family {
-    pub const ALL: [Family; 5] = [
+    pub const ALL: [Family; 6] = [
         Family::Qwen3,
         Family::Qwen3Moe,
         Family::Phi3,
         Family::Gemma2,
         Family::Granite,
+        Family::GraniteMoe,
     ];
 
     /// The GGUF architecture name.
@@ -71,6 +73,7 @@ impl Family {
             Family::Phi3 => "phi3",
             Family::Gemma2 => "gemma2",
             Family::Granite => "granite",
+            Family::GraniteMoe => "granitemoe",
         }
     }
 
@@ -130,6 +133,8 @@ pub struct Spec {
     pub n_expert: u64,
     pub n_expert_used: u64,
     pub n_ff_exp: u64,
+    /// The shared expert's width (Granite-MoE; 0: none).
+    pub n_ff_shexp: u64,
 }
 
 impl Spec {
@@ -146,6 +151,7 @@ impl Spec {
             n_expert: 0,
             n_expert_used: 0,
             n_ff_exp: 0,
+            n_ff_shexp: 0,
         };
         match family {
             // Qwen3's heads are wider than n_embd / n_head (0.6B: 16 x 128 over 1024).
@@ -154,6 +160,12 @@ impl Spec {
                 s.n_expert = 8;
                 s.n_expert_used = 2;
                 s.n_ff_exp = 256;
+            }
+            Family::GraniteMoe => {
+                s.n_expert = 8;
+                s.n_expert_used = 2;
+                s.n_ff_exp = 256;
+                s.n_ff_shexp = 128;
             }
             _ => {}
         }
@@ -189,7 +201,10 @@ pub fn rule(family: Family, name: &str) -> (f32, f32) {
     // and Granite by 12: smaller embeddings keep the layers' share of the residual stream
     // (else the input token is always the top logit), and a larger output norm gives
     // their tied logits the same spread.
-    let small_embd = matches!(family, Family::Gemma2 | Family::Granite);
+    let small_embd = matches!(
+        family,
+        Family::Gemma2 | Family::Granite | Family::GraniteMoe
+    );
     match kind {
         "token_embd.weight" if small_embd => (0.0, 1.0 / 16.0),
         "output_norm.weight" if small_embd => (4.0, 0.25),
@@ -204,7 +219,10 @@ pub fn rule(family: Family, name: &str) -> (f32, f32) {
         | "attn_k_norm.weight" => (1.0, 0.125),
         "attn_q.weight" | "attn_k.weight" | "attn_v.weight" | "attn_qkv.weight" => (0.0, 0.125),
         "attn_output.weight" | "ffn_down.weight" => (0.0, 0.25),
-        "ffn_gate.weight" | "ffn_up.weight" => (0.0, 0.125),
+        "ffn_gate.weight" | "ffn_up.weight" | "ffn_gate_shexp.weight" | "ffn_up_shexp.weight" => {
+            (0.0, 0.125)
+        }
+        "ffn_down_shexp.weight" => (0.0, 0.25),
         // The router's logits spread (std about 4.6) so that a few experts win clearly.
         "ffn_gate_inp.weight" => (0.0, 0.5),
         "ffn_gate_exps.weight" | "ffn_up_exps.weight" => (0.0, 0.125),
@@ -279,12 +297,18 @@ pub fn tensor_list(spec: &Spec) -> Vec<TensorSpec> {
         }
         out.push(t(p("ffn_norm.weight"), &[d]));
         match s.family {
-            Family::Qwen3Moe => {
+            Family::Qwen3Moe | Family::GraniteMoe => {
                 let (e, f) = (s.n_expert, s.n_ff_exp);
                 out.push(t(p("ffn_gate_inp.weight"), &[d, e]));
                 out.push(t(p("ffn_gate_exps.weight"), &[d, f, e]));
                 out.push(t(p("ffn_up_exps.weight"), &[d, f, e]));
                 out.push(t(p("ffn_down_exps.weight"), &[f, d, e]));
+                if s.n_ff_shexp > 0 {
+                    let f = s.n_ff_shexp;
+                    out.push(t(p("ffn_gate_shexp.weight"), &[d, f]));
+                    out.push(t(p("ffn_up_shexp.weight"), &[d, f]));
+                    out.push(t(p("ffn_down_shexp.weight"), &[f, d]));
+                }
             }
             Family::Phi3 => {
                 // Gate and up fused: rows 0..n_ff are the gate, n_ff..2n_ff the up.
@@ -388,7 +412,13 @@ fn family_keys(spec: &Spec) -> Vec<(&'static str, Value)> {
     let s = spec;
     let mut v = vec![("context_length", Value::U32(4096))];
     v.push(("embedding_length", Value::U32(s.n_embd as u32)));
-    v.push(("feed_forward_length", Value::U32(s.n_ff as u32)));
+    // Granite-MoE's experts are feed_forward_length wide (it has no expert width key).
+    let ff = if s.family == Family::GraniteMoe {
+        s.n_ff_exp
+    } else {
+        s.n_ff
+    };
+    v.push(("feed_forward_length", Value::U32(ff as u32)));
     v.push(("block_count", Value::U32(s.n_layer as u32)));
     v.push(("attention.head_count", Value::U32(s.n_head as u32)));
     v.push(("attention.head_count_kv", Value::U32(s.n_head_kv as u32)));
@@ -425,7 +455,15 @@ fn family_keys(spec: &Spec) -> Vec<(&'static str, Value)> {
             // their differences.
             v.push(("final_logit_softcapping", Value::F32(30.0)));
         }
-        Family::Granite => {
+        Family::Granite | Family::GraniteMoe => {
+            if s.family == Family::GraniteMoe {
+                v.push(("expert_count", Value::U32(s.n_expert as u32)));
+                v.push(("expert_used_count", Value::U32(s.n_expert_used as u32)));
+                v.push((
+                    "expert_shared_feed_forward_length",
+                    Value::U32(s.n_ff_shexp as u32),
+                ));
+            }
             v.push(("rope.freq_base", Value::F32(10000.0)));
             v.push(("embedding_scale", Value::F32(12.0)));
             v.push(("residual_scale", Value::F32(0.25)));
