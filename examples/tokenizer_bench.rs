@@ -45,6 +45,7 @@ fn main() {
         ("SmolLM2-135M-Instruct.Q4_1.gguf", None),
         ("SmolLM2-135M-Instruct.Q4_1.gguf", Some("qwen2")),
         ("SmolLM2-135M-Instruct.Q4_1.gguf", Some("llama-bpe")),
+        ("SmolLM2-135M-Instruct.Q4_1.gguf", Some("gpt-4o")),
         ("gemma-3-270m-q4_k_m.gguf", None),
     ] {
         let f = match GgufFile::open(&dir.join(name)) {

@@ -51,7 +51,8 @@ use vocab::Vocab;
 pub enum TokenizerError {
     #[error(
         "unknown pre-tokenizer '{0}' (tokenizer.ggml.pre): hearth implements 'default', \
-         'gpt-2', 'smollm', 'llama-bpe', 'qwen2' and the names llama.cpp treats as the same"
+         'gpt-2', 'smollm', 'llama-bpe', 'qwen2', 'gpt-4o' and the names llama.cpp treats as the \
+         same"
     )]
     UnknownPreTokenizer(String),
     #[error(

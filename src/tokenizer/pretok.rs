@@ -9,7 +9,11 @@
 //! matchers, so this module reimplements the matchers' behaviour, not the regexes'. The simple
 //! patterns (`\p{N}`, `\p{N}+`, `[0-9][0-9][0-9]`, the punctuation run of `default`) go
 //! through `std::regex` in llama.cpp with its own category mapping; they are written out here
-//! as plain loops with the same meaning.
+//! as plain loops with the same meaning. So does the GPT-4o regex ([`PreTokenizer::Gpt4o`]),
+//! the one large pattern without a matcher: llama.cpp runs it through `std::regex`
+//! (ECMAScript: leftmost match, first alternative that succeeds, greedy quantifiers that
+//! backtrack) over "collapsed" text, in which every non-ASCII codepoint is replaced by one byte
+//! for its category, so that all non-ASCII letters look alike (see `gpt4o`).
 //!
 //! Everything works on codepoint indices within one fragment of text and yields byte ranges.
 
@@ -31,6 +35,9 @@ pub enum PreTokenizer {
     Llama3,
     /// `qwen2` and friends: the Llama 3 regex with single digits.
     Qwen2,
+    /// `gpt-4o` (Phi-4-mini), `llama4`, `kanana2`, `talkie` and `minimax-m2`: the GPT-4o
+    /// (o200k) regex, case-aware words with their contractions, digits in groups of up to 3.
+    Gpt4o,
 }
 
 impl PreTokenizer {
@@ -54,6 +61,9 @@ impl PreTokenizer {
             | "midm-2.0" | "lfm2" | "jina-v5-nano" => PreTokenizer::Llama3,
             "qwen2" | "deepseek-r1-qwen" | "kormo" | "f2llmv2" | "megrez" | "stablelm2"
             | "hunyuan" | "solar-open" => PreTokenizer::Qwen2,
+            // llama.cpp's LLAMA_VOCAB_PRE_TYPE_GPT4O, and MINIMAX_M2, which has the same regex
+            // and flags (clean_spaces off, merges applied).
+            "gpt-4o" | "llama4" | "kanana2" | "talkie" | "minimax-m2" => PreTokenizer::Gpt4o,
             other => return Err(TokenizerError::UnknownPreTokenizer(other.to_string())),
         })
     }
@@ -101,6 +111,7 @@ impl PreTokenizer {
             }
             PreTokenizer::Llama3 => run(&|c, r, o| llama3(c, r, o, Some(3))),
             PreTokenizer::Qwen2 => run(&|c, r, o| llama3(c, r, o, Some(1))),
+            PreTokenizer::Gpt4o => run(&gpt4o),
         }
         out.extend(chunks.into_iter().map(|r| offs[r.start]..offs[r.end]));
     }
@@ -218,6 +229,16 @@ impl Cursor<'_> {
     #[inline]
     fn space(&self, pos: usize) -> bool {
         self.fl(pos).is_some_and(|f| f.is_whitespace())
+    }
+    /// A letter other than a-z (GPT-4o's `(?=[\p{L}])([^a-z])`): A-Z or any non-ASCII letter.
+    #[inline]
+    fn upper(&self, pos: usize) -> bool {
+        self.cp(pos).is_some_and(|c| !c.is_ascii_lowercase()) && self.letter(pos)
+    }
+    /// A letter other than A-Z (GPT-4o's `(?=[\p{L}])([^A-Z])`): a-z or any non-ASCII letter.
+    #[inline]
+    fn lower(&self, pos: usize) -> bool {
+        self.cp(pos).is_some_and(|c| !c.is_ascii_uppercase()) && self.letter(pos)
     }
     /// In the chunk and neither whitespace, letter nor number (`[^\s\p{L}\p{N}]`).
     #[inline]
@@ -392,6 +413,118 @@ fn llama3(cps: &[char], r: Range<usize>, out: &mut Vec<Range<usize>>, max_digits
     }
 }
 
+/// GPT-4o, as llama.cpp's `std::regex` runs its adaptation of the o200k pattern:
+///
+/// ```text
+/// [^\r\n\p{L}\p{N}]?((?=[\p{L}])([^a-z]))*((?=[\p{L}])([^A-Z]))+(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?
+/// |[^\r\n\p{L}\p{N}]?((?=[\p{L}])([^a-z]))+((?=[\p{L}])([^A-Z]))*(?:'[sS]|...|'[dD])?
+/// |\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+
+/// ```
+///
+/// The original pattern's `[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+` became
+/// "letters that are not a-z, then letters that are not A-Z", and llama.cpp matches it on
+/// collapsed text, where every non-ASCII letter is the same byte. So:
+/// - an "upper" letter (`[^a-z]`) is A-Z or *any* non-ASCII letter, a "lower" one (`[^A-Z]`)
+///   is a-z or any non-ASCII letter: a non-ASCII letter is both, whatever its case;
+/// - combining marks (`\p{M}`, dropped by the adaptation) are not letters: they end a word
+///   and, like punctuation, can prefix the next one;
+/// - `\p{N}` is 0-9 or any non-ASCII number (`½`, `²`, Arabic-Indic digits, ...);
+/// - `\s` is ASCII whitespace or any non-ASCII `White_Space` codepoint.
+///
+/// The first alternative backtracks: its "upper" run gives letters back until a "lower" one
+/// can follow, so "ÉA" is "É" + "A" (the É alone is upper-then-lower) while "ÉTÉ" and
+/// "ΑθήναΑθήνα" stay whole and "helloÉcole" is one word. Every codepoint starts some match,
+/// so there are no gaps between words.
+fn gpt4o(cps: &[char], r: Range<usize>, out: &mut Vec<Range<usize>>) {
+    let cur = Cursor { cps, end: r.end };
+    let mut pos = r.start;
+    while pos < r.end {
+        let end = gpt4o_word(&cur, pos).max(pos + 1);
+        out.push(pos..end);
+        pos = end;
+    }
+}
+
+/// The end of the GPT-4o word that starts at `p` (< the chunk's end).
+fn gpt4o_word(cur: &Cursor<'_>, p: usize) -> usize {
+    let c = cur.cps[p];
+    let f = flags(c);
+
+    // Alternatives 1 and 2: `[^\r\n\p{L}\p{N}]?` (taken whenever it can be: with it dropped
+    // the letters would have to start at a codepoint that is no letter), then letters.
+    let prefixed = !(c == '\r' || c == '\n' || f.is_letter() || f.is_number());
+    let q = p + usize::from(prefixed);
+    if cur.letter(q) {
+        // `(upper)*`, greedy: the longest run of upper letters from q.
+        let mut u = q;
+        while cur.upper(u) {
+            u += 1;
+        }
+        // `(lower)+` must follow: at u, else the run gives back letters one by one until a
+        // lower one is next, i.e. the last letter of the run that is lower too.
+        let lower_from = if cur.lower(u) {
+            Some(u)
+        } else {
+            (q..u).rev().find(|&i| cur.lower(i))
+        };
+        let end = match lower_from {
+            // Alternative 1: upper* lower+.
+            Some(i) => run_end(i, |j| cur.lower(j)),
+            // Alternative 2: upper+ lower* (q is upper here, and nothing lower follows u).
+            None => run_end(u, |j| cur.lower(j)),
+        };
+        return contraction_end(cur, end);
+    }
+    // `\p{N}{1,3}`
+    if f.is_number() {
+        let mut e = p;
+        while e < p + 3 && cur.number(e) {
+            e += 1;
+        }
+        return e;
+    }
+    // ` ?[^\s\p{L}\p{N}]+[\r\n/]*`
+    let q = p + usize::from(c == ' ');
+    if cur.other(q) {
+        let e = run_end(q, |j| cur.other(j));
+        return run_end(e, |j| matches!(cur.cp(j), Some('\r' | '\n' | '/')));
+    }
+    // Whitespace (all that is left).
+    let k = run_end(p, |j| cur.space(j));
+    if let Some(nl) = (p..k).rev().find(|&j| matches!(cur.cps[j], '\r' | '\n')) {
+        // `\s*[\r\n]+`: through the run's last newline.
+        return nl + 1;
+    }
+    if k == cur.end || k - p < 2 {
+        // `\s+(?!\S)` at the end of the chunk, or `\s+` for a single whitespace codepoint.
+        k
+    } else {
+        // `\s+(?!\S)`: the last whitespace is left to prefix the next word.
+        k - 1
+    }
+}
+
+/// The first position from `i` where `pred` fails.
+fn run_end(mut i: usize, pred: impl Fn(usize) -> bool) -> usize {
+    while pred(i) {
+        i += 1;
+    }
+    i
+}
+
+/// `(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?` at `e`.
+fn contraction_end(cur: &Cursor<'_>, e: usize) -> usize {
+    if cur.cp(e) != Some('\'') {
+        return e;
+    }
+    let low = |i: usize| cur.cp(i).map(|c| c.to_ascii_lowercase());
+    match (low(e + 1), low(e + 2)) {
+        (Some('s' | 't' | 'm' | 'd'), _) => e + 2,
+        (Some('r' | 'v'), Some('e')) | (Some('l'), Some('l')) => e + 3,
+        _ => e,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -499,5 +632,69 @@ mod tests {
             words(PreTokenizer::Qwen2, "x 2024 ok"),
             ["x", " ", "2", "0", "2", "4", " ok"]
         );
+    }
+
+    #[test]
+    fn gpt4o_names() {
+        for name in ["gpt-4o", "llama4", "kanana2", "talkie", "minimax-m2"] {
+            let p = PreTokenizer::from_name(Some(name)).unwrap();
+            assert_eq!(p, PreTokenizer::Gpt4o, "{name}");
+            assert!(!p.ignore_merges());
+        }
+    }
+
+    /// Hand-checked against the regex semantics (ECMAScript backtracking over llama.cpp's
+    /// collapsed text, where every non-ASCII letter is one and the same byte).
+    #[test]
+    fn gpt4o_splits() {
+        let p = PreTokenizer::Gpt4o;
+        let cases: &[(&str, &[&str])] = &[
+            ("Hello World", &["Hello", " World"]),
+            ("helloWorld", &["hello", "World"]),
+            ("XMLHttpRequest", &["XMLHttp", "Request"]),
+            ("HELLO world", &["HELLO", " world"]),
+            // Contractions stay on their word, in either case; a lone one is punctuation.
+            (
+                "I'm DON'T you're it's",
+                &["I'm", " DON'T", " you're", " it's"],
+            ),
+            ("x 'll", &["x", " '", "ll"]),
+            ("'sHello", &["'s", "Hello"]),
+            // \p{N}{1,3}, non-ASCII numbers included; digits never join letters.
+            ("1234567", &["123", "456", "7"]),
+            ("a1b22 ½²³⁴", &["a", "1", "b", "22", " ", "½²³", "⁴"]),
+            // Non-ASCII letters are both "upper" and "lower".
+            ("ÉA", &["É", "A"]),
+            ("AÉB", &["AÉ", "B"]),
+            ("ÉTÉ Éa éA", &["ÉTÉ", " Éa", " é", "A"]),
+            ("ΑθήναΑθήνα", &["ΑθήναΑθήνα"]),
+            ("helloÉcole", &["helloÉcole"]),
+            ("HELLOé", &["HELLOé"]),
+            // Combining marks are not letters: they end a word and prefix the next.
+            ("cafe\u{301}s", &["cafe", "\u{301}s"]),
+            ("e\u{301}", &["e", "\u{301}"]),
+            // One non-letter, non-newline codepoint prefixes a word; a space and a symbol
+            // before letters go together as punctuation instead.
+            (
+                "\tfoo (bar 😀baz \u{3000}x",
+                &["\tfoo", " (", "bar", " 😀", "baz", " ", "\u{3000}x"],
+            ),
+            ("😀qux", &["😀qux"]),
+            ("((x", &["((", "x"]),
+            // Punctuation takes following newlines and slashes.
+            ("foo.\n\nbar", &["foo", ".\n\n", "bar"]),
+            ("a://b !!\n/x", &["a", "://", "b", " !!\n/", "x"]),
+            ("$100", &["$", "100"]),
+            // Whitespace.
+            ("a  b", &["a", " ", " b"]),
+            ("a  ", &["a", "  "]),
+            ("x   123", &["x", "  ", " ", "123"]),
+            ("x \n\n y", &["x", " \n\n", " y"]),
+            ("\r\nz\n", &["\r\n", "z", "\n"]),
+            (" ", &[" "]),
+        ];
+        for (text, want) in cases {
+            assert_eq!(words(p, text), *want, "{text:?}");
+        }
     }
 }
