@@ -111,9 +111,9 @@ fn norm_rows(x: &[f32], w: &[f32], eps: f32, out: &mut [f32]) {
     });
 }
 
-/// `x += norm(o)` for rows of `d` values (`norm` = RMSNorm with `w` when given, else identity): the
-/// residual connection, with Gemma's post-attention/post-FFN norms, or `x += scale * o`
-/// (Granite's residual multiplier).
+/// `x += f * norm(o)` for rows of `d` values: the residual connection, with Gemma's
+/// post-attention/post-FFN norms (`norm` = RMSNorm with `w` when given, else identity) and
+/// Granite's residual multiplier (`f`, else 1: multiplying by 1 changes no bits).
 fn add_residual(
     x: &mut [f32],
     o: &[f32],
@@ -122,25 +122,21 @@ fn add_residual(
     eps: f32,
     scale: Option<f32>,
 ) {
+    let f = scale.unwrap_or(1.0);
     by_rows(x, d, &|r0, xs| {
         let os = &o[r0 * d..r0 * d + xs.len()];
-        match (w, scale) {
-            (_, Some(f)) => {
-                for (a, b) in xs.iter_mut().zip(os) {
-                    *a += b * f;
-                }
-            }
-            (Some(w), None) => {
+        match w {
+            Some(w) => {
                 for (xr, or) in xs.chunks_exact_mut(d).zip(os.chunks_exact(d)) {
                     let scale = crate::ops::norm::rms_scale(or, eps);
                     for ((a, &b), &g) in xr.iter_mut().zip(or).zip(w) {
-                        *a += (b * scale) * g;
+                        *a += (b * scale) * g * f;
                     }
                 }
             }
-            (None, None) => {
+            None => {
                 for (a, b) in xs.iter_mut().zip(os) {
-                    *a += b;
+                    *a += b * f;
                 }
             }
         }
