@@ -125,52 +125,7 @@ fn batching_does_not_change_results() {
     for name in [common::SMOLLM2, common::GEMMA3] {
         let mut e = engine(&common::test_model(name));
         let prompt: Vec<u32> = vec![2, 818, 5279, 529, 7001, 563, 506, 5279];
-        let a = e.add_sequence();
-        e.step(&[StepInput {
-            seq: a,
-            tokens: &prompt,
-            logits: Logits::All,
-        }])
-        .unwrap();
-        let batch: Vec<Vec<f32>> = (0..prompt.len()).map(|i| e.logits(i).to_vec()).collect();
-
-        let b = e.add_sequence();
-        let c = e.add_sequence();
-        for (i, &t) in prompt.iter().enumerate() {
-            // b advances alone; c advances with a new sequence d beside it.
-            e.step(&[StepInput {
-                seq: b,
-                tokens: &[t],
-                logits: Logits::Last,
-            }])
-            .unwrap();
-            assert_eq!(
-                e.logits(0),
-                &batch[i][..],
-                "{name}: token by token, position {i}"
-            );
-            let d = e.add_sequence();
-            e.step(&[
-                StepInput {
-                    seq: d,
-                    tokens: &prompt[..3],
-                    logits: Logits::Last,
-                },
-                StepInput {
-                    seq: c,
-                    tokens: &[t],
-                    logits: Logits::Last,
-                },
-            ])
-            .unwrap();
-            assert_eq!(e.logits(0), &batch[2][..], "{name}: d in a mixed batch");
-            assert_eq!(
-                e.logits(1),
-                &batch[i][..],
-                "{name}: c in a mixed batch, position {i}"
-            );
-            e.remove_sequence(d);
-        }
+        let (batch, b) = common::assert_batch_invariant(&mut e, &prompt, 0..3, name);
         // Truncating forgets: the prompt again from position 0 gives the same logits.
         e.truncate(b, 0);
         e.step(&[StepInput {

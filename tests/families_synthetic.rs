@@ -277,48 +277,7 @@ fn batching_does_not_change_results() {
     let prompt = fam_prompt();
     for f in Family::ALL {
         let mut e = Engine::new(load(generated(f, Variant::Q8_0)), EngineOptions::default());
-        let a = e.add_sequence();
-        e.step(&[StepInput {
-            seq: a,
-            tokens: &prompt,
-            logits: Logits::All,
-        }])
-        .unwrap();
-        let batch: Vec<Vec<f32>> = (0..prompt.len()).map(|i| e.logits(i).to_vec()).collect();
-        let (b, c) = (e.add_sequence(), e.add_sequence());
-        for (i, &t) in prompt.iter().enumerate() {
-            e.step(&[StepInput {
-                seq: b,
-                tokens: &[t],
-                logits: Logits::Last,
-            }])
-            .unwrap();
-            assert_eq!(
-                e.logits(0),
-                &batch[i][..],
-                "{f:?}: token by token, position {i}"
-            );
-            let d = e.add_sequence();
-            e.step(&[
-                StepInput {
-                    seq: d,
-                    tokens: &prompt[3..9],
-                    logits: Logits::Last,
-                },
-                StepInput {
-                    seq: c,
-                    tokens: &[t],
-                    logits: Logits::Last,
-                },
-            ])
-            .unwrap();
-            assert_eq!(
-                e.logits(1),
-                &batch[i][..],
-                "{f:?}: in a mixed batch, position {i}"
-            );
-            e.remove_sequence(d);
-        }
+        common::assert_batch_invariant(&mut e, &prompt, 3..9, &format!("{f:?}"));
     }
 }
 

@@ -29,12 +29,8 @@ pub(super) fn features(
         }
         Ok((v > 0.0).then_some(v))
     };
-    // Gemma 2 27B (46 layers) scales queries by 1/sqrt(n_embd / n_head), as llama.cpp.
-    let attn_scale = if n_layer == 46 {
-        1.0 / ((n_embd / n_head) as f32).sqrt()
-    } else {
-        1.0 / (head_dim as f32).sqrt()
-    };
+    // Gemma 2 27B has 46 layers.
+    let attn_scale = super::gemma3::query_scale(n_layer == 46, n_embd, n_head, head_dim);
     let base = keys.opt_f32("rope.freq_base")?.unwrap_or(10000.0);
     Ok(Features {
         rope_neox: true,

@@ -20,12 +20,8 @@ pub(super) fn features(
         }),
         _ => None,
     };
-    // Gemma 3 27B scales queries by 1/sqrt(n_embd / n_head); the others by 1/sqrt(head_dim).
-    let attn_scale = if n_layer == 62 {
-        1.0 / ((n_embd / n_head) as f32).sqrt()
-    } else {
-        1.0 / (head_dim as f32).sqrt()
-    };
+    // Gemma 3 27B has 62 layers.
+    let attn_scale = query_scale(n_layer == 62, n_embd, n_head, head_dim);
     Ok(Features {
         rope_neox: true,
         activation: Activation::GeluTanh,
@@ -40,6 +36,13 @@ pub(super) fn features(
             .filter(|&c| c > 0.0),
         ..super::llama::features(head_dim)
     })
+}
+
+/// Gemma's query scale: the 27B models (as llama.cpp tells them by layer count) scale by
+/// `1/sqrt(n_embd / n_head)`, the others by `1/sqrt(head_dim)`.
+pub(super) fn query_scale(is_27b: bool, n_embd: usize, n_head: usize, head_dim: usize) -> f32 {
+    let d = if is_27b { n_embd / n_head } else { head_dim };
+    1.0 / (d as f32).sqrt()
 }
 
 /// Which layers use the sliding window, from `attention.sliding_window_pattern`: either a

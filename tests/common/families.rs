@@ -34,14 +34,13 @@
 
 use std::path::Path;
 
-use anyhow::{bail, Context, Result};
+use anyhow::Result;
 use half::f16;
 use hearth::gguf::write::{Value, Writer};
-use hearth::gguf::GgufFile;
-use hearth::quant::{quantize_row_q8_0, GgmlType};
+use hearth::quant::GgmlType;
 
 use super::qwen2_synthetic::{
-    copy_value, fnv1a64, placeholder_tokenizer, weight_k, TOKENIZER_KEYS,
+    copy_tokenizer, fnv1a64, placeholder_tokenizer, q8_0_rows, weight_k, TensorSpec,
 };
 
 /// The families made here.
@@ -237,29 +236,16 @@ pub fn rule(family: Family, name: &str) -> (f32, f32) {
     }
 }
 
-/// One tensor: its name and ggml shape (`ne[0]` = row length).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TensorSpec {
-    pub name: String,
-    pub ne: Vec<u64>,
-}
-
-impl TensorSpec {
-    pub fn n_elements(&self) -> u64 {
-        self.ne.iter().product()
+/// The stored type of tensor `t` in `variant`: vectors stay F32, and so does the MoE
+/// router (llama-quantize never quantizes `ffn_gate_inp`).
+pub fn stored_type(t: &TensorSpec, variant: Variant) -> GgmlType {
+    if t.ne.len() < 2 || t.name.ends_with("ffn_gate_inp.weight") {
+        return GgmlType::F32;
     }
-
-    /// The stored type in `variant`: vectors stay F32, and so does the MoE router
-    /// (llama-quantize never quantizes `ffn_gate_inp`).
-    pub fn ty(&self, variant: Variant) -> GgmlType {
-        if self.ne.len() < 2 || self.name.ends_with("ffn_gate_inp.weight") {
-            return GgmlType::F32;
-        }
-        match variant {
-            Variant::F32 => GgmlType::F32,
-            Variant::F16 => GgmlType::F16,
-            Variant::Q8_0 => GgmlType::Q8_0,
-        }
+    match variant {
+        Variant::F32 => GgmlType::F32,
+        Variant::F16 => GgmlType::F16,
+        Variant::Q8_0 => GgmlType::Q8_0,
     }
 }
 
@@ -366,16 +352,8 @@ pub fn master_values(family: Family, t: &TensorSpec) -> Vec<f32> {
 /// The stored bytes of one tensor in `variant`.
 pub fn tensor_bytes(family: Family, t: &TensorSpec, variant: Variant) -> Vec<u8> {
     let w = master_values(family, t);
-    match t.ty(variant) {
-        GgmlType::Q8_0 => {
-            let row_len = t.ne[0] as usize;
-            let row_bytes = GgmlType::Q8_0.row_bytes(t.ne[0]).expect("rows of 32s") as usize;
-            let mut out = vec![0u8; w.len() / row_len * row_bytes];
-            for (src, dst) in w.chunks_exact(row_len).zip(out.chunks_exact_mut(row_bytes)) {
-                quantize_row_q8_0(src, dst).expect("lengths match");
-            }
-            out
-        }
+    match stored_type(t, variant) {
+        GgmlType::Q8_0 => q8_0_rows(&w, t.ne[0]),
         GgmlType::F16 => w
             .iter()
             .flat_map(|&x| f16::from_f32(x).to_le_bytes())
@@ -384,21 +362,10 @@ pub fn tensor_bytes(family: Family, t: &TensorSpec, variant: Variant) -> Vec<u8>
     }
 }
 
-/// The tokenizer keys of SmolLM2-135M-Instruct, copied with their types and bytes.
+/// The tokenizer keys of SmolLM2-135M-Instruct, copied with their types and bytes
+/// (`pre` kept: "smollm").
 pub fn tokenizer_from_gguf(path: &Path) -> Result<Vec<(String, Value)>> {
-    let f = GgufFile::open(path).with_context(|| format!("reading {}", path.display()))?;
-    let mut out = Vec::new();
-    for key in TOKENIZER_KEYS {
-        let m = f
-            .get(key)
-            .with_context(|| format!("{} has no {key}", path.display()))?;
-        out.push((key.to_string(), copy_value(&f, key, m)?));
-    }
-    match &out[4].1 {
-        Value::Array(_, tokens) if tokens.len() == 49152 => {}
-        _ => bail!("{}: the vocabulary is not 49152 tokens", path.display()),
-    }
-    Ok(out)
+    copy_tokenizer(path, None)
 }
 
 /// The placeholder vocabulary (same tensor data, different file hash).
@@ -524,7 +491,7 @@ pub fn writer_edited(
             }
         }
         let data = tensor_bytes(spec.family, &t, variant);
-        w.tensor(&t.name, &t.ne, t.ty(variant), data);
+        w.tensor(&t.name, &t.ne, stored_type(&t, variant), data);
     }
     w
 }

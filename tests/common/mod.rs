@@ -64,6 +64,59 @@ pub fn ids(v: &serde_json::Value) -> Vec<u32> {
 }
 pub mod server;
 
+/// Batch invariance: `prompt` in one step (logits at every position), then token by token
+/// in a sequence of its own, then token by token beside a new sequence taking
+/// `prompt[side]` in the same step, must give bit-identical logits. When `side` starts at
+/// 0 the side sequence's last logits are checked too. Returns the one-step logits and
+/// the token-by-token sequence (for callers that go on with it).
+pub fn assert_batch_invariant(
+    e: &mut hearth::engine::Engine,
+    prompt: &[u32],
+    side: std::ops::Range<usize>,
+    label: &str,
+) -> (Vec<Vec<f32>>, hearth::engine::SeqId) {
+    use hearth::engine::{Logits, StepInput};
+    let step = |seq, tokens, logits| StepInput {
+        seq,
+        tokens,
+        logits,
+    };
+    let a = e.add_sequence();
+    e.step(&[step(a, prompt, Logits::All)]).unwrap();
+    let batch: Vec<Vec<f32>> = (0..prompt.len()).map(|i| e.logits(i).to_vec()).collect();
+    let (b, c) = (e.add_sequence(), e.add_sequence());
+    for (i, t) in prompt.iter().enumerate() {
+        // b advances alone; c advances with a new sequence d beside it.
+        e.step(&[step(b, std::slice::from_ref(t), Logits::Last)])
+            .unwrap();
+        assert_eq!(
+            e.logits(0),
+            &batch[i][..],
+            "{label}: token by token, position {i}"
+        );
+        let d = e.add_sequence();
+        e.step(&[
+            step(d, &prompt[side.clone()], Logits::Last),
+            step(c, std::slice::from_ref(t), Logits::Last),
+        ])
+        .unwrap();
+        if side.start == 0 {
+            assert_eq!(
+                e.logits(0),
+                &batch[side.end - 1][..],
+                "{label}: d in a mixed batch"
+            );
+        }
+        assert_eq!(
+            e.logits(1),
+            &batch[i][..],
+            "{label}: c in a mixed batch, position {i}"
+        );
+        e.remove_sequence(d);
+    }
+    (batch, b)
+}
+
 /// Cosine similarity of two vectors, accumulated in f64.
 pub fn cosine(a: &[f32], b: &[f32]) -> f64 {
     let dot: f64 = a.iter().zip(b).map(|(&x, &y)| x as f64 * y as f64).sum();

@@ -196,30 +196,41 @@ pub fn master_values(name: &str, n: u64) -> Vec<f32> {
 pub fn tensor_bytes(t: &TensorSpec, variant: Variant) -> Vec<u8> {
     let w = master_values(&t.name, t.n_elements());
     match t.ty(variant) {
-        GgmlType::Q8_0 => {
-            let row_len = t.ne[0] as usize;
-            let row_bytes = GgmlType::Q8_0
-                .row_bytes(t.ne[0])
-                .expect("row length is a multiple of 32") as usize;
-            let mut out = vec![0u8; w.len() / row_len * row_bytes];
-            for (src, dst) in w.chunks_exact(row_len).zip(out.chunks_exact_mut(row_bytes)) {
-                quantize_row_q8_0(src, dst).expect("lengths match");
-            }
-            out
-        }
+        GgmlType::Q8_0 => q8_0_rows(&w, t.ne[0]),
         _ => w.iter().flat_map(|x| x.to_le_bytes()).collect(),
     }
+}
+
+/// `w`, rows of `row_len` values, quantized to Q8_0 with ggml's reference rule.
+pub fn q8_0_rows(w: &[f32], row_len: u64) -> Vec<u8> {
+    let row_bytes = GgmlType::Q8_0
+        .row_bytes(row_len)
+        .expect("row length is a multiple of 32") as usize;
+    let mut out = vec![0u8; w.len() / row_len as usize * row_bytes];
+    for (src, dst) in w
+        .chunks_exact(row_len as usize)
+        .zip(out.chunks_exact_mut(row_bytes))
+    {
+        quantize_row_q8_0(src, dst).expect("lengths match");
+    }
+    out
 }
 
 /// The 11 tokenizer keys copied from a GGUF file (SmolLM2-135M-Instruct), with their
 /// types and raw string bytes, in [`TOKENIZER_KEYS`] order; `tokenizer.ggml.pre` is set to
 /// `"qwen2"`.
 pub fn tokenizer_from_gguf(path: &Path) -> Result<Vec<(String, Value)>> {
+    copy_tokenizer(path, Some("qwen2"))
+}
+
+/// The 11 tokenizer keys of a 49152-token GGUF vocabulary (SmolLM2's), copied with their
+/// types and bytes, `tokenizer.ggml.pre` replaced by `pre` when given.
+pub fn copy_tokenizer(path: &Path, pre: Option<&str>) -> Result<Vec<(String, Value)>> {
     let f = GgufFile::open(path).with_context(|| format!("reading {}", path.display()))?;
     let mut out = Vec::new();
     for key in TOKENIZER_KEYS {
-        let v = if key == "tokenizer.ggml.pre" {
-            Value::str("qwen2")
+        let v = if let Some(pre) = pre.filter(|_| key == "tokenizer.ggml.pre") {
+            Value::str(pre)
         } else {
             let m = f
                 .get(key)
