@@ -36,6 +36,12 @@ pub const ENVIRONMENT: &[EnvVar] = &[
         help: "sequences the server computes at once per model; default 4",
     },
     EnvVar {
+        name: "HEARTH_MAX_LOADED_MODELS",
+        fallback: Some("OLLAMA_MAX_LOADED_MODELS"),
+        help: "models the server keeps loaded at once (fewer when memory runs short; the \
+               least recently used idle one is unloaded first); default 3",
+    },
+    EnvVar {
         name: "HEARTH_MAX_QUEUE",
         fallback: Some("OLLAMA_MAX_QUEUE"),
         help: "requests that may wait at once before the server answers 503; default 512",
@@ -55,8 +61,9 @@ pub const ENVIRONMENT: &[EnvVar] = &[
     EnvVar {
         name: "HEARTH_MAX_MEMORY",
         fallback: None,
-        help: "a cap on the memory the server plans for models and their caches (bytes, or \
-               with a unit: 512MiB, 8GiB); default what the system and cgroup allow",
+        help: "a cap on the memory the server plans for its loaded models: weights, caches \
+               and buffers (bytes, or with a unit: 512MiB, 8GiB); default what the system \
+               and cgroup allow, less 512 MiB",
     },
     EnvVar {
         name: "HEARTH_NUM_THREADS",
@@ -195,6 +202,15 @@ pub fn num_parallel() -> usize {
         .and_then(|v| v.parse::<usize>().ok())
         .filter(|&n| n > 0)
         .unwrap_or(4)
+}
+
+/// Models kept loaded at once: `$HEARTH_MAX_LOADED_MODELS`, else
+/// `$OLLAMA_MAX_LOADED_MODELS`, default 3 (Ollama's on a machine without a GPU).
+pub fn max_loaded_models() -> usize {
+    var(&["HEARTH_MAX_LOADED_MODELS", "OLLAMA_MAX_LOADED_MODELS"])
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(3)
 }
 
 /// Requests that may wait at once (for a model or a slot): `$HEARTH_MAX_QUEUE`, else

@@ -333,10 +333,21 @@ fn context_overflow_is_never_silent() {
 
 #[test]
 fn bad_input_gets_a_clear_4xx_and_the_server_keeps_serving() {
+    // A budget that holds SmolLM2 with small contexts (about 160 MiB planned at
+    // num_ctx 512) but not the cache of num_ctx 8192.
     let s = Server::start(
         &[("smol", common::SMOLLM2)],
-        &[("HEARTH_MAX_MEMORY", "64MiB")],
+        &[("HEARTH_MAX_MEMORY", "200MiB")],
     );
+    // Loaded first at a small context, so that the num_ctx 8192 case below reaches the
+    // per-request cache check (a load planned at 8192 is refused by placement instead).
+    let (_, v) = generate(
+        &s,
+        "Hello",
+        1,
+        json!({"options": {"num_predict": 1, "num_ctx": 512}}),
+    );
+    assert_eq!(v["eval_count"], 1);
     let cases: &[(&str, &str, u16, &str)] = &[
         ("/api/generate", "{not json", 400, ""),
         ("/api/generate", "", 400, "missing request body"),

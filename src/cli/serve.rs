@@ -16,6 +16,7 @@ pub fn environment() -> String {
         "HEARTH_MODELS",
         "HEARTH_NUM_PARALLEL",
         "HEARTH_MAX_QUEUE",
+        "HEARTH_MAX_LOADED_MODELS",
         "HEARTH_KEEP_ALIVE",
         "HEARTH_CONTEXT_LENGTH",
         "HEARTH_MAX_MEMORY",

@@ -87,6 +87,54 @@ pub fn kv_bytes(c: &crate::model::Config, num_ctx: usize) -> u64 {
     2 * 2 * (c.n_layer as u64) * (c.kv_dim() as u64) * num_ctx as u64
 }
 
+/// What a model takes in memory once loaded and serving: the scheduler's plan for
+/// placing models (compared against what the system has before a load).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MemoryEstimate {
+    /// The mapped weights (the whole file: every tensor is read by a forward pass).
+    pub weights: u64,
+    /// Keys and values of every sequence when full.
+    pub kv: u64,
+    /// Activation buffers at the largest micro-batch, and logits.
+    pub compute: u64,
+}
+
+impl MemoryEstimate {
+    /// `n_seq` sequences of `num_ctx` positions over a model whose file is `file_bytes`.
+    pub fn new(model: &Model, file_bytes: u64, num_ctx: usize, n_seq: usize) -> MemoryEstimate {
+        let c = &model.config;
+        let f = |n: usize| 4 * n as u64;
+        if model.encoder.is_some() {
+            // An encoder caches nothing; its buffers grow with the longest input.
+            let t = num_ctx.min(c.n_ctx_train.max(1));
+            let per_token = 6 * c.n_embd + 2 * c.n_ff + c.n_head * t;
+            return MemoryEstimate {
+                weights: file_bytes,
+                kv: 0,
+                compute: f(t * per_token),
+            };
+        }
+        let cap = EngineOptions::default().batch;
+        let moe = c.moe.as_ref().map_or(0, |m| 2 * m.n_used * m.n_ff);
+        // Mirrors forward::Scratch: x, xb, q, k, v, att, gate, up, two rope tables.
+        let per_token = 2 * c.n_embd
+            + 2 * c.q_dim().max(c.n_embd)
+            + 2 * c.kv_dim()
+            + 2 * c.n_ff
+            + moe
+            + 2 * c.n_rot;
+        MemoryEstimate {
+            weights: file_bytes,
+            kv: kv_bytes(c, num_ctx) * n_seq as u64,
+            compute: f(cap * per_token) + f(c.n_vocab * n_seq.max(1)),
+        }
+    }
+
+    pub fn total(&self) -> u64 {
+        self.weights + self.kv + self.compute
+    }
+}
+
 /// A model with its sequences.
 pub struct Engine {
     model: Model,

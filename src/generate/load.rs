@@ -206,6 +206,12 @@ impl ModelSource {
     }
 }
 
+/// Maps a model's weights and reads its configuration (cheap: no weight is read).
+pub fn open_model(src: &ModelSource) -> anyhow::Result<Model> {
+    use anyhow::Context;
+    Model::open(&src.path).with_context(|| format!("cannot load {}", src.path.display()))
+}
+
 /// A model ready to chat: engine, tokenizer and template (the tokenizer and template are
 /// shared, so that prompts can be rendered and tokenized away from the engine's thread).
 pub struct Loaded {
@@ -221,10 +227,21 @@ impl Loaded {
     /// Opens the model; a template layer (Go) wins over the GGUF's own template, as in
     /// Ollama. `opts.num_ctx` sizes the engine's default sequence.
     pub fn open(src: &ModelSource, opts: &LoadOptions) -> anyhow::Result<Loaded> {
-        use anyhow::Context;
         let t0 = Instant::now();
+        let model = open_model(src)?;
+        Loaded::from_model(src, model, opts, t0)
+    }
+
+    /// Finishes loading a model already opened with [`open_model`] (the scheduler opens
+    /// it first to estimate its memory); `t0` is when loading began.
+    pub fn from_model(
+        src: &ModelSource,
+        model: Model,
+        opts: &LoadOptions,
+        t0: Instant,
+    ) -> anyhow::Result<Loaded> {
+        use anyhow::Context;
         let path = &src.path;
-        let model = Model::open(path).with_context(|| format!("cannot load {}", path.display()))?;
         let tokenizer = Tokenizer::from_gguf(model.file())
             .with_context(|| format!("cannot build the tokenizer of {}", path.display()))?;
         let (mut template, mut template_notice) = ChatTemplate::from_gguf(model.file())

@@ -24,7 +24,7 @@ use crate::engine::{Engine, EngineError, Logits, SeqId, StepInput};
 use crate::sampler::SamplerOptions;
 use crate::tokenizer::Tokenizer;
 
-pub use load::{LoadOptions, Loaded, ModelSource};
+pub use load::{open_model, LoadOptions, Loaded, ModelSource};
 pub use sequence::{Accepted, Generation};
 
 /// Why generation ended.

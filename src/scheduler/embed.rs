@@ -53,13 +53,6 @@ impl EmbedQueue {
         self.jobs.is_empty()
     }
 
-    /// Answers every queued request with `msg`.
-    pub fn fail_all(&mut self, msg: &str) {
-        for j in self.jobs.drain(..) {
-            let _ = j.reply.send(Err(msg.to_string()));
-        }
-    }
-
     /// One pass over the next inputs in the queue.
     pub fn step(&mut self, engine: &mut Engine, metrics: &Metrics) {
         self.jobs.retain(|j| !j.reply.is_closed());

@@ -1,5 +1,6 @@
 //! What memory the process may still use: the kernel's `MemAvailable`, lowered to the
-//! room left under a cgroup (v2 or v1) limit when one is set.
+//! room left under a cgroup (v2 or v1) limit when one is set; and [`capacity`], what
+//! hearth's loaded models may take in all, which the scheduler plans against.
 
 use std::fs;
 
@@ -59,11 +60,63 @@ pub fn available() -> u64 {
     a.min(crate::config::max_memory().unwrap_or(u64::MAX))
 }
 
+/// Kept free for everything else on the machine (and hearth's own heap).
+pub const MARGIN: u64 = 512 << 20;
+
+/// The process's resident anonymous and file-backed bytes (`RssAnon`, `RssFile`).
+fn own_rss() -> (u64, u64) {
+    let Ok(text) = fs::read_to_string("/proc/self/status") else {
+        return (0, 0);
+    };
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|r| r.split_whitespace().next()?.parse::<u64>().ok())
+            .map_or(0, |kib| kib * 1024)
+    };
+    (field("RssAnon:"), field("RssFile:"))
+}
+
+/// What hearth's loaded models may take in all (weights, caches and buffers), less
+/// [`MARGIN`], at most `HEARTH_MAX_MEMORY`:
+/// - `MemAvailable` already counts the page cache holding the mapped weights as
+///   available (it is reclaimable), but not hearth's anonymous memory (caches, buffers),
+///   so that is added back;
+/// - a cgroup's usage counts both, so both are added back to its room.
+///
+/// The result is what hearth could hold if every model were unloaded: the scheduler
+/// compares the sum of its models' estimates, the new one's included, against it.
+pub fn capacity() -> u64 {
+    let (anon, file) = own_rss();
+    let sys = mem_available().map_or(u64::MAX, |a| a.saturating_add(anon));
+    let cg = cgroup_room().map_or(u64::MAX, |r| r.saturating_add(anon + file));
+    let c = sys.min(cg).saturating_sub(MARGIN);
+    c.min(crate::config::max_memory().unwrap_or(u64::MAX))
+}
+
+/// A size for people: `512 MiB`, `1.4 GiB`.
+pub fn human(b: u64) -> String {
+    const GIB: f64 = (1u64 << 30) as f64;
+    if b >= 1 << 30 {
+        format!("{:.1} GiB", b as f64 / GIB)
+    } else {
+        format!("{} MiB", b.div_ceil(1 << 20))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
     fn reads_something_on_linux() {
         let a = super::available();
         assert!(a > 1 << 20, "{a}");
+        assert!(super::capacity() > 1 << 20);
+    }
+
+    #[test]
+    fn human_sizes() {
+        assert_eq!(super::human(512 << 20), "512 MiB");
+        assert_eq!(super::human(1), "1 MiB");
+        assert_eq!(super::human(3 << 29), "1.5 GiB");
     }
 }

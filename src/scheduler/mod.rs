@@ -12,11 +12,14 @@
 //!    sequence in a free slot (reusing the longest cached prefix) at its next step and
 //!    streams [`Event`]s back. Dropping the receiver cancels the sequence within a step.
 //!
-//! One model is resident at a time: a request for another model waits until the
-//! current one has no leases, then it is unloaded and the other loaded.
+//! Several models stay loaded at once, up to `max_loaded` and to what memory allows
+//! ([`memory::capacity`] against each model's [`crate::engine::MemoryEstimate`]); placement and
+//! eviction are in `placement.rs` and `worker.rs`.
 
 mod embed;
 pub mod memory;
+mod placement;
+mod runner;
 mod slots;
 mod worker;
 
@@ -39,6 +42,8 @@ pub use embed::EmbedReply;
 pub struct Config {
     /// Sequences stepped together per model.
     pub num_parallel: usize,
+    /// Models loaded at once.
+    pub max_loaded: usize,
     /// Requests that may wait at once.
     pub max_queue: usize,
     /// How long an idle model stays loaded (`None`: forever).
@@ -54,6 +59,7 @@ impl Config {
     pub fn from_env() -> Config {
         Config {
             num_parallel: crate::config::num_parallel(),
+            max_loaded: crate::config::max_loaded_models(),
             max_queue: crate::config::max_queue(),
             keep_alive: crate::config::keep_alive(),
             num_ctx: crate::config::context_length(),
@@ -93,6 +99,13 @@ pub struct ModelInfo {
     /// Bytes of the weights file.
     pub file_size: u64,
     pub load_duration: Duration,
+}
+
+/// The context length of a sequence: as requested (else `default`), capped at the
+/// model's trained length and at least 4, like Ollama.
+pub fn context_length(requested: usize, default: usize, n_ctx_train: usize) -> usize {
+    let n = if requested == 0 { default } else { requested };
+    n.min(n_ctx_train.max(4)).max(4)
 }
 
 /// How long a model stays loaded after a request: `None` is the server's default.
@@ -148,12 +161,15 @@ pub struct Job {
 enum Command {
     Acquire {
         source: ModelSource,
-        reply: oneshot::Sender<Result<Arc<ModelInfo>, SchedError>>,
+        num_ctx: usize,
+        reply: oneshot::Sender<Result<(u64, Arc<ModelInfo>), SchedError>>,
     },
     Release {
+        id: u64,
         keep_alive: KeepAlive,
     },
     Start {
+        id: u64,
         job: Job,
         ticket: Ticket,
         events: tmpsc::UnboundedSender<Event>,
@@ -163,6 +179,7 @@ enum Command {
         reply: oneshot::Sender<bool>,
     },
     Embed {
+        id: u64,
         inputs: Vec<Vec<u32>>,
         ticket: Ticket,
         reply: oneshot::Sender<EmbedReply>,
@@ -174,7 +191,7 @@ struct Shared {
     pending: AtomicUsize,
     config: Config,
     metrics: Arc<Metrics>,
-    resident: Mutex<Option<Resident>>,
+    resident: Mutex<Vec<Resident>>,
 }
 
 impl Shared {
@@ -220,6 +237,8 @@ impl Drop for Ticket {
 
 /// A model held loaded for one request.
 pub struct Lease {
+    /// The loaded model's id on the stepping thread.
+    id: u64,
     info: Arc<ModelInfo>,
     shared: Arc<Shared>,
     keep_alive: KeepAlive,
@@ -228,6 +247,7 @@ pub struct Lease {
 impl Drop for Lease {
     fn drop(&mut self) {
         self.shared.send(Command::Release {
+            id: self.id,
             keep_alive: self.keep_alive,
         });
     }
@@ -243,6 +263,7 @@ impl Lease {
     pub fn generate(&self, job: Job, ticket: Ticket) -> tmpsc::UnboundedReceiver<Event> {
         let (tx, rx) = tmpsc::unbounded_channel();
         if !self.shared.send(Command::Start {
+            id: self.id,
             job,
             ticket,
             events: tx.clone(),
@@ -257,6 +278,7 @@ impl Lease {
     pub async fn embed(&self, inputs: Vec<Vec<u32>>, ticket: Ticket) -> EmbedReply {
         let (reply, rx) = oneshot::channel();
         if !self.shared.send(Command::Embed {
+            id: self.id,
             inputs,
             ticket,
             reply,
@@ -277,7 +299,7 @@ impl Scheduler {
             pending: AtomicUsize::new(0),
             config,
             metrics,
-            resident: Mutex::new(None),
+            resident: Mutex::new(Vec::new()),
         });
         let worker = worker::Worker::new(Arc::clone(&shared), rx);
         std::thread::Builder::new()
@@ -325,26 +347,33 @@ impl Scheduler {
         }
     }
 
-    /// Waits until `source` is the loaded model and holds it.
+    /// Waits until `source` is loaded (planned for context `num_ctx`, 0: the default)
+    /// and holds it.
     pub async fn acquire(
         &self,
         source: ModelSource,
+        num_ctx: usize,
         keep_alive: KeepAlive,
     ) -> Result<Lease, SchedError> {
         let (reply, rx) = oneshot::channel();
-        if !self.shared.send(Command::Acquire { source, reply }) {
+        if !self.shared.send(Command::Acquire {
+            source,
+            num_ctx,
+            reply,
+        }) {
             return Err(SchedError::Closed);
         }
-        let info = rx.await.map_err(|_| SchedError::Closed)??;
+        let (id, info) = rx.await.map_err(|_| SchedError::Closed)??;
         Ok(Lease {
+            id,
             info,
             shared: Arc::clone(&self.shared),
             keep_alive,
         })
     }
 
-    /// The loaded model, if any.
-    pub fn resident(&self) -> Option<Resident> {
+    /// The loaded models, in the order they were loaded.
+    pub fn resident(&self) -> Vec<Resident> {
         self.shared
             .resident
             .lock()
@@ -352,7 +381,7 @@ impl Scheduler {
             .clone()
     }
 
-    /// Unloads the model called `name` once it is idle; false when it is not loaded.
+    /// Unloads the models called `name` once idle; false when none is loaded.
     pub async fn unload(&self, name: &str) -> bool {
         let (reply, rx) = oneshot::channel();
         if !self.shared.send(Command::Unload {

@@ -70,7 +70,10 @@ async fn embed(state: &AppState, req: EmbedRequest) -> Result<Embedded, ApiError
     let ticket = state.scheduler.ticket()?;
     let source = infer::resolve(&req.model).await?;
     let (_, requested_ctx) = infer::options(&source, &req.options)?;
-    let lease = state.scheduler.acquire(source, req.keep_alive).await?;
+    let lease = state
+        .scheduler
+        .acquire(source, requested_ctx, req.keep_alive)
+        .await?;
     let load_duration = arrived.elapsed();
     let info: Arc<ModelInfo> = Arc::clone(lease.info());
     if !info.embedding {

@@ -105,7 +105,7 @@ pub async fn lease(
     let t0 = Instant::now();
     let ticket = state.scheduler.ticket()?;
     let source = resolve(model).await?;
-    let lease = state.scheduler.acquire(source, keep_alive).await?;
+    let lease = state.scheduler.acquire(source, 0, keep_alive).await?;
     Ok((lease, ticket, t0.elapsed()))
 }
 
@@ -123,15 +123,9 @@ pub(super) fn options(
     Ok((sampling, load.num_ctx))
 }
 
-/// The context length of a sequence: as requested (else the default), capped at the
-/// model's trained length and at least 4, like Ollama.
+/// The context length of a sequence (see [`crate::scheduler::context_length`]).
 fn context_length(info: &ModelInfo, requested: usize, default_ctx: usize) -> usize {
-    let n = if requested == 0 {
-        default_ctx
-    } else {
-        requested
-    };
-    n.min(info.n_ctx_train.max(4)).max(4)
+    crate::scheduler::context_length(requested, default_ctx, info.n_ctx_train)
 }
 
 /// Refuses a context whose KV cache cannot fit in memory.
@@ -157,7 +151,10 @@ pub async fn start(state: &AppState, req: GenRequest) -> Result<Started, ApiErro
     let ticket = state.scheduler.ticket()?;
     let source = resolve(&req.model).await?;
     let (sampling, requested_ctx) = options(&source, &req.options)?;
-    let lease = state.scheduler.acquire(source, req.keep_alive).await?;
+    let lease = state
+        .scheduler
+        .acquire(source, requested_ctx, req.keep_alive)
+        .await?;
     let load_duration = arrived.elapsed();
     let info = Arc::clone(lease.info());
     if info.embedding {

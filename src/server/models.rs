@@ -1,5 +1,5 @@
 //! Ollama's model-information endpoints: `GET`/`HEAD /api/tags` (the store),
-//! `POST /api/show` (one model) and `GET /api/ps` (the loaded model).
+//! `POST /api/show` (one model) and `GET /api/ps` (the loaded models).
 //!
 //! Where Ollama's code and documentation disagree, hearth follows the documentation:
 //! - `/api/show` `model_info`: arrays longer than 5 items come back as `[]` unless
@@ -190,43 +190,54 @@ fn forever() -> SystemTime {
         .unwrap_or(now)
 }
 
-/// `GET /api/ps`: the loaded model (hearth keeps one at a time).
+/// `GET /api/ps`: the loaded models, most recently loaded first (as Ollama lists them).
 pub async fn ps(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let Some(r) = state.scheduler.resident() else {
-        return Ok(Json(json!({"models": []})));
-    };
-    let name = r.name.clone();
+    let resident = state.scheduler.resident();
+    let names: Vec<String> = resident.iter().map(|r| r.name.clone()).collect();
     let details = blocking(move || {
         let store = Store::open();
-        Ok(Name::parse(&name)
-            .ok()
-            .and_then(|n| store.resolve(&n).ok())
-            .map(|m| store.details(&m))
-            .unwrap_or_default())
+        Ok(names
+            .iter()
+            .map(|name| {
+                Name::parse(name)
+                    .ok()
+                    .and_then(|n| store.resolve(&n).ok())
+                    .map(|m| store.details(&m))
+                    .unwrap_or_default()
+            })
+            .collect::<Vec<Details>>())
     })
     .await?;
-    let expires_at = match r.expires_at {
-        _ if r.forever => forever(),
-        Some(t) => t,
-        // In use: it expires a keep-alive after the last request ends.
-        None => match state.scheduler.config().keep_alive {
-            Some(d) => SystemTime::now() + d,
-            None => forever(),
-        },
-    };
-    let mut details: Details = details;
-    if details.family.is_empty() {
-        details.family = r.architecture.clone();
-        details.families = Some(vec![r.architecture.clone()]);
-    }
-    Ok(Json(json!({"models": [{
-        "name": r.name,
-        "model": r.name,
-        "size": r.size,
-        "digest": r.digest.unwrap_or_default(),
-        "details": details,
-        "expires_at": rfc3339(expires_at),
-        "size_vram": 0,
-        "context_length": r.context_length,
-    }]})))
+    let keep_alive = state.scheduler.config().keep_alive;
+    let models: Vec<Value> = resident
+        .into_iter()
+        .zip(details)
+        .rev()
+        .map(|(r, mut details)| {
+            let expires_at = match r.expires_at {
+                _ if r.forever => forever(),
+                Some(t) => t,
+                // In use: it expires a keep-alive after the last request ends.
+                None => match keep_alive {
+                    Some(d) => SystemTime::now() + d,
+                    None => forever(),
+                },
+            };
+            if details.family.is_empty() {
+                details.family = r.architecture.clone();
+                details.families = Some(vec![r.architecture.clone()]);
+            }
+            json!({
+                "name": r.name,
+                "model": r.name,
+                "size": r.size,
+                "digest": r.digest.unwrap_or_default(),
+                "details": details,
+                "expires_at": rfc3339(expires_at),
+                "size_vram": 0,
+                "context_length": r.context_length,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "models": models })))
 }

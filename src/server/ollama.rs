@@ -161,7 +161,8 @@ pub async fn load_or_unload(
         if state
             .scheduler
             .resident()
-            .is_some_and(|r| r.name == source.name)
+            .iter()
+            .any(|r| r.name == source.name)
         {
             state.scheduler.unload(&source.name).await;
         }
