@@ -309,41 +309,39 @@ fn blobs_and_refusals_over_raw_http() {
 #[test]
 fn delete_while_generating() {
     let s = Server::start(&[("smol", common::SMOLLM2)], &[]);
-    let (first_tx, first_rx) = mpsc::channel();
-    let (go_tx, go_rx) = mpsc::channel::<()>();
+    // Each line of the stream with the moment it arrived.
+    let (tx, rx) = mpsc::channel::<(Value, Instant)>();
     let url = s.url.clone();
     let reader = std::thread::spawn(move || {
-        let body = json!({"model": "smol", "prompt": "Count from one to one hundred:",
+        let body = json!({"model": "smol", "prompt": "1, 2, 3, 4, 5, 6, 7, 8, 9, 10,", "raw": true,
                           "options": {"temperature": 0, "num_predict": 200}});
         let resp = ureq::post(&format!("{url}/api/generate"))
             .timeout(Duration::from_secs(300))
             .send_string(&body.to_string())
             .unwrap();
-        let mut lines = BufReader::new(resp.into_reader()).lines();
-        let first: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
-        first_tx.send(first).unwrap();
-        go_rx.recv().unwrap();
-        let mut rest = Vec::new();
-        for l in lines {
-            rest.push(serde_json::from_str::<Value>(&l.unwrap()).unwrap());
+        for l in BufReader::new(resp.into_reader()).lines() {
+            let v = serde_json::from_str::<Value>(&l.unwrap()).unwrap();
+            tx.send((v, Instant::now())).unwrap();
         }
-        rest
     });
-    let first = first_rx.recv_timeout(Duration::from_secs(120)).unwrap();
+    let (first, _) = rx.recv_timeout(Duration::from_secs(120)).unwrap();
     assert_eq!(first["done"], false, "{first}");
     let (status, body) = delete(&s, &json!({"model": "smol"}));
     assert_eq!(status, 200, "{body}");
-    go_tx.send(()).unwrap();
-    let rest = reader.join().unwrap();
-    // The running request ends normally, or with a final error line.
-    let last = rest.last().expect("the stream ended early");
+    let deleted = Instant::now();
+    let rest: Vec<(Value, Instant)> = rx.iter().collect();
+    reader.join().unwrap();
+    // The running request ends normally, or with a final error line, after the delete.
+    let (last, at) = rest.last().expect("the stream ended early");
     assert!(
         last["done"] == true || last["error"].is_string(),
         "the stream did not end cleanly: {last}"
     );
-    if last["done"] == true {
-        assert_eq!(last["done_reason"], "length", "{last}");
-    }
+    assert!(
+        *at > deleted,
+        "the request ended before the delete: the test proves nothing ({last})"
+    );
+    assert!(rest.len() > 2, "{last}");
 
     // The model is gone for everyone else; the server goes on serving.
     assert!(tag_names(&s).is_empty());
