@@ -84,11 +84,12 @@ fn official_client_push_pull_create_copy_delete() {
     let v = parse(out.trim());
     eprintln!("{v}");
 
-    // What the client created, seen raw: the system message and the typed parameters.
+    // What the client created and replaced, seen raw: the system message and the typed
+    // parameters (kept from the first create).
     let (status, body) = s.post("/api/show", r#"{"model":"mine"}"#);
     assert_eq!(status, 200, "{body}");
     let shown = parse(&body);
-    assert_eq!(shown["system"], "You are a terse assistant.", "{shown}");
+    assert_eq!(shown["system"], "Be brief.", "{shown}");
     let params = shown["parameters"].as_str().unwrap();
     assert!(
         params.contains("temperature") && params.contains("0.25"),

@@ -8,7 +8,7 @@ docker-registry on 127.0.0.1:REGISTRY_PORT:
 2. delete both names (the store is then empty) and pull it back (streamed progress, a
    real download), list it and generate with it; delete it again;
 3. upload GGUF with create_blob, create `mine` from it (files=, system, parameters),
-   show it and generate with it;
+   show it and generate with it; replace it (from=mine, a new system) while loaded;
 4. copy mine, delete the copy, and delete a missing model (ResponseError 404).
 Leaves `mine` in the store. Prints one JSON object on stdout for the Rust test.
 """
@@ -103,6 +103,16 @@ def main():
     # num_predict 4 comes from the model's parameters.
     assert g.done and g.eval_count and g.eval_count <= 4, g
     out["parameters"] = shown.parameters
+
+    # Replace the loaded model (stream=False: the last status alone): the old one is
+    # unloaded once idle, and the next request uses the new one.
+    r = client.create(model="mine", from_="mine", system="Be brief.", stream=False)
+    assert r.status == "success", r
+    shown = client.show("mine")
+    assert "Be brief." in shown.modelfile and "terse" not in shown.modelfile, shown.modelfile
+    assert "0.25" in shown.parameters, shown.parameters
+    g = client.generate(model="mine", prompt="Hello")
+    assert g.done and g.eval_count and g.eval_count <= 4, g
 
     # 4. copy, delete, delete a missing model.
     client.copy("mine", "mine2")
