@@ -4,78 +4,14 @@
 
 mod common;
 
-use std::io::Write;
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
+
+use common::registry::start_registry;
 
 use hearth::store::manifest::{MEDIA_CONFIG, MEDIA_MODEL};
 use hearth::store::{Layer, Manifest, Name, Store};
-
-const REGISTRY: &str = "/usr/bin/docker-registry";
-
-struct Registry {
-    child: Child,
-    port: u16,
-    _dir: PathBuf,
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self._dir);
-    }
-}
-
-fn start_registry(dir: PathBuf) -> Registry {
-    assert!(
-        Path::new(REGISTRY).exists(),
-        "{REGISTRY} is missing: install it with `apt-get install -y docker-registry`"
-    );
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    std::fs::create_dir_all(dir.join("data")).unwrap();
-    let cfg = dir.join("config.yml");
-    let mut f = std::fs::File::create(&cfg).unwrap();
-    write!(
-        f,
-        "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
-        dir.join("data").display()
-    )
-    .unwrap();
-    let child = Command::new(REGISTRY)
-        .arg("serve")
-        .arg(&cfg)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start docker-registry");
-    let reg = Registry {
-        child,
-        port,
-        _dir: dir,
-    };
-    let t = Instant::now();
-    loop {
-        let ok = ureq::get(&format!("http://127.0.0.1:{port}/v2/"))
-            .timeout(Duration::from_secs(1))
-            .call()
-            .is_ok();
-        if ok {
-            return reg;
-        }
-        assert!(
-            t.elapsed() < Duration::from_secs(20),
-            "docker-registry did not start"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
 
 fn hearth(store: &Path, args: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_hearth"))

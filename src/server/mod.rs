@@ -1,4 +1,5 @@
-//! `hearth serve`: Ollama's API (`/api/*`) and OpenAI's (`/v1/*`) over the scheduler.
+//! `hearth serve`: Ollama's API (`/api/*`) and OpenAI's (`/v1/*`) over the scheduler, and
+//! the store over HTTP ([`store`]: pull, push, create, blobs, copy, delete).
 //!
 //! [`serve`] takes a bound listener and a shutdown future (tests bind port 0). HTTP work,
 //! JSON and tokenisation run on tokio's threads; only the scheduler's stepping thread
@@ -11,6 +12,7 @@ pub mod infer;
 pub mod models;
 pub mod ollama;
 pub mod openai;
+pub mod store;
 pub mod stream;
 
 use std::future::Future;
@@ -22,7 +24,7 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{header, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde_json::json;
 
@@ -142,6 +144,15 @@ pub fn router(state: AppState) -> Router {
         .route("/api/tags", get(models::tags).head(models::tags))
         .route("/api/show", post(models::show))
         .route("/api/ps", get(models::ps))
+        .route("/api/pull", post(store::pull))
+        .route("/api/push", post(store::push))
+        .route("/api/create", post(store::create))
+        .route("/api/copy", post(store::copy))
+        .route("/api/delete", delete(store::delete))
+        .route(
+            "/api/blobs/{digest}",
+            post(store::blob_upload).head(store::blob_head),
+        )
         .route("/metrics", get(metrics))
         .fallback(not_found)
         .route_layer(middleware::from_fn_with_state(state.clone(), log_requests))

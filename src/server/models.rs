@@ -30,7 +30,7 @@ use crate::store::{Name, Store, StoreError};
 const SHOWN_ARRAY: usize = 5;
 
 /// Runs store work off the async threads.
-async fn blocking<T: Send + 'static>(
+pub(super) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(f)
@@ -39,7 +39,7 @@ async fn blocking<T: Send + 'static>(
 }
 
 /// A store error for the model the client named as `shown`.
-fn store_error(shown: &str, e: StoreError) -> ApiError {
+pub(super) fn store_error(shown: &str, e: StoreError) -> ApiError {
     match e {
         StoreError::NotFound(_) => ApiError::model_not_found(shown),
         e => ApiError::internal(e.to_string()),

@@ -1,4 +1,4 @@
-//! Creating a model in the store from a Modelfile (`hearth create`, later `/api/create`),
+//! Creating a model in the store from a Modelfile (`hearth create`) or `/api/create`,
 //! and reading a stored model's small layers back ([`ModelLayers`]).
 //!
 //! Layers are written with Ollama's media types, in Ollama's order: the model (GGUF) layer,
@@ -48,6 +48,9 @@ pub enum Source {
     Gguf(PathBuf),
     /// A model already in the store.
     Model(Name),
+    /// A GGUF file already in the blob store (uploaded through `/api/blobs`): it becomes
+    /// the model layer as it is, without a second copy.
+    Blob(Digest),
 }
 
 /// What to create: the typed content of a Modelfile.
@@ -285,6 +288,19 @@ pub fn create(
             let (d, size, existed) = store.import_file(path)?;
             status(&layer_status(&d, existed));
             layers.push(layer(manifest::MEDIA_MODEL, &d, size));
+        }
+        Source::Blob(d) => {
+            // Checked under the write guard: GC cannot remove the blob from here on.
+            let path = store.blob_path(d);
+            let size = fs::metadata(&path)
+                .ok()
+                .filter(|m| m.is_file())
+                .ok_or_else(|| StoreError::MissingBlob(d.to_string()))?
+                .len();
+            status("parsing GGUF");
+            config = gguf_config(&path)?;
+            status(&layer_status(d, true));
+            layers.push(layer(manifest::MEDIA_MODEL, d, size));
         }
         Source::Model(base_name) => {
             let m = store.resolve(base_name)?;

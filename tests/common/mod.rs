@@ -39,6 +39,7 @@ pub mod bert_synthetic;
 pub mod families;
 pub mod fault;
 pub mod qwen2_synthetic;
+pub mod registry;
 
 /// Lower-case hex sha256 of `bytes`.
 pub fn sha256_hex(bytes: &[u8]) -> String {
