@@ -5,7 +5,8 @@
 //!     cargo run --release --example gemm_bench [TYPE ...]
 //!
 //! Shape: 2048 x 640 weights (Gemma 3's FFN up projection) times 64 tokens; weights and
-//! activations are L2/L3-resident as in a prefill task. Each figure is the fastest of
+//! activations are L2/L3-resident as in a prefill task. `GEMM_SHAPE=ROWSxCOLSxTOKENS`
+//! sets another (e.g. `8192x896x8`: a slice of Qwen's output matrix at 8 sequences). Each figure is the fastest of
 //! repeated passes (robust to other load; `uptime` before running says how shared).
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -80,16 +81,33 @@ fn main() {
             })
             .collect()
     };
-    let (rows, cols, n) = (2048, 640, 64);
+    let (rows, cols, n) = match std::env::var("GEMM_SHAPE") {
+        Ok(v) => {
+            let d: Vec<usize> = v
+                .split('x')
+                .map(|p| p.parse().expect("ROWSxCOLSxTOKENS"))
+                .collect();
+            assert!(
+                d.len() == 3 && d[1] % 32 == 0,
+                "GEMM_SHAPE=ROWSxCOLSxTOKENS, COLS a multiple of 32"
+            );
+            (d[0], d[1], d[2])
+        }
+        Err(_) => (2048, 640, 64),
+    };
     let x = rand_f32(n * cols, 7);
     for ty in types {
-        let cols = if ty.block_size() == 256 { 768 } else { cols };
+        let cols = if ty.block_size() == 256 {
+            cols.next_multiple_of(256)
+        } else {
+            cols
+        };
         let w = matrix(ty, rows, cols);
         let rb = w.len() / rows;
         let act = vec_dot_type(ty).unwrap();
         let ar = act.row_bytes(cols as u64).unwrap() as usize;
         let mut a = vec![0u8; n * ar];
-        for (src, dst) in x.chunks_exact(640).zip(a.chunks_exact_mut(ar)) {
+        for (src, dst) in x.chunks_exact(x.len() / n).zip(a.chunks_exact_mut(ar)) {
             let mut v = src.to_vec();
             v.resize(cols, 0.5);
             quantize_activations(act, &v, dst).unwrap();
