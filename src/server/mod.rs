@@ -14,6 +14,7 @@ pub mod ollama;
 pub mod openai;
 pub mod store;
 pub mod stream;
+mod ui;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -131,6 +132,7 @@ async fn log_requests(State(state): State<AppState>, req: Request, next: Next) -
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/", get(root).head(root))
+        .route("/ui", get(ui::page).head(ui::page))
         .route("/api/version", get(version).head(version))
         .route("/api/generate", post(ollama::generate))
         .route("/api/chat", post(ollama::chat))
