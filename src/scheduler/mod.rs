@@ -17,6 +17,7 @@
 //! eviction are in `placement.rs` and `worker.rs`.
 
 mod embed;
+mod events;
 pub mod memory;
 mod placement;
 mod runner;
@@ -27,7 +28,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use tokio::sync::{mpsc as tmpsc, oneshot};
+use tokio::sync::oneshot;
 
 use crate::generate::{DoneReason, ModelSource, Stats};
 use crate::metrics::Metrics;
@@ -36,6 +37,7 @@ use crate::template::ChatTemplate;
 use crate::tokenizer::Tokenizer;
 
 pub use embed::EmbedReply;
+pub use events::{Events, MAX_BACKLOG};
 
 /// Scheduler settings (from the environment in `hearth serve`, explicit in tests).
 #[derive(Clone, Debug)]
@@ -172,7 +174,7 @@ enum Command {
         id: u64,
         job: Job,
         ticket: Ticket,
-        events: tmpsc::UnboundedSender<Event>,
+        events: events::EventSender,
     },
     Unload {
         name: String,
@@ -260,15 +262,15 @@ impl Lease {
 
     /// Starts a generation at the stepping thread's next step; the ticket stops counting
     /// against the queue once the sequence has a slot.
-    pub fn generate(&self, job: Job, ticket: Ticket) -> tmpsc::UnboundedReceiver<Event> {
-        let (tx, rx) = tmpsc::unbounded_channel();
+    pub fn generate(&self, job: Job, ticket: Ticket) -> Events {
+        let (tx, rx) = events::channel();
         if !self.shared.send(Command::Start {
             id: self.id,
             job,
             ticket,
             events: tx.clone(),
         }) {
-            let _ = tx.send(Event::Error(SchedError::Closed.to_string()));
+            tx.send(Event::Error(SchedError::Closed.to_string()));
         }
         rx
     }

@@ -16,9 +16,8 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::mpsc as tmpsc;
-
 use super::embed::{EmbedJob, EmbedQueue};
+use super::events::EventSender;
 use super::slots::Slots;
 use super::{Done, Event, Job, ModelInfo, Ticket};
 use crate::engine::{Logits, MemoryEstimate, SeqId, StepInput};
@@ -33,14 +32,14 @@ const MAX_CHUNK: usize = 512;
 pub(super) struct Queued {
     pub job: Job,
     pub ticket: Ticket,
-    pub events: tmpsc::UnboundedSender<Event>,
+    pub events: EventSender,
 }
 
 struct Active {
     gen: Generation,
     slot: usize,
     seq: SeqId,
-    events: tmpsc::UnboundedSender<Event>,
+    events: EventSender,
     arrived: Instant,
     last_token: Option<Instant>,
 }
@@ -132,11 +131,13 @@ impl Runner {
         self.embeds.push(job);
     }
 
-    /// One encoder pass over queued embedding inputs, if any.
-    pub fn embed_step(&mut self, metrics: &Metrics) {
-        if !self.embeds.is_empty() {
-            self.embeds.step(&mut self.loaded.engine, metrics);
+    /// One encoder pass over queued embedding inputs, if any; false when there were none.
+    pub fn embed_step(&mut self, metrics: &Metrics) -> bool {
+        if self.embeds.is_empty() {
+            return false;
         }
+        self.embeds.step(&mut self.loaded.engine, metrics);
+        true
     }
 
     /// Starts queued generations in free slots, in arrival order.
@@ -216,7 +217,9 @@ impl Runner {
     }
 
     /// One engine step over every active sequence.
-    pub fn step(&mut self, metrics: &Arc<Metrics>, prefill_slice: Duration) {
+    /// One engine step over every active sequence that can go; false when none could
+    /// (all paused for their slow clients).
+    pub fn step(&mut self, metrics: &Arc<Metrics>, prefill_slice: Duration) -> bool {
         // Arrival order: decoding sequences first (one token each), then prompt chunks.
         self.active.sort_by_key(|a| (a.gen.in_prompt(), a.arrived));
         let decoding = self.active.iter().filter(|a| !a.gen.in_prompt()).count();
@@ -241,6 +244,9 @@ impl Runner {
                 let n = a.gen.next_input(budget).len();
                 budget -= n;
                 n
+            } else if a.events.backed_up() {
+                // Paused: its client has not read what it was sent (see events.rs).
+                continue;
             } else {
                 a.gen.next_input(1).len()
             };
@@ -249,7 +255,7 @@ impl Runner {
             }
         }
         if plan.is_empty() {
-            return;
+            return false;
         }
         let inputs: Vec<StepInput<'_>> = plan
             .iter()
@@ -288,7 +294,7 @@ impl Runner {
                 let _ = a.events.send(Event::Error(msg.clone()));
                 self.finish(a, &m);
             }
-            return;
+            return true;
         }
         let tok = Arc::clone(&self.info.tokenizer);
         let mut row = 0;
@@ -327,5 +333,6 @@ impl Runner {
             let a = self.active.swap_remove(i);
             self.finish(a, &m);
         }
+        true
     }
 }

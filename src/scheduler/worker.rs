@@ -26,6 +26,9 @@ use crate::engine::MemoryEstimate;
 use crate::generate::{open_model, LoadOptions, Loaded, ModelSource};
 use crate::model::Model;
 
+/// How often paused sequences are looked at again while nothing else can run.
+const PAUSED_POLL: Duration = Duration::from_millis(5);
+
 struct Waiter {
     source: ModelSource,
     /// The context length the request asked for (0: the server's default).
@@ -50,6 +53,8 @@ pub(super) struct Worker {
     runners: Vec<Runner>,
     next_id: u64,
     closed: bool,
+    /// The last turn had work but none of it could go.
+    stalled: bool,
 }
 
 fn same_model(a: &ModelSource, b: &ModelSource) -> bool {
@@ -65,6 +70,7 @@ impl Worker {
             runners: Vec::new(),
             next_id: 1,
             closed: false,
+            stalled: false,
         }
     }
 
@@ -83,12 +89,16 @@ impl Worker {
             self.expire();
             let slice = self.shared.config.prefill_slice;
             // One step per model with work, in turn.
+            let mut progressed = false;
             for r in &mut self.runners {
                 if r.has_active() {
-                    r.step(&m, slice);
+                    progressed |= r.step(&m, slice);
                 }
-                r.embed_step(&m);
+                progressed |= r.embed_step(&m);
             }
+            // Work that could not go (every sequence paused for a slow client): wait a
+            // little for commands instead of spinning.
+            self.stalled = !progressed && self.busy();
         }
         let ids: Vec<u64> = self.runners.iter().map(|r| r.id).collect();
         for id in ids {
@@ -102,9 +112,9 @@ impl Worker {
     }
 
     /// Takes commands: without blocking while work runs, else waiting for one (or for
-    /// the next expiry).
+    /// the next expiry, or briefly when all work is paused).
     fn receive(&mut self) {
-        if !self.busy() {
+        if !self.busy() || self.stalled {
             let now = Instant::now();
             let wait = self
                 .runners
@@ -114,6 +124,12 @@ impl Worker {
                 .map(|t| t.saturating_duration_since(now))
                 .unwrap_or(Duration::from_secs(3600))
                 .max(Duration::from_millis(1));
+            // Paused sequences resume as their clients read: look again soon.
+            let wait = if self.stalled {
+                wait.min(PAUSED_POLL)
+            } else {
+                wait
+            };
             match self.rx.recv_timeout(wait) {
                 Ok(c) => self.handle(c),
                 Err(mpsc::RecvTimeoutError::Timeout) => {}

@@ -7,14 +7,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value};
-use tokio::sync::mpsc::UnboundedReceiver;
 
 use super::error::ApiError;
 use super::AppState;
 use crate::generate::load::{apply_request_options, prompt_ids};
 use crate::generate::ModelSource;
 use crate::sampler::SamplerOptions;
-use crate::scheduler::{Done, Event, Job, KeepAlive, Lease, ModelInfo, Ticket};
+use crate::scheduler::{Done, Event, Events, Job, KeepAlive, Lease, ModelInfo, Ticket};
 use crate::store::{Name, Store, StoreError};
 use crate::template::{ChatTemplate, Message};
 
@@ -55,7 +54,7 @@ pub struct Truncation {
 /// A started generation.
 pub struct Started {
     pub lease: Lease,
-    pub events: UnboundedReceiver<Event>,
+    pub events: Events,
     pub prompt_ids: Vec<u32>,
     pub truncation: Option<Truncation>,
     /// Time in the queue and loading.
@@ -66,7 +65,7 @@ pub struct Started {
 }
 
 /// The whole text and the end of a generation (for `stream: false`).
-pub async fn collect(events: &mut UnboundedReceiver<Event>) -> Result<(String, Done), ApiError> {
+pub async fn collect(events: &mut Events) -> Result<(String, Done), ApiError> {
     let mut text = String::new();
     while let Some(e) = events.recv().await {
         match e {

@@ -24,7 +24,6 @@ use axum::Json;
 use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
-use tokio::sync::mpsc::UnboundedReceiver;
 
 use super::error::{parse_body, ApiError};
 use super::infer::{self, GenRequest, Prompt, Started, Truncation};
@@ -32,7 +31,7 @@ use super::stream::{sse, sse_done, sse_event};
 use super::{ollama, read_body, AppState};
 use crate::civil::unix_seconds;
 use crate::generate::DoneReason;
-use crate::scheduler::{Done, Event, Lease};
+use crate::scheduler::{Done, Event, Events, Lease};
 use crate::store::{Entry, Name, Store};
 use crate::template::Message;
 
@@ -478,7 +477,7 @@ impl Reply {
 /// lease lives as long as the stream; dropping the stream cancels the sequence).
 struct Streaming {
     pending: VecDeque<Bytes>,
-    live: Option<(UnboundedReceiver<Event>, Lease)>,
+    live: Option<(Events, Lease)>,
     reply: Reply,
 }
 
