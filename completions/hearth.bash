@@ -19,6 +19,9 @@ _hearth() {
             hearth,bench)
                 cmd="hearth__subcmd__bench"
                 ;;
+            hearth,completion)
+                cmd="hearth__subcmd__completion"
+                ;;
             hearth,cp)
                 cmd="hearth__subcmd__cp"
                 ;;
@@ -67,6 +70,9 @@ _hearth() {
             hearth__subcmd__help,bench)
                 cmd="hearth__subcmd__help__subcmd__bench"
                 ;;
+            hearth__subcmd__help,completion)
+                cmd="hearth__subcmd__help__subcmd__completion"
+                ;;
             hearth__subcmd__help,cp)
                 cmd="hearth__subcmd__help__subcmd__cp"
                 ;;
@@ -113,7 +119,7 @@ _hearth() {
 
     case "${cmd}" in
         hearth)
-            opts="-h -V --help --version bench cp create list ls ps pull push rm run serve start show stop tokenize help"
+            opts="-h -V --help --version bench completion cp create list ls ps pull push rm run serve start show stop tokenize help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -176,6 +182,20 @@ _hearth() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        hearth__subcmd__completion)
+            opts="-h --help bash elvish fish powershell zsh"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         hearth__subcmd__cp)
             opts="-h --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -213,7 +233,7 @@ _hearth() {
             return 0
             ;;
         hearth__subcmd__help)
-            opts="bench cp create list ps pull push rm run serve show stop tokenize help"
+            opts="bench completion cp create list ps pull push rm run serve show stop tokenize help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -227,6 +247,20 @@ _hearth() {
             return 0
             ;;
         hearth__subcmd__help__subcmd__bench)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hearth__subcmd__help__subcmd__completion)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -585,4 +619,43 @@ if [[ "${BASH_VERSINFO[0]}" -eq 4 && "${BASH_VERSINFO[1]}" -ge 4 || "${BASH_VERS
     complete -F _hearth -o nosort -o bashdefault -o default hearth
 else
     complete -F _hearth -o bashdefault -o default hearth
+fi
+
+# Model names from the store (hearth __complete-models) for the MODEL arguments.
+_hearth_models() {
+    local line="${COMP_LINE:0:COMP_POINT}" cur="" sub="" w n=0 skip=0
+    local -a words
+    read -ra words <<< "$line"
+    if [[ "$line" != *" " && ${#words[@]} -gt 0 ]]; then
+        cur="${words[${#words[@]}-1]}"
+        unset "words[$((${#words[@]}-1))]"
+    fi
+    for w in "${words[@]:1}"; do
+        if ((skip)); then skip=0; continue; fi
+        case "$w" in
+            -o|--option|--system|-f|--file) skip=1 ;;
+            -*) ;;
+            *) if [[ -z "$sub" ]]; then sub="$w"; else n=$((n + 1)); fi ;;
+        esac
+    done
+    local want=0
+    case "$sub" in
+        rm) want=1 ;;
+        run|show|cp|push|stop) ((n == 0)) && want=1 ;;
+    esac
+    if ((want)) && [[ "$cur" != -* ]]; then
+        COMPREPLY=( $(compgen -W "$(hearth __complete-models 2>/dev/null)" -- "$cur") )
+        if [[ "$cur" == *:* ]]; then
+            local prefix="${cur%"${cur##*:}"}"
+            COMPREPLY=( "${COMPREPLY[@]#"$prefix"}" )
+        fi
+        ((${#COMPREPLY[@]})) && return 0
+    fi
+    _hearth "$@"
+}
+
+if [[ "${BASH_VERSINFO[0]}" -eq 4 && "${BASH_VERSINFO[1]}" -ge 4 || "${BASH_VERSINFO[0]}" -gt 4 ]]; then
+    complete -F _hearth_models -o nosort -o bashdefault -o default hearth
+else
+    complete -F _hearth_models -o bashdefault -o default hearth
 fi

@@ -27,6 +27,7 @@ end
 complete -c hearth -n "__fish_hearth_needs_command" -s h -l help -d 'Print help'
 complete -c hearth -n "__fish_hearth_needs_command" -s V -l version -d 'Print version'
 complete -c hearth -n "__fish_hearth_needs_command" -f -a "bench" -d 'Measure prompt processing and generation speed'
+complete -c hearth -n "__fish_hearth_needs_command" -f -a "completion" -d 'Print the shell completion script for bash, zsh, fish, elvish or powershell'
 complete -c hearth -n "__fish_hearth_needs_command" -f -a "cp" -d 'Copy a model under another name'
 complete -c hearth -n "__fish_hearth_needs_command" -f -a "create" -d 'Create a model from a Modelfile'
 complete -c hearth -n "__fish_hearth_needs_command" -f -a "list" -d 'List the models in the store'
@@ -49,6 +50,7 @@ complete -c hearth -n "__fish_hearth_using_subcommand bench" -s t -l threads -d 
 complete -c hearth -n "__fish_hearth_using_subcommand bench" -l batch -d 'Sequences decoded together, comma-separated (e.g. 1,2,4,8)' -r
 complete -c hearth -n "__fish_hearth_using_subcommand bench" -l json -d 'Print one JSON array instead of a table'
 complete -c hearth -n "__fish_hearth_using_subcommand bench" -s h -l help -d 'Print help'
+complete -c hearth -n "__fish_hearth_using_subcommand completion" -s h -l help -d 'Print help'
 complete -c hearth -n "__fish_hearth_using_subcommand cp" -s h -l help -d 'Print help'
 complete -c hearth -n "__fish_hearth_using_subcommand create" -s f -l file -d 'The Modelfile (default ./Modelfile; without one, FROM the current directory)' -r -F
 complete -c hearth -n "__fish_hearth_using_subcommand create" -s h -l help -d 'Print help'
@@ -81,17 +83,54 @@ complete -c hearth -n "__fish_hearth_using_subcommand stop" -s h -l help -d 'Pri
 complete -c hearth -n "__fish_hearth_using_subcommand tokenize" -l no-bos -d 'Do not add the BOS token the model would add'
 complete -c hearth -n "__fish_hearth_using_subcommand tokenize" -l decode -d 'Decode a JSON array of token ids to text instead'
 complete -c hearth -n "__fish_hearth_using_subcommand tokenize" -s h -l help -d 'Print help'
-complete -c hearth -n "__fish_hearth_using_subcommand help; and not __fish_seen_subcommand_from bench cp create list ps pull push rm run serve show stop tokenize help" -f -a "bench" -d 'Measure prompt processing and generation speed'
-complete -c hearth -n "__fish_hearth_using_subcommand help; and not __fish_seen_subcommand_from bench cp create list ps pull push rm run serve show stop tokenize help" -f -a "cp" -d 'Copy a model under another name'
-complete -c hearth -n "__fish_hearth_using_subcommand help; and not __fish_seen_subcommand_from bench cp create list ps pull push rm run serve show stop tokenize help" -f -a "create" -d 'Create a model from a Modelfile'
-complete -c hearth -n "__fish_hearth_using_subcommand help; and not __fish_seen_subcommand_from bench cp create list ps pull push rm run serve show stop tokenize help" -f -a "list" -d 'List the models in the store'
-complete -c hearth -n "__fish_hearth_using_subcommand help; and not __fish_seen_subcommand_from bench cp create list ps pull push rm run serve show stop tokenize help" -f -a "ps" -d 'List the models the running server has loaded'
-complete -c hearth -n "__fish_hearth_using_subcommand help; and not __fish_seen_subcommand_from bench cp create list ps pull push rm run serve show stop tokenize help" -f -a "pull" -d 'Pull a model from a registry'
-complete -c hearth -n "__fish_hearth_using_subcommand help; and not __fish_seen_subcommand_from bench cp create list ps pull push rm run serve show stop tokenize help" -f -a "push" -d 'Push a model to a registry'
-complete -c hearth -n "__fish_hearth_using_subcommand help; and not __fish_seen_subcommand_from bench cp create list ps pull push rm run serve show stop tokenize help" -f -a "rm" -d 'Remove models'
-complete -c hearth -n "__fish_hearth_using_subcommand help; and not __fish_seen_subcommand_from bench cp create list ps pull push rm run serve show stop tokenize help" -f -a "run" -d 'Run a model: answer a prompt, or chat'
-complete -c hearth -n "__fish_hearth_using_subcommand help; and not __fish_seen_subcommand_from bench cp create list ps pull push rm run serve show stop tokenize help" -f -a "serve" -d 'Start the server (Ollama and OpenAI APIs)'
-complete -c hearth -n "__fish_hearth_using_subcommand help; and not __fish_seen_subcommand_from bench cp create list ps pull push rm run serve show stop tokenize help" -f -a "show" -d 'Show information about a model'
-complete -c hearth -n "__fish_hearth_using_subcommand help; and not __fish_seen_subcommand_from bench cp create list ps pull push rm run serve show stop tokenize help" -f -a "stop" -d 'Unload a model from the running server'
-complete -c hearth -n "__fish_hearth_using_subcommand help; and not __fish_seen_subcommand_from bench cp create list ps pull push rm run serve show stop tokenize help" -f -a "tokenize" -d 'Print the token ids of a text (or, with --decode, the text of token ids)'
-complete -c hearth -n "__fish_hearth_using_subcommand help; and not __fish_seen_subcommand_from bench cp create list ps pull push rm run serve show stop tokenize help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c hearth -n "__fish_hearth_using_subcommand help; and not __fish_seen_subcommand_from bench completion cp create list ps pull push rm run serve show stop tokenize help" -f -a "bench" -d 'Measure prompt processing and generation speed'
+complete -c hearth -n "__fish_hearth_using_subcommand help; and not __fish_seen_subcommand_from bench completion cp create list ps pull push rm run serve show stop tokenize help" -f -a "completion" -d 'Print the shell completion script for bash, zsh, fish, elvish or powershell'
+complete -c hearth -n "__fish_hearth_using_subcommand help; and not __fish_seen_subcommand_from bench completion cp create list ps pull push rm run serve show stop tokenize help" -f -a "cp" -d 'Copy a model under another name'
+complete -c hearth -n "__fish_hearth_using_subcommand help; and not __fish_seen_subcommand_from bench completion cp create list ps pull push rm run serve show stop tokenize help" -f -a "create" -d 'Create a model from a Modelfile'
+complete -c hearth -n "__fish_hearth_using_subcommand help; and not __fish_seen_subcommand_from bench completion cp create list ps pull push rm run serve show stop tokenize help" -f -a "list" -d 'List the models in the store'
+complete -c hearth -n "__fish_hearth_using_subcommand help; and not __fish_seen_subcommand_from bench completion cp create list ps pull push rm run serve show stop tokenize help" -f -a "ps" -d 'List the models the running server has loaded'
+complete -c hearth -n "__fish_hearth_using_subcommand help; and not __fish_seen_subcommand_from bench completion cp create list ps pull push rm run serve show stop tokenize help" -f -a "pull" -d 'Pull a model from a registry'
+complete -c hearth -n "__fish_hearth_using_subcommand help; and not __fish_seen_subcommand_from bench completion cp create list ps pull push rm run serve show stop tokenize help" -f -a "push" -d 'Push a model to a registry'
+complete -c hearth -n "__fish_hearth_using_subcommand help; and not __fish_seen_subcommand_from bench completion cp create list ps pull push rm run serve show stop tokenize help" -f -a "rm" -d 'Remove models'
+complete -c hearth -n "__fish_hearth_using_subcommand help; and not __fish_seen_subcommand_from bench completion cp create list ps pull push rm run serve show stop tokenize help" -f -a "run" -d 'Run a model: answer a prompt, or chat'
+complete -c hearth -n "__fish_hearth_using_subcommand help; and not __fish_seen_subcommand_from bench completion cp create list ps pull push rm run serve show stop tokenize help" -f -a "serve" -d 'Start the server (Ollama and OpenAI APIs)'
+complete -c hearth -n "__fish_hearth_using_subcommand help; and not __fish_seen_subcommand_from bench completion cp create list ps pull push rm run serve show stop tokenize help" -f -a "show" -d 'Show information about a model'
+complete -c hearth -n "__fish_hearth_using_subcommand help; and not __fish_seen_subcommand_from bench completion cp create list ps pull push rm run serve show stop tokenize help" -f -a "stop" -d 'Unload a model from the running server'
+complete -c hearth -n "__fish_hearth_using_subcommand help; and not __fish_seen_subcommand_from bench completion cp create list ps pull push rm run serve show stop tokenize help" -f -a "tokenize" -d 'Print the token ids of a text (or, with --decode, the text of token ids)'
+complete -c hearth -n "__fish_hearth_using_subcommand help; and not __fish_seen_subcommand_from bench completion cp create list ps pull push rm run serve show stop tokenize help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+
+# Model names from the store (hearth __complete-models) for the MODEL arguments.
+function __fish_hearth_wants_model
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    set -l sub ""
+    set -l n 0
+    set -l skip 0
+    for w in $cmd
+        if test $skip = 1
+            set skip 0
+            continue
+        end
+        switch $w
+            case -o --option --system -f --file
+                set skip 1
+            case '-*'
+            case '*'
+                if test -z "$sub"
+                    set sub $w
+                else
+                    set n (math $n + 1)
+                end
+        end
+    end
+    switch $sub
+        case rm
+            return 0
+        case run show cp push stop
+            test $n = 0
+        case '*'
+            return 1
+    end
+end
+
+complete -c hearth -n "__fish_hearth_wants_model" -a "(hearth __complete-models 2>/dev/null)" -d 'Model'

@@ -20,6 +20,12 @@ pub const ENVIRONMENT: &[EnvVar] = &[
         help: "hearth's own directory (chat history); default ~/.hearth",
     },
     EnvVar {
+        name: "RUST_LOG",
+        fallback: None,
+        help: "debug or trace: print an error's whole chain of causes, one a line (and a \
+               backtrace when RUST_BACKTRACE=1 is set too)",
+    },
+    EnvVar {
         name: "HEARTH_MODELS",
         fallback: Some("OLLAMA_MODELS"),
         help: "the model store, laid out as Ollama's; default ~/.hearth/models",

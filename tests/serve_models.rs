@@ -302,7 +302,8 @@ fn ps_and_stop_without_a_server() {
         assert_eq!(
             utf8(&out.stderr),
             format!(
-                "Error: could not connect to hearth server (is 'hearth serve' running on {addr}?)\n"
+                "Error: could not connect to a hearth server at {addr}, start one with: \
+                 hearth serve (or set HEARTH_HOST to its address)\n"
             ),
             "{args:?}"
         );

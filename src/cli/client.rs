@@ -72,7 +72,8 @@ impl Client {
                 ) =>
             {
                 Err(anyhow!(
-                    "could not connect to hearth server (is 'hearth serve' running on {}?)",
+                    "could not connect to a hearth server at {}, start one with: hearth serve \
+                     (or set HEARTH_HOST to its address)",
                     self.addr
                 ))
             }

@@ -1,12 +1,15 @@
 //! The command line: clap definitions and dispatch, one file per subcommand.
 //!
-//! Exit codes: 0 success, 1 an error (printed to stderr as one `Error: …` chain),
-//! 2 a usage error (clap's own).
+//! Exit codes: 0 success, 1 an error (printed to stderr as one `Error: …` line: the
+//! cause, then the fix where there is one), 2 a usage error (clap's own). `RUST_LOG=debug`
+//! prints an error's whole chain, one cause a line (and a backtrace with RUST_BACKTRACE=1).
 
 mod bench;
 mod client;
+mod completion;
 mod cp;
 mod create;
+pub mod docs;
 mod list;
 mod model_ref;
 mod ps;
@@ -21,9 +24,11 @@ mod stop;
 mod tokenize;
 mod wrap;
 
+pub use completion::script as completion_script;
+
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 /// Pull, run and serve local LLMs on an ordinary CPU.
 #[derive(Debug, Parser)]
@@ -37,6 +42,8 @@ pub struct Cli {
 pub enum Command {
     /// Measure prompt processing and generation speed
     Bench(bench::BenchArgs),
+    /// Print the shell completion script for bash, zsh, fish, elvish or powershell
+    Completion(completion::CompletionArgs),
     /// Copy a model under another name
     Cp(cp::CpArgs),
     /// Create a model from a Modelfile
@@ -65,11 +72,44 @@ pub enum Command {
     Tokenize(tokenize::TokenizeArgs),
 }
 
+/// The hidden command the shell completions run for model names (`hearth
+/// __complete-models`). Not a clap subcommand: clap_complete would list even a hidden
+/// one in the zsh script's `help` completions.
+const COMPLETE_MODELS: &str = "__complete-models";
+
+/// `hearth 0.1.0 (kernels: avx2)`: the version and the kernel set this CPU gets (or
+/// `HEARTH_KERNEL` forces). Set at run time only, so the generated man pages, which
+/// show the bare version, do not depend on the machine that made them.
+fn version() -> &'static str {
+    static V: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    V.get_or_init(|| {
+        format!(
+            "{} (kernels: {})",
+            env!("CARGO_PKG_VERSION"),
+            crate::quant::simd::kernel().name()
+        )
+    })
+}
+
+/// Whether `RUST_LOG` asks for details (debug or trace, for any target).
+fn details_wanted() -> bool {
+    std::env::var("RUST_LOG").is_ok_and(|v| v.contains("debug") || v.contains("trace"))
+}
+
 /// Parses the process arguments, runs the command, and maps errors to an exit code.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    if std::env::args_os()
+        .nth(1)
+        .is_some_and(|a| a == COMPLETE_MODELS)
+    {
+        let _ = completion::complete_models();
+        return ExitCode::SUCCESS;
+    }
+    let matches = Cli::command().version(version()).get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let result = match cli.command {
         Command::Bench(args) => bench::run(args),
+        Command::Completion(args) => completion::run(args),
         Command::Cp(args) => cp::run(args),
         Command::Create(args) => create::run(args),
         Command::List(args) => list::run(args),
@@ -85,7 +125,12 @@ pub fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if details_wanted() => {
+            eprintln!("Error: {e:?}");
+            ExitCode::FAILURE
+        }
         Err(e) => {
+            // `{:#}`: the whole chain on one line, "outer: inner: root cause".
             eprintln!("Error: {e:#}");
             ExitCode::FAILURE
         }

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{anyhow, Context, Result};
 
 use crate::generate::ModelSource;
 use crate::registry::{progress, Client, Options};
@@ -47,6 +47,18 @@ pub fn gguf_path(arg: &str, pull: bool, insecure: bool) -> Result<PathBuf> {
             client.pull(&name)?;
             Ok(store.model_path(&name)?)
         }
+        Err(StoreError::NotFound(_)) => Err(not_found(arg)),
         r => r.with_context(|| format!("cannot use model '{arg}'")),
     }
+}
+
+/// The error of a model name that is not in the store, with the command that gets it.
+pub fn not_found(arg: &str) -> anyhow::Error {
+    anyhow!("model \"{arg}\" not found, try: hearth pull {arg}")
+}
+
+/// The error of a model name that is not in the store, for commands where pulling it
+/// makes no sense (rm, push).
+pub fn not_in_store(arg: &str) -> anyhow::Error {
+    anyhow!("model \"{arg}\" not found, see: hearth list")
 }

@@ -4,7 +4,7 @@ use anyhow::Result;
 use clap::Args;
 
 use crate::registry::{progress, Client, Options};
-use crate::store::{Name, Store};
+use crate::store::{Name, Store, StoreError};
 
 #[derive(Debug, Args)]
 pub struct PushArgs {
@@ -22,6 +22,11 @@ pub fn run(args: PushArgs) -> Result<()> {
         insecure: args.insecure,
         ..Options::default()
     };
-    Client::new(Store::open(), opts, progress::for_stderr()).push(&name)?;
+    let store = Store::open();
+    // Checked before the push starts, so a missing model is the only line printed.
+    if let Err(StoreError::NotFound(_)) = store.manifest_bytes(&name) {
+        return Err(super::model_ref::not_in_store(&args.name));
+    }
+    Client::new(store, opts, progress::for_stderr()).push(&name)?;
     Ok(())
 }

@@ -3,7 +3,7 @@
 use anyhow::Result;
 use clap::Args;
 
-use crate::store::{Name, Store};
+use crate::store::{Name, Store, StoreError};
 
 #[derive(Debug, Args)]
 pub struct RmArgs {
@@ -16,7 +16,10 @@ pub fn run(args: RmArgs) -> Result<()> {
     let store = Store::open();
     for n in &args.names {
         let name = Name::parse(n)?;
-        store.remove(&name)?;
+        match store.remove(&name) {
+            Err(StoreError::NotFound(_)) => return Err(super::model_ref::not_in_store(n)),
+            r => r?,
+        }
         println!("deleted '{n}'");
     }
     Ok(())

@@ -58,9 +58,11 @@ pub fn apply_options(
     pairs: &[String],
 ) -> Result<(), OptionError> {
     for p in pairs {
-        let (k, v) = p
-            .split_once('=')
-            .ok_or_else(|| OptionError(format!("option '{p}' is not KEY=VALUE")))?;
+        let (k, v) = p.split_once('=').ok_or_else(|| {
+            OptionError(format!(
+                "option '{p}' is not KEY=VALUE, e.g. -o temperature=0"
+            ))
+        })?;
         set_option(load, sampling, k.trim(), v)?;
     }
     Ok(())

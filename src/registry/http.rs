@@ -164,7 +164,22 @@ impl Http {
                     });
                 }
                 Err(ureq::Error::Transport(t)) if t.kind() == ureq::ErrorKind::Dns => {
-                    return Err(RegistryError::Unreachable(t.to_string()))
+                    return Err(RegistryError::Unreachable(format!(
+                        "cannot resolve the registry host {}",
+                        authority(&url)
+                    )))
+                }
+                // ureq's text repeats the URL; the cause alone reads better. Still a
+                // Network error: a refused connection is retried like any other.
+                Err(ureq::Error::Transport(t)) if t.kind() == ureq::ErrorKind::ConnectionFailed => {
+                    let cause = std::error::Error::source(&t)
+                        .map_or_else(|| t.to_string(), |s| s.to_string());
+                    let cause = cause.split(" (os error").next().unwrap_or_default();
+                    return Err(RegistryError::Network(format!(
+                        "cannot connect to the registry at {}: {cause} (is it running, \
+                         and is the host right?)",
+                        authority(&url)
+                    )));
                 }
                 Err(e) => return Err(RegistryError::Network(format!("{method} {url}: {e}"))),
             }
