@@ -155,6 +155,7 @@ pub const PAGES: &[Page] = &[
             "HEARTH_MODELS",
             "HEARTH_NUM_THREADS",
             "HEARTH_KERNEL",
+            "HEARTH_MLOCK",
         ],
         examples: &[
             (
@@ -186,6 +187,7 @@ pub const PAGES: &[Page] = &[
             "HEARTH_KEEP_ALIVE",
             "HEARTH_CONTEXT_LENGTH",
             "HEARTH_MAX_MEMORY",
+            "HEARTH_MLOCK",
             "HEARTH_NUM_THREADS",
             "HEARTH_KERNEL",
         ],

@@ -20,6 +20,7 @@ pub fn environment() -> String {
         "HEARTH_KEEP_ALIVE",
         "HEARTH_CONTEXT_LENGTH",
         "HEARTH_MAX_MEMORY",
+        "HEARTH_MLOCK",
         "HEARTH_NUM_THREADS",
     ])
 }
