@@ -354,6 +354,16 @@ mod tests {
     }
 
     #[test]
+    fn host_checked_only_on_loopback() {
+        let on = |addr: &str| Guard::new(addr.parse().unwrap(), Vec::new(), &[]);
+        assert!(!on("127.0.0.1:11434").host_allowed("evil.example"));
+        assert!(!on("[::1]:11434").host_allowed("evil.example"));
+        // Bound beyond loopback (as Ollama): the owner chose to be reachable by name.
+        assert!(on("0.0.0.0:11434").host_allowed("evil.example"));
+        assert!(on("192.168.1.2:11434").host_allowed("my-server.lan:11434"));
+    }
+
+    #[test]
     fn globs() {
         assert!(glob("http://localhost:*", "http://localhost:3000"));
         assert!(glob("app://*", "app://"));
