@@ -88,7 +88,7 @@ fn main() {
                 .map(|p| p.parse().expect("ROWSxCOLSxTOKENS"))
                 .collect();
             assert!(
-                d.len() == 3 && d[1] % 32 == 0,
+                d.len() == 3 && d[1].is_multiple_of(32),
                 "GEMM_SHAPE=ROWSxCOLSxTOKENS, COLS a multiple of 32"
             );
             (d[0], d[1], d[2])
