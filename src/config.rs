@@ -88,6 +88,13 @@ pub const ENVIRONMENT: &[EnvVar] = &[
                and cgroup allow, less 512 MiB",
     },
     EnvVar {
+        name: "HEARTH_MLOCK",
+        fallback: None,
+        help: "1 or true: lock each loaded model's weights in memory (mlock), so that they \
+               are never paged out; needs a locked-memory limit (ulimit -l) as large as the \
+               model",
+    },
+    EnvVar {
         name: "HEARTH_NUM_THREADS",
         fallback: None,
         help: "inference threads; default 0, one per CPU",
@@ -281,6 +288,12 @@ pub fn num_parallel() -> usize {
         .and_then(|v| v.parse::<usize>().ok())
         .filter(|&n| n > 0)
         .unwrap_or(4)
+}
+
+/// Whether loaded weights are locked in memory: `$HEARTH_MLOCK` is 1, true, yes or on.
+pub fn mlock() -> bool {
+    var(&["HEARTH_MLOCK"])
+        .is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on"))
 }
 
 /// Models kept loaded at once: `$HEARTH_MAX_LOADED_MODELS`, else

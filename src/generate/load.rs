@@ -252,6 +252,13 @@ impl Loaded {
                 .context("cannot use the model's template layer")?;
             template_notice = None;
         }
+        if crate::config::mlock() {
+            model
+                .file()
+                .lock_memory()
+                .map_err(anyhow::Error::msg)
+                .with_context(|| format!("cannot load {}", path.display()))?;
+        }
         let engine = Engine::new(
             model,
             EngineOptions {

@@ -113,6 +113,23 @@ impl GgufFile {
         GgufFile::parse(Backing::Mmap(map))
     }
 
+    /// Locks the mapped file in memory (`mlock`), so that the kernel never evicts the
+    /// weights under memory pressure; the pages are read in now. An owned buffer needs
+    /// nothing. The error says what limit to raise.
+    pub fn lock_memory(&self) -> Result<(), String> {
+        let Backing::Mmap(m) = &self.bytes else {
+            return Ok(());
+        };
+        m.lock().map_err(|e| {
+            format!(
+                "cannot lock the {} MiB of model weights in memory ({e}): raise the locked-memory \
+                 limit (ulimit -l unlimited; LimitMEMLOCK=infinity under systemd; \
+                 ulimits: memlock: -1 in compose), or unset HEARTH_MLOCK",
+                m.len().div_ceil(1 << 20)
+            )
+        })
+    }
+
     /// Parses a GGUF image held in memory.
     pub fn from_bytes(bytes: Vec<u8>) -> Result<GgufFile, GgufError> {
         GgufFile::parse(Backing::Owned(bytes))

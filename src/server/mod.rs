@@ -16,6 +16,7 @@ pub mod ollama;
 pub mod openai;
 pub mod store;
 pub mod stream;
+mod ui;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -137,6 +138,7 @@ pub fn router(state: AppState, guard: Arc<guard::Guard>) -> Router {
     };
     Router::new()
         .route("/", get(root).head(root))
+        .route("/ui", get(ui::page).head(ui::page))
         .route("/api/version", get(version).head(version))
         .route("/api/generate", post(ollama::generate))
         .route("/api/chat", post(ollama::chat))

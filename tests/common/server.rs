@@ -129,6 +129,11 @@ impl Server {
         }
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// `host:port`
     pub fn addr(&self) -> &str {
         self.url.trim_start_matches("http://")
