@@ -37,6 +37,28 @@ pub const ENVIRONMENT: &[EnvVar] = &[
                [http://]host[:port]; default 127.0.0.1:11434 (:port alone: all interfaces)",
     },
     EnvVar {
+        name: "HEARTH_ORIGINS",
+        fallback: Some("OLLAMA_ORIGINS"),
+        help: "extra origins (comma-separated, * as a wildcard; * alone allows all) whose \
+               browser pages may call the server, added to the defaults: localhost, \
+               127.0.0.1 and 0.0.0.0 on any port, app://, file://, tauri://, \
+               vscode-webview:// and vscode-file://; a request from any other origin is \
+               refused (403)",
+    },
+    EnvVar {
+        name: "HEARTH_API_KEY",
+        fallback: None,
+        help: "API keys (comma-separated): when set, every request but GET / must send \
+               Authorization: Bearer KEY (401 otherwise); hearth ps and hearth stop send \
+               the first",
+    },
+    EnvVar {
+        name: "HEARTH_API_KEY_FILE",
+        fallback: None,
+        help: "a file of API keys, one a line (blank lines and # comments ignored), \
+               required as HEARTH_API_KEY's are (the two lists are joined)",
+    },
+    EnvVar {
         name: "HEARTH_NUM_PARALLEL",
         fallback: Some("OLLAMA_NUM_PARALLEL"),
         help: "sequences the server computes at once per model; default 4",
@@ -206,6 +228,63 @@ pub fn connect_addr(bound: &str) -> String {
         Some(("[::]", p)) => format!("[::1]:{p}"),
         _ => bound.to_string(),
     }
+}
+
+/// The origins a browser page may call the server from, Ollama's defaults after
+/// `$HEARTH_ORIGINS` (else `$OLLAMA_ORIGINS`, comma-separated). Patterns: `*` matches
+/// any run of characters, `*` alone allows every origin.
+pub fn origins() -> Vec<String> {
+    let mut out: Vec<String> = var(&["HEARTH_ORIGINS", "OLLAMA_ORIGINS"])
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|o| !o.is_empty())
+        .map(str::to_string)
+        .collect();
+    for host in ["localhost", "127.0.0.1", "0.0.0.0"] {
+        for scheme in ["http", "https"] {
+            out.push(format!("{scheme}://{host}"));
+            out.push(format!("{scheme}://{host}:*"));
+        }
+    }
+    for scheme in ["app", "file", "tauri", "vscode-webview", "vscode-file"] {
+        out.push(format!("{scheme}://*"));
+    }
+    out
+}
+
+/// The API keys the server requires: `$HEARTH_API_KEY` (comma-separated) and the lines
+/// of `$HEARTH_API_KEY_FILE` (blank lines and `#` comments skipped). Empty when neither
+/// is set. A file that cannot be read, or variables that are set but name no key, are
+/// an error: the server must not start open when its owner meant it closed.
+pub fn api_keys() -> Result<Vec<String>, String> {
+    let mut keys = Vec::new();
+    let mut set = false;
+    if let Some(v) = var(&["HEARTH_API_KEY"]) {
+        set = true;
+        keys.extend(
+            v.split(',')
+                .map(str::trim)
+                .filter(|k| !k.is_empty())
+                .map(str::to_string),
+        );
+    }
+    if let Some(path) = var(&["HEARTH_API_KEY_FILE"]) {
+        set = true;
+        // The error names the file, never its contents.
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| format!("cannot read HEARTH_API_KEY_FILE {path}: {e}"))?;
+        keys.extend(
+            text.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .map(str::to_string),
+        );
+    }
+    if set && keys.is_empty() {
+        return Err("HEARTH_API_KEY or HEARTH_API_KEY_FILE is set but holds no key".into());
+    }
+    Ok(keys)
 }
 
 /// Sequences served at once per model: `$HEARTH_NUM_PARALLEL`, else `$OLLAMA_NUM_PARALLEL`,

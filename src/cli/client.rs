@@ -10,6 +10,8 @@ use serde_json::Value;
 pub struct Client {
     addr: String,
     agent: ureq::Agent,
+    /// `Authorization: Bearer …` for a server that requires a key.
+    auth: Option<String>,
 }
 
 impl Client {
@@ -25,6 +27,20 @@ impl Client {
             agent: ureq::AgentBuilder::new()
                 .timeout_connect(Duration::from_secs(5))
                 .build(),
+            // The first of the keys the server's own variables name (a file that cannot
+            // be read gives none; the server's 401 then says a key is needed).
+            auth: crate::config::api_keys()
+                .ok()
+                .and_then(|k| k.into_iter().next())
+                .map(|k| format!("Bearer {k}")),
+        }
+    }
+
+    fn request(&self, method: &str, path: &str) -> ureq::Request {
+        let r = self.agent.request(method, &self.url(path));
+        match &self.auth {
+            Some(a) => r.set("Authorization", a),
+            None => r,
         }
     }
 
@@ -34,15 +50,14 @@ impl Client {
 
     /// `GET path`, its JSON body.
     pub fn get(&self, path: &str) -> Result<Value> {
-        let r = self.agent.get(&self.url(path)).call();
+        let r = self.request("GET", path).call();
         self.json(r)
     }
 
     /// `POST path` with a JSON body, the JSON answer.
     pub fn post(&self, path: &str, body: &Value) -> Result<Value> {
         let r = self
-            .agent
-            .post(&self.url(path))
+            .request("POST", path)
             .set("Content-Type", "application/json")
             .send_string(&body.to_string());
         self.json(r)

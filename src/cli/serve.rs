@@ -13,6 +13,9 @@ pub struct ServeArgs {}
 pub fn environment() -> String {
     crate::config::environment_help(&[
         "HEARTH_HOST",
+        "HEARTH_ORIGINS",
+        "HEARTH_API_KEY",
+        "HEARTH_API_KEY_FILE",
         "HEARTH_MODELS",
         "HEARTH_NUM_PARALLEL",
         "HEARTH_MAX_QUEUE",
@@ -33,6 +36,8 @@ pub fn run(_args: ServeArgs) -> Result<()> {
         .build()
         .context("cannot start the async runtime")?;
     rt.block_on(async {
+        // A key file that cannot be read stops the server before it listens.
+        crate::config::api_keys().map_err(anyhow::Error::msg)?;
         let addr = crate::config::host();
         let listener = tokio::net::TcpListener::bind(&addr)
             .await

@@ -23,6 +23,10 @@ use super::{ollama, read_body, AppState};
 use crate::generate::embed::{finish, fit, input_ids, EmbedError, EmbedInput};
 use crate::scheduler::{KeepAlive, ModelInfo};
 
+/// The most inputs one embedding request may carry (OpenAI's limit): with the body
+/// limit, it bounds the vectors one request makes the server hold (2048 of them).
+pub const MAX_INPUTS: usize = 2048;
+
 /// One input as a client sends it.
 enum Input {
     Text(String),
@@ -67,6 +71,12 @@ fn not_embedding(model: &str) -> ApiError {
 
 async fn embed(state: &AppState, req: EmbedRequest) -> Result<Embedded, ApiError> {
     let arrived = Instant::now();
+    if req.inputs.len() > MAX_INPUTS {
+        return Err(ApiError::bad_request(format!(
+            "too many inputs: {} (the limit is {MAX_INPUTS} per request)",
+            req.inputs.len()
+        )));
+    }
     let ticket = state.scheduler.ticket()?;
     let source = infer::resolve(&req.model).await?;
     let (_, requested_ctx) = infer::options(&source, &req.options)?;

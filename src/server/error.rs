@@ -1,5 +1,6 @@
 //! The one place where errors become HTTP statuses and bodies: Ollama's
-//! `{"error": "…"}` on `/api/*`, OpenAI's `{"error": {"message", "type", …}}` on `/v1/*`.
+//! `{"error": "…"}` on `/api/*`, OpenAI's `{"error": {"message", "type", …}}` on `/v1/*`,
+//! Anthropic's `{"type": "error", "error": {"type", "message"}}` on `/v1/messages*`.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -13,6 +14,8 @@ use crate::scheduler::SchedError;
 pub struct ApiError {
     pub status: StatusCode,
     pub message: String,
+    /// OpenAI's machine-readable `code` (e.g. `invalid_api_key`), when there is one.
+    pub code: Option<&'static str>,
 }
 
 impl ApiError {
@@ -20,7 +23,20 @@ impl ApiError {
         ApiError {
             status,
             message: message.into(),
+            code: None,
         }
+    }
+
+    /// A request without a valid API key (OpenAI's `invalid_api_key`).
+    pub fn unauthorized(message: impl Into<String>) -> ApiError {
+        ApiError {
+            code: Some("invalid_api_key"),
+            ..ApiError::new(StatusCode::UNAUTHORIZED, message)
+        }
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::FORBIDDEN, message)
     }
 
     pub fn bad_request(message: impl Into<String>) -> ApiError {
@@ -47,9 +63,36 @@ impl ApiError {
             s if s.is_client_error() => "invalid_request_error",
             _ => "api_error",
         };
-        let body =
-            json!({"error": {"message": self.message, "type": kind, "param": null, "code": null}});
+        let body = json!({"error": {"message": self.message, "type": kind, "param": null,
+                                    "code": self.code}});
         (self.status, Json(body)).into_response()
+    }
+
+    /// The body Anthropic's clients parse.
+    pub fn anthropic(self) -> Response {
+        let kind = match self.status {
+            StatusCode::UNAUTHORIZED => "authentication_error",
+            StatusCode::FORBIDDEN => "permission_error",
+            StatusCode::NOT_FOUND => "not_found_error",
+            StatusCode::PAYLOAD_TOO_LARGE => "request_too_large",
+            StatusCode::SERVICE_UNAVAILABLE => "overloaded_error",
+            s if s.is_client_error() => "invalid_request_error",
+            _ => "api_error",
+        };
+        let body = json!({"type": "error", "error": {"type": kind, "message": self.message}});
+        (self.status, Json(body)).into_response()
+    }
+
+    /// The error in the shape of the API `path` belongs to (for answers given before a
+    /// handler runs: refused hosts, origins and keys).
+    pub fn for_path(self, path: &str) -> Response {
+        if path.starts_with("/v1/messages") {
+            self.anthropic()
+        } else if path.starts_with("/v1/") || path == "/v1" {
+            self.openai()
+        } else {
+            self.into_response()
+        }
     }
 }
 

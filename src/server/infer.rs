@@ -169,6 +169,9 @@ pub async fn start(state: &AppState, req: GenRequest) -> Result<Started, ApiErro
     }
     let num_ctx = context_length(&info, requested_ctx, state.scheduler.config().num_ctx);
     check_memory(&info, num_ctx)?;
+    // `num_predict` (at most i32::MAX, else the option is a 400) needs no cap of its own:
+    // a sequence ends when its context is full (done_reason "length"), so it yields at
+    // most num_ctx minus the prompt's tokens, and nothing is allocated ahead from it.
     let system = req.system.clone().or(info.source.layers.system.clone());
     let truncate = req.truncate;
     let prompt = req.prompt;

@@ -4,10 +4,12 @@
 //! [`serve`] takes a bound listener and a shutdown future (tests bind port 0). HTTP work,
 //! JSON and tokenisation run on tokio's threads; only the scheduler's stepping thread
 //! runs the engine. Each request is logged in one line (method, path, status, duration)
-//! and counted in `/metrics`.
+//! and counted in `/metrics`. Before routing, [`guard`] checks the Host header, the
+//! CORS origin and the API key.
 
 mod embed;
 pub mod error;
+pub mod guard;
 pub mod infer;
 pub mod models;
 pub mod ollama;
@@ -128,8 +130,12 @@ async fn log_requests(State(state): State<AppState>, req: Request, next: Next) -
     resp
 }
 
-/// Every route.
-pub fn router(state: AppState) -> Router {
+/// Every route, behind `guard`.
+pub fn router(state: AppState, guard: Arc<guard::Guard>) -> Router {
+    let gs = guard::GuardState {
+        guard,
+        metrics: Arc::clone(&state.metrics),
+    };
     Router::new()
         .route("/", get(root).head(root))
         .route("/ui", get(ui::page).head(ui::page))
@@ -158,16 +164,36 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .fallback(not_found)
         .route_layer(middleware::from_fn_with_state(state.clone(), log_requests))
+        // Outside the routes, so that it sees every request (unmatched paths and
+        // OPTIONS included) before any handler does.
+        .layer(middleware::from_fn_with_state(gs, guard::check))
         .with_state(state)
 }
 
-/// Serves until `shutdown` completes.
+/// Serves until `shutdown` completes. The exposure rules ([`guard::Guard`]) come from
+/// the environment and the address `listener` is bound to.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
     state: AppState,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
+    let bound = listener.local_addr()?;
+    let guard = guard::Guard::from_env(bound)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    let host_rule = if bound.ip().to_canonical().is_loopback() {
+        "Host header checked (loopback)"
+    } else if guard.keyed() {
+        "reachable beyond this machine (no Host check)"
+    } else {
+        "reachable beyond this machine with no API key: anyone who can connect may use it"
+    };
+    let key_rule = if guard.keyed() {
+        "API key required"
+    } else {
+        "no API key required"
+    };
+    eprintln!("hearth: {key_rule}; {host_rule}");
+    axum::serve(listener, router(state, Arc::new(guard)))
         .with_graceful_shutdown(shutdown)
         .await
 }

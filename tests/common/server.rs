@@ -86,6 +86,11 @@ impl Server {
             .env("HEARTH_MODELS", &store)
             .env("HEARTH_HOME", &dir.0)
             .env_remove("OLLAMA_HOST")
+            // The exposure settings of whoever runs the tests stay out of them.
+            .env_remove("HEARTH_ORIGINS")
+            .env_remove("OLLAMA_ORIGINS")
+            .env_remove("HEARTH_API_KEY")
+            .env_remove("HEARTH_API_KEY_FILE")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
