@@ -342,6 +342,11 @@ fn api_keys_from_the_environment() {
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(r.json()["models"].as_array().is_some());
 
+    // The chat page loads without a key (its API calls need one).
+    let r = get(&s, "/ui", &[]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(get(&s, "/api/tags", &[]).status, 401);
+
     // The official clients pass the key through their usual settings.
     let out = run_client(&s, "auth_client.py", &["smol", K1, "wrong-key"]);
     assert!(out.contains("ok"), "{out}");

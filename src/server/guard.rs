@@ -11,9 +11,11 @@
 //!    `Access-Control-Allow-Origin`.
 //! 3. `OPTIONS` is answered here with 204 (a CORS preflight, with its headers when the
 //!    origin is allowed); it never needs a key, since browsers send no credentials on it.
-//! 4. **API key**: when keys are configured, every request but `GET`/`HEAD /` must carry
-//!    `Authorization: Bearer KEY` (or `x-api-key: KEY` on `/v1/messages*`, Anthropic's
-//!    header); otherwise a 401 in the shape of the path's API.
+//! 4. **API key**: when keys are configured, every request but `GET`/`HEAD /` and the
+//!    chat page itself (`GET`/`HEAD /ui`: a static file with no data in it; a browser
+//!    cannot send a key when it navigates, and the page sends the key it is given with
+//!    each API call) must carry `Authorization: Bearer KEY` (or `x-api-key: KEY` on
+//!    `/v1/messages*`, Anthropic's header); otherwise a 401 in the shape of the path's API.
 //!
 //! Refusals are logged and counted like other requests; keys are never logged.
 
@@ -277,7 +279,7 @@ pub async fn check(State(gs): State<GuardState>, req: Request, next: Next) -> Re
         log(&gs.metrics, t0, &method, &path, StatusCode::NO_CONTENT);
         resp
     } else if g.authorized(&path, req.headers())
-        || (path == "/" && (method == Method::GET || method == Method::HEAD))
+        || ((path == "/" || path == "/ui") && (method == Method::GET || method == Method::HEAD))
     {
         next.run(req).await
     } else {
