@@ -48,9 +48,9 @@ pub const ENVIRONMENT: &[EnvVar] = &[
     EnvVar {
         name: "HEARTH_API_KEY",
         fallback: None,
-        help: "API keys (comma-separated): when set, every request but GET / must send \
-               Authorization: Bearer KEY (401 otherwise); hearth ps and hearth stop send \
-               the first",
+        help: "API keys (comma-separated): when set, every request but GET / and GET /ui \
+               (the chat page) must send Authorization: Bearer KEY (401 otherwise); hearth \
+               ps and hearth stop send the first",
     },
     EnvVar {
         name: "HEARTH_API_KEY_FILE",

@@ -178,19 +178,7 @@ pub const PAGES: &[Page] = &[
     },
     Page {
         command: "serve",
-        environment: &[
-            "HEARTH_HOST",
-            "HEARTH_MODELS",
-            "HEARTH_NUM_PARALLEL",
-            "HEARTH_MAX_QUEUE",
-            "HEARTH_MAX_LOADED_MODELS",
-            "HEARTH_KEEP_ALIVE",
-            "HEARTH_CONTEXT_LENGTH",
-            "HEARTH_MAX_MEMORY",
-            "HEARTH_MLOCK",
-            "HEARTH_NUM_THREADS",
-            "HEARTH_KERNEL",
-        ],
+        environment: super::serve::ENVIRONMENT,
         examples: &[
             ("hearth serve", "Listen on 127.0.0.1:11434."),
             (

@@ -9,23 +9,27 @@ use crate::server::{serve, AppState};
 #[derive(Debug, Args)]
 pub struct ServeArgs {}
 
-/// The variables `serve --help` lists.
+/// The variables `hearth serve` reads: its `--help` and its man page list these.
+pub const ENVIRONMENT: &[&str] = &[
+    "HEARTH_HOST",
+    "HEARTH_ORIGINS",
+    "HEARTH_API_KEY",
+    "HEARTH_API_KEY_FILE",
+    "HEARTH_MODELS",
+    "HEARTH_NUM_PARALLEL",
+    "HEARTH_MAX_QUEUE",
+    "HEARTH_MAX_LOADED_MODELS",
+    "HEARTH_KEEP_ALIVE",
+    "HEARTH_CONTEXT_LENGTH",
+    "HEARTH_MAX_MEMORY",
+    "HEARTH_MLOCK",
+    "HEARTH_NUM_THREADS",
+    "HEARTH_KERNEL",
+];
+
+/// The "Environment:" paragraph of `serve --help`.
 pub fn environment() -> String {
-    crate::config::environment_help(&[
-        "HEARTH_HOST",
-        "HEARTH_ORIGINS",
-        "HEARTH_API_KEY",
-        "HEARTH_API_KEY_FILE",
-        "HEARTH_MODELS",
-        "HEARTH_NUM_PARALLEL",
-        "HEARTH_MAX_QUEUE",
-        "HEARTH_MAX_LOADED_MODELS",
-        "HEARTH_KEEP_ALIVE",
-        "HEARTH_CONTEXT_LENGTH",
-        "HEARTH_MAX_MEMORY",
-        "HEARTH_MLOCK",
-        "HEARTH_NUM_THREADS",
-    ])
+    crate::config::environment_help(ENVIRONMENT)
 }
 
 pub fn run(_args: ServeArgs) -> Result<()> {

@@ -94,16 +94,6 @@ pub fn capacity() -> u64 {
     c.min(crate::config::max_memory().unwrap_or(u64::MAX))
 }
 
-/// A size for people: `512 MiB`, `1.4 GiB`.
-pub fn human(b: u64) -> String {
-    const GIB: f64 = (1u64 << 30) as f64;
-    if b >= 1 << 30 {
-        format!("{:.1} GiB", b as f64 / GIB)
-    } else {
-        format!("{} MiB", b.div_ceil(1 << 20))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     #[test]
@@ -111,12 +101,5 @@ mod tests {
         let a = super::available();
         assert!(a > 1 << 20, "{a}");
         assert!(super::capacity() > 1 << 20);
-    }
-
-    #[test]
-    fn human_sizes() {
-        assert_eq!(super::human(512 << 20), "512 MiB");
-        assert_eq!(super::human(1), "1 MiB");
-        assert_eq!(super::human(3 << 29), "1.5 GiB");
     }
 }

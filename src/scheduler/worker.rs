@@ -25,6 +25,7 @@ use super::{
 use crate::engine::MemoryEstimate;
 use crate::generate::{open_model, LoadOptions, Loaded, ModelSource};
 use crate::model::Model;
+use crate::registry::human_bytes;
 
 /// How often paused sequences are looked at again while nothing else can run.
 const PAUSED_POLL: Duration = Duration::from_millis(5);
@@ -36,7 +37,14 @@ struct Waiter {
     reply: oneshot::Sender<Result<(u64, Arc<ModelInfo>), SchedError>>,
     /// The model, opened (mapped, not read) to estimate its memory, kept while the
     /// request waits for room.
-    opened: Option<(Model, MemoryEstimate, usize)>,
+    opened: Option<Opened>,
+}
+
+/// A model opened for placement: what it will take at the context it is planned for.
+struct Opened {
+    model: Model,
+    estimate: MemoryEstimate,
+    num_ctx: usize,
 }
 
 /// What became of a load attempt.
@@ -295,26 +303,14 @@ impl Worker {
     /// or says it must wait, or why it cannot load.
     fn try_load(&mut self, i: usize) -> Attempt {
         let t0 = Instant::now();
-        let num_parallel = self.shared.config.num_parallel;
-        if self.waiters[i].opened.is_none() {
-            let w = &self.waiters[i];
-            let model = match open_model(&w.source) {
-                Ok(m) => m,
-                Err(e) => return Attempt::Failed(format!("{e:#}")),
-            };
-            let file_bytes = std::fs::metadata(&w.source.path).map_or(0, |m| m.len());
-            let ctx = context_length(
-                w.num_ctx,
-                self.shared.config.num_ctx,
-                model.config.n_ctx_train,
-            );
-            let est = MemoryEstimate::new(&model, file_bytes, ctx, num_parallel);
-            self.waiters[i].opened = Some((model, est, ctx));
-        }
-        let Some((_, est, _)) = &self.waiters[i].opened else {
-            return Attempt::Failed("internal: the model was not opened".into());
+        let opened = match self.waiters[i].opened.take() {
+            Some(o) => o,
+            None => match self.open(&self.waiters[i]) {
+                Ok(o) => o,
+                Err(e) => return Attempt::Failed(e),
+            },
         };
-        let est = *est;
+        let est = opened.estimate;
         let placed: Vec<Placed> = self
             .runners
             .iter()
@@ -325,22 +321,21 @@ impl Worker {
                 last_used: r.last_used,
             })
             .collect();
-        let capacity = memory::capacity();
         match plan(
             &placed,
             est.total(),
             self.shared.config.max_loaded,
-            capacity,
+            memory::capacity(),
         ) {
             Plan::Refuse { need, capacity } => Attempt::Failed(format!(
                 "model requires more memory ({}: weights {}, KV cache {}, buffers {}) than is \
                  available to hearth ({}; see HEARTH_MAX_MEMORY, or lower num_ctx or \
                  HEARTH_NUM_PARALLEL)",
-                memory::human(need),
-                memory::human(est.weights),
-                memory::human(est.kv),
-                memory::human(est.compute),
-                memory::human(capacity),
+                human_bytes(need),
+                human_bytes(est.weights),
+                human_bytes(est.kv),
+                human_bytes(est.compute),
+                human_bytes(capacity),
             )),
             Plan::Wait { drain } => {
                 for r in &mut self.runners {
@@ -348,17 +343,15 @@ impl Worker {
                         r.draining = true;
                     }
                 }
+                self.waiters[i].opened = Some(opened);
                 Attempt::Wait
             }
             Plan::Load { evict } => {
                 for id in evict {
                     self.unload(id);
                 }
-                let Some((model, est, ctx)) = self.waiters[i].opened.take() else {
-                    return Attempt::Failed("internal: the model was not opened".into());
-                };
                 let source = self.waiters[i].source.clone();
-                match self.load(&source, model, est, ctx, t0) {
+                match self.load(&source, opened, t0) {
                     Ok(()) => Attempt::Loaded,
                     Err(e) => Attempt::Failed(e),
                 }
@@ -366,14 +359,30 @@ impl Worker {
         }
     }
 
-    fn load(
-        &mut self,
-        source: &ModelSource,
-        model: Model,
-        estimate: MemoryEstimate,
-        num_ctx: usize,
-        t0: Instant,
-    ) -> Result<(), String> {
+    /// Opens a waiter's model and estimates what it will take.
+    fn open(&self, w: &Waiter) -> Result<Opened, String> {
+        let model = open_model(&w.source).map_err(|e| format!("{e:#}"))?;
+        let file_bytes = std::fs::metadata(&w.source.path).map_or(0, |m| m.len());
+        let num_ctx = context_length(
+            w.num_ctx,
+            self.shared.config.num_ctx,
+            model.config.n_ctx_train,
+        );
+        let estimate =
+            MemoryEstimate::new(&model, file_bytes, num_ctx, self.shared.config.num_parallel);
+        Ok(Opened {
+            model,
+            estimate,
+            num_ctx,
+        })
+    }
+
+    fn load(&mut self, source: &ModelSource, opened: Opened, t0: Instant) -> Result<(), String> {
+        let Opened {
+            model,
+            estimate,
+            num_ctx,
+        } = opened;
         let loaded = Loaded::from_model(source, model, &LoadOptions::default(), t0)
             .map_err(|e| format!("{e:#}"))?;
         let c = &loaded.engine.model().config;
@@ -410,12 +419,12 @@ impl Worker {
             source.name,
             source.path.display(),
             t0.elapsed().as_secs_f64() * 1e3,
-            memory::human(estimate.total()),
-            memory::human(estimate.weights),
-            memory::human(estimate.kv),
+            human_bytes(estimate.total()),
+            human_bytes(estimate.weights),
+            human_bytes(estimate.kv),
             num_ctx,
             self.shared.config.num_parallel,
-            memory::human(estimate.compute),
+            human_bytes(estimate.compute),
         );
         let id = self.next_id;
         self.next_id += 1;

@@ -278,9 +278,7 @@ pub async fn check(State(gs): State<GuardState>, req: Request, next: Next) -> Re
         }
         log(&gs.metrics, t0, &method, &path, StatusCode::NO_CONTENT);
         resp
-    } else if g.authorized(&path, req.headers())
-        || ((path == "/" || path == "/ui") && (method == Method::GET || method == Method::HEAD))
-    {
+    } else if g.authorized(&path, req.headers()) || open_without_key(&method, &path) {
         next.run(req).await
     } else {
         let presented = req.headers().contains_key(header::AUTHORIZATION)
@@ -300,19 +298,18 @@ pub async fn check(State(gs): State<GuardState>, req: Request, next: Next) -> Re
     resp
 }
 
+/// What every client may read without a key: `GET`/`HEAD` of `/` (clients probe it)
+/// and of the chat page (a static file; a browser cannot send a key when it navigates).
+fn open_without_key(method: &Method, path: &str) -> bool {
+    (method == Method::GET || method == Method::HEAD) && matches!(path, "/" | "/ui")
+}
+
 /// The log line and count of a request answered here (the router logs the rest).
 fn log(metrics: &Metrics, t0: Instant, method: &Method, path: &str, status: StatusCode) {
     // A fixed label: the path of a refused request is the client's choice, and the
     // metrics keep one series per label.
     metrics.request("guard", status.as_u16());
-    eprintln!(
-        "hearth: {} | {:>3} | {:>10.3?} | {} {}",
-        crate::civil::rfc3339(std::time::SystemTime::now()),
-        status.as_u16(),
-        t0.elapsed(),
-        method,
-        path
-    );
+    super::log_request(status, Some(t0.elapsed()), method, path);
 }
 
 #[cfg(test)]

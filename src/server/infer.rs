@@ -14,7 +14,7 @@ use crate::generate::load::{apply_request_options, prompt_ids};
 use crate::generate::ModelSource;
 use crate::sampler::SamplerOptions;
 use crate::scheduler::{Done, Event, Events, Job, KeepAlive, Lease, ModelInfo, Ticket};
-use crate::store::{Name, Store, StoreError};
+use crate::store::{Store, StoreError};
 use crate::template::{ChatTemplate, Message};
 
 /// What to generate from.
@@ -82,7 +82,7 @@ pub async fn resolve(model: &str) -> Result<ModelSource, ApiError> {
     if model.trim().is_empty() {
         return Err(ApiError::bad_request("model is required"));
     }
-    let name = Name::parse(model).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let name = super::models::parse_name(model)?;
     let shown = model.to_string();
     tokio::task::spawn_blocking(move || {
         let store = Store::open();
@@ -120,11 +120,6 @@ pub(super) fn options(
     apply_request_options(&mut load, &mut sampling, req)
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
     Ok((sampling, load.num_ctx))
-}
-
-/// The context length of a sequence (see [`crate::scheduler::context_length`]).
-fn context_length(info: &ModelInfo, requested: usize, default_ctx: usize) -> usize {
-    crate::scheduler::context_length(requested, default_ctx, info.n_ctx_train)
 }
 
 /// Refuses a context whose KV cache cannot fit in memory.
@@ -167,7 +162,11 @@ pub async fn start(state: &AppState, req: GenRequest) -> Result<Started, ApiErro
             req.model
         )));
     }
-    let num_ctx = context_length(&info, requested_ctx, state.scheduler.config().num_ctx);
+    let num_ctx = crate::scheduler::context_length(
+        requested_ctx,
+        state.scheduler.config().num_ctx,
+        info.n_ctx_train,
+    );
     check_memory(&info, num_ctx)?;
     // `num_predict` (at most i32::MAX, else the option is a 400) needs no cap of its own:
     // a sequence ends when its context is full (done_reason "length"), so it yields at

@@ -20,7 +20,7 @@ mod ui;
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
 use axum::extract::{MatchedPath, Request, State};
@@ -92,16 +92,24 @@ async fn metrics(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
+/// The one log line of a request: time, status, how long it took (when known), method
+/// and path.
+fn log_request(status: StatusCode, elapsed: Option<Duration>, method: &Method, path: &str) {
+    let now = crate::civil::rfc3339(std::time::SystemTime::now());
+    match elapsed {
+        Some(d) => eprintln!(
+            "hearth: {now} | {:>3} | {d:>10.3?} | {method} {path}",
+            status.as_u16()
+        ),
+        None => eprintln!("hearth: {now} | {:>3} | {method} {path}", status.as_u16()),
+    }
+}
+
 /// Unknown routes: Ollama's plain-text 404, logged and counted like the rest (the
 /// logging layer runs only for matched routes).
 async fn not_found(State(state): State<AppState>, req: Request) -> (StatusCode, &'static str) {
     state.metrics.request("unmatched", 404);
-    eprintln!(
-        "hearth: {} | 404 | {} {}",
-        crate::civil::rfc3339(std::time::SystemTime::now()),
-        req.method(),
-        req.uri().path()
-    );
+    log_request(StatusCode::NOT_FOUND, None, req.method(), req.uri().path());
     (StatusCode::NOT_FOUND, "404 page not found")
 }
 
@@ -118,14 +126,7 @@ async fn log_requests(State(state): State<AppState>, req: Request, next: Next) -
     let status = resp.status();
     state.metrics.request(&endpoint, status.as_u16());
     if method != Method::HEAD || status != StatusCode::OK {
-        eprintln!(
-            "hearth: {} | {:>3} | {:>10.3?} | {} {}",
-            crate::civil::rfc3339(std::time::SystemTime::now()),
-            status.as_u16(),
-            t0.elapsed(),
-            method,
-            path
-        );
+        log_request(status, Some(t0.elapsed()), &method, &path);
     }
     resp
 }

@@ -86,18 +86,32 @@ struct ShowRequest {
     system: Option<String>,
 }
 
+/// The first non-blank of a request's `model` and its older name `name`, or Ollama's
+/// 400.
+pub(super) fn model_field(
+    model: &Option<String>,
+    name: &Option<String>,
+) -> Result<String, ApiError> {
+    [model, name]
+        .into_iter()
+        .flatten()
+        .find(|m| !m.trim().is_empty())
+        .cloned()
+        .ok_or_else(|| ApiError::bad_request("model is required"))
+}
+
+/// A model name from a request, or a 400 naming what is wrong with it.
+pub(super) fn parse_name(s: &str) -> Result<Name, ApiError> {
+    Name::parse(s).map_err(|e| ApiError::bad_request(e.to_string()))
+}
+
 /// `POST /api/show`: a model's Modelfile, parameters, template, details, metadata and
 /// capabilities.
 pub async fn show(body: Body) -> Result<Json<Value>, ApiError> {
     let body = read_body(body).await?;
     let req: ShowRequest = parse_body(&body)?;
-    let model = [&req.model, &req.name]
-        .into_iter()
-        .flatten()
-        .find(|m| !m.trim().is_empty())
-        .cloned()
-        .ok_or_else(|| ApiError::bad_request("model is required"))?;
-    let name = Name::parse(&model).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let model = model_field(&req.model, &req.name)?;
+    let name = parse_name(&model)?;
     let verbose = req.verbose.unwrap_or(false);
     let v = blocking(move || show_model(&model, &name, verbose, req.system)).await?;
     Ok(Json(v))

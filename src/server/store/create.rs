@@ -18,10 +18,11 @@ use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::{model_field, parse_name, status_response, unload_blocking};
+use super::{status_response, unload_blocking};
 use crate::modelfile::{format_params, parameter_kind, ModelfileError, ParamKind};
 use crate::server::error::{parse_body, ApiError};
 use crate::server::models::blocking;
+use crate::server::models::{model_field, parse_name};
 use crate::server::{read_body, AppState};
 use crate::store::create::{create as create_model, CreateError, CreateRequest, Source};
 use crate::store::{Digest, Store, StoreError};

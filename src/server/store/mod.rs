@@ -42,7 +42,7 @@ pub use create::create;
 pub use transfer::{pull, push};
 
 use super::error::{parse_body, ApiError};
-use super::models::{blocking, store_error};
+use super::models::{blocking, model_field, parse_name, store_error};
 use super::stream::ndjson;
 use super::{read_body, AppState};
 use crate::scheduler::Scheduler;
@@ -111,24 +111,6 @@ pub(super) async fn status_response(
         }
         Err(e) => e.into_response(),
     }
-}
-
-/// The first non-blank of `model` and its older name `name`, or Ollama's 400.
-pub(super) fn model_field(
-    model: &Option<String>,
-    name: &Option<String>,
-) -> Result<String, ApiError> {
-    [model, name]
-        .into_iter()
-        .flatten()
-        .find(|m| !m.trim().is_empty())
-        .cloned()
-        .ok_or_else(|| ApiError::bad_request("model is required"))
-}
-
-/// A model name from a request, or a 400 naming what is wrong with it.
-pub(super) fn parse_name(s: &str) -> Result<Name, ApiError> {
-    Name::parse(s).map_err(|e| ApiError::bad_request(e.to_string()))
 }
 
 /// Asks the scheduler to unload a model whose store entry changed or went away, from a

@@ -15,10 +15,11 @@ use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::{model_field, parse_name, status_response, unload_blocking, Emit};
+use super::{status_response, unload_blocking, Emit};
 use crate::registry::{Client, Options, Progress, RegistryError};
 use crate::server::error::{parse_body, ApiError};
 use crate::server::models::{blocking, store_error};
+use crate::server::models::{model_field, parse_name};
 use crate::server::{read_body, AppState};
 use crate::store::{Name, Store, StoreError};
 
