@@ -28,6 +28,8 @@ pub struct Settings {
     pub history: Vec<Message>,
     pub verbose: bool,
     pub wordwrap: bool,
+    /// `--format`: every answer is JSON (of this schema).
+    pub format: Option<crate::constrain::Format>,
 }
 
 /// Raised by the Ctrl-C handler while an answer is being generated.
@@ -99,7 +101,12 @@ pub fn run(mut loaded: Loaded, mut s: Settings) -> Result<()> {
         };
         CANCEL.store(false, Ordering::Relaxed);
         let t0 = Instant::now();
-        match answer(&mut loaded, &mut session, &ids, &s.sampling, &CANCEL, wrap) {
+        let request = super::run::Request {
+            ids: &ids,
+            sampling: &s.sampling,
+            format: s.format.as_ref(),
+        };
+        match answer(&mut loaded, &mut session, &request, &CANCEL, wrap) {
             Ok((outcome, text)) => {
                 println!();
                 if outcome.done_reason == DoneReason::Cancelled {

@@ -13,8 +13,9 @@ use clap::Args;
 
 use super::repl;
 use super::wrap::WordWrap;
+use crate::constrain::Format;
 use crate::generate::load::{apply_options, apply_params};
-use crate::generate::{LoadOptions, Loaded, ModelSource, Outcome, Session};
+use crate::generate::{LoadOptions, Loaded, ModelSource, Outcome, Session, Turn};
 use crate::sampler::SamplerOptions;
 use crate::template::Message;
 
@@ -44,6 +45,24 @@ pub struct RunArgs {
     /// Allow plain http when the model must be pulled
     #[arg(long)]
     insecure: bool,
+    /// Answer in JSON: `json` for any JSON object, or a file holding a JSON Schema
+    #[arg(long, value_name = "json|FILE")]
+    format: Option<String>,
+}
+
+/// `--format`: `json`, or the path of a JSON Schema file (checked before loading).
+fn output_format(arg: Option<&str>) -> Result<Option<Format>> {
+    let Some(arg) = arg else { return Ok(None) };
+    if arg == "json" {
+        return Ok(Some(Format::Json));
+    }
+    let text = std::fs::read_to_string(arg)
+        .with_context(|| format!("cannot read the schema file {arg}"))?;
+    let schema: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("{arg} is not valid JSON"))?;
+    Ok(Some(Format::schema(schema).with_context(|| {
+        format!("cannot use the schema in {arg}")
+    })?))
 }
 
 pub fn run(args: RunArgs) -> Result<()> {
@@ -65,6 +84,7 @@ pub fn run(args: RunArgs) -> Result<()> {
     parts.extend(args.prompt.iter().cloned());
     let interactive = parts.is_empty() && std::io::stdin().is_terminal();
     let prompt = (!interactive).then(|| parts.join(" "));
+    let format = output_format(args.format.as_deref())?;
     let source: ModelSource = super::model_ref::resolve(&args.model, true, args.insecure)?;
     let layers = source.layers.clone();
     // Ollama's precedence: defaults, then the model's params layer, then the command line.
@@ -93,6 +113,7 @@ pub fn run(args: RunArgs) -> Result<()> {
                 history: layers.messages,
                 verbose: args.verbose,
                 wordwrap: !args.nowordwrap,
+                format,
             },
         );
     };
@@ -109,7 +130,12 @@ pub fn run(args: RunArgs) -> Result<()> {
     let wrap = !args.nowordwrap && std::io::stdout().is_terminal();
     let cancel = AtomicBool::new(false);
     let mut session = Session::new(&mut loaded.engine);
-    let (outcome, _) = answer(&mut loaded, &mut session, &ids, &sampling, &cancel, wrap)?;
+    let request = Request {
+        ids: &ids,
+        sampling: &sampling,
+        format: format.as_ref(),
+    };
+    let (outcome, _) = answer(&mut loaded, &mut session, &request, &cancel, wrap)?;
     if std::io::stdout().is_terminal() {
         println!();
     }
@@ -141,15 +167,25 @@ fn embed(loaded: &mut Loaded, model: &str, text: Option<String>) -> Result<()> {
     Ok(())
 }
 
+/// What to answer: the prompt's ids, the sampling options, the output's format.
+pub struct Request<'a> {
+    pub ids: &'a [u32],
+    pub sampling: &'a SamplerOptions,
+    pub format: Option<&'a Format>,
+}
+
 /// Streams one answer to stdout; returns the outcome and the text printed.
 pub fn answer(
     loaded: &mut Loaded,
     session: &mut Session,
-    ids: &[u32],
-    sampling: &SamplerOptions,
+    req: &Request,
     cancel: &AtomicBool,
     wrap: bool,
 ) -> Result<(Outcome, String)> {
+    let constraint = match req.format {
+        Some(f) => Some(loaded.grammars.constraint(f)?),
+        None => None,
+    };
     let stdout = std::io::stdout();
     let width = terminal_size::terminal_size().map_or(80, |(w, _)| w.0 as usize);
     let mut wrapper = WordWrap::new(stdout.lock(), width.saturating_sub(1));
@@ -168,8 +204,11 @@ pub fn answer(
         session.generate(
             &mut loaded.engine,
             &loaded.tokenizer,
-            ids,
-            sampling,
+            Turn {
+                prompt: req.ids,
+                sampling: req.sampling,
+                constraint,
+            },
             cancel,
             &mut on_text,
         )

@@ -223,6 +223,8 @@ pub struct Loaded {
     /// Said once when the template is a fallback (the GGUF has none).
     pub template_notice: Option<String>,
     pub load_duration: Duration,
+    /// The vocabulary prepared for structured output (built on first use).
+    pub grammars: Arc<crate::constrain::Grammars>,
 }
 
 impl Loaded {
@@ -268,9 +270,15 @@ impl Loaded {
                 ..EngineOptions::default()
             },
         );
+        let tokenizer = Arc::new(tokenizer);
+        let grammars = Arc::new(crate::constrain::Grammars::new(
+            Arc::clone(&tokenizer),
+            engine.n_vocab(),
+        ));
         Ok(Loaded {
+            grammars,
             engine,
-            tokenizer: Arc::new(tokenizer),
+            tokenizer,
             template: Arc::new(template),
             template_notice,
             load_duration: t0.elapsed(),

@@ -101,6 +101,8 @@ pub struct ModelInfo {
     /// Bytes of the weights file.
     pub file_size: u64,
     pub load_duration: Duration,
+    /// The vocabulary prepared for structured output (built on first use).
+    pub grammars: Arc<crate::constrain::Grammars>,
 }
 
 /// The context length of a sequence: as requested (else `default`), capped at the
@@ -154,6 +156,8 @@ pub struct Done {
 pub struct Job {
     pub ids: Vec<u32>,
     pub sampling: SamplerOptions,
+    /// Structured output: what the tokens must form.
+    pub constraint: Option<crate::constrain::Constraint>,
     /// This sequence's context length.
     pub num_ctx: usize,
     /// When the request arrived (time to first token counts from here).

@@ -161,7 +161,11 @@ impl Runner {
                 &q.job.sampling,
                 engine.n_vocab(),
                 q.job.num_ctx,
-            );
+            )
+            .map(|g| match q.job.constraint.take() {
+                Some(c) => g.with_constraint(c),
+                None => g,
+            });
             q.ticket.release();
             match gen {
                 Ok(gen) => {

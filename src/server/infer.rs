@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 
 use super::error::ApiError;
 use super::AppState;
+use crate::constrain::{ConstrainError, Format};
 use crate::generate::load::{apply_request_options, prompt_ids};
 use crate::generate::ModelSource;
 use crate::sampler::SamplerOptions;
@@ -42,6 +43,8 @@ pub struct GenRequest {
     pub keep_alive: KeepAlive,
     /// Drop the oldest messages when the prompt does not fit (else a 400).
     pub truncate: bool,
+    /// Structured output (checked by the endpoint; compiled here, off the stepping thread).
+    pub format: Option<Format>,
 }
 
 /// Messages and tokens dropped to fit the context.
@@ -174,11 +177,18 @@ pub async fn start(state: &AppState, req: GenRequest) -> Result<Started, ApiErro
     let system = req.system.clone().or(info.source.layers.system.clone());
     let truncate = req.truncate;
     let prompt = req.prompt;
+    let format = req.format;
     let name = req.model.clone();
-    let (ids, truncation) =
-        tokio::task::spawn_blocking(move || build_prompt(&info, prompt, system, num_ctx, truncate))
-            .await
-            .map_err(|e| ApiError::internal(e.to_string()))??;
+    let (ids, truncation, constraint) = tokio::task::spawn_blocking(move || {
+        let (ids, truncation) = build_prompt(&info, prompt, system, num_ctx, truncate)?;
+        let constraint = match &format {
+            Some(f) => Some(info.grammars.constraint(f).map_err(format_error)?),
+            None => None,
+        };
+        Ok::<_, ApiError>((ids, truncation, constraint))
+    })
+    .await
+    .map_err(|e| ApiError::internal(e.to_string()))??;
     if let Some(t) = truncation {
         eprintln!(
             "hearth: {name}: prompt truncated to fit num_ctx {num_ctx}: dropped {} message(s), {} token(s)",
@@ -189,6 +199,7 @@ pub async fn start(state: &AppState, req: GenRequest) -> Result<Started, ApiErro
         Job {
             ids: ids.clone(),
             sampling,
+            constraint,
             num_ctx,
             arrived,
         },
@@ -203,6 +214,11 @@ pub async fn start(state: &AppState, req: GenRequest) -> Result<Started, ApiErro
         num_ctx,
         arrived,
     })
+}
+
+/// A format that cannot be used: the request's fault (400).
+pub fn format_error(e: ConstrainError) -> ApiError {
+    ApiError::bad_request(e.to_string())
 }
 
 fn too_long(n: usize, num_ctx: usize) -> ApiError {

@@ -16,6 +16,7 @@ use super::infer::{self, GenRequest, Prompt, Started};
 use super::stream::ndjson;
 use super::{read_body, AppState};
 use crate::civil::rfc3339;
+use crate::constrain::Format;
 use crate::scheduler::{Done, Event, KeepAlive};
 use crate::template::Message;
 
@@ -40,16 +41,9 @@ pub fn keep_alive(v: &Option<Value>) -> Result<KeepAlive, ApiError> {
     }
 }
 
-/// `format`: accepted and passed on (`"json"` or a JSON schema); constrained decoding
-/// is not applied yet.
-fn check_format(v: &Option<Value>) -> Result<(), ApiError> {
-    match v {
-        None | Some(Value::Null) | Some(Value::Object(_)) => Ok(()),
-        Some(Value::String(s)) if s.is_empty() || s == "json" => Ok(()),
-        Some(other) => Err(ApiError::bad_request(format!(
-            "invalid format {other}: want \"json\" or a JSON schema"
-        ))),
-    }
+/// `format`: `"json"` or a JSON schema, enforced by constrained decoding.
+fn output_format(v: &Option<Value>) -> Result<Option<Format>, ApiError> {
+    Format::from_ollama(v.as_ref()).map_err(infer::format_error)
 }
 
 fn check_think(model: &str, v: &Option<Value>) -> Result<(), ApiError> {
@@ -298,7 +292,7 @@ pub async fn generate(State(state): State<AppState>, body: Body) -> Result<Respo
         return Err(ApiError::bad_request("model is required"));
     }
     let keep = keep_alive(&req.keep_alive)?;
-    check_format(&req.format)?;
+    let format = output_format(&req.format)?;
     check_think(&req.model, &req.think)?;
     if req.images.as_ref().is_some_and(|i| !i.is_empty()) {
         infer::resolve(&req.model).await?;
@@ -333,6 +327,7 @@ pub async fn generate(State(state): State<AppState>, body: Body) -> Result<Respo
             options: req.options.unwrap_or_default(),
             keep_alive: keep,
             truncate: req.truncate.unwrap_or(true),
+            format,
         },
     )
     .await?;
@@ -347,7 +342,7 @@ pub async fn chat(State(state): State<AppState>, body: Body) -> Result<Response,
         return Err(ApiError::bad_request("model is required"));
     }
     let keep = keep_alive(&req.keep_alive)?;
-    check_format(&req.format)?;
+    let format = output_format(&req.format)?;
     check_think(&req.model, &req.think)?;
     if req.messages.is_empty() {
         return preload(&state, &req.model, keep, true).await;
@@ -374,6 +369,7 @@ pub async fn chat(State(state): State<AppState>, body: Body) -> Result<Response,
             options: req.options.unwrap_or_default(),
             keep_alive: keep,
             truncate: req.truncate.unwrap_or(true),
+            format,
         },
     )
     .await?;

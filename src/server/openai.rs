@@ -30,6 +30,7 @@ use super::infer::{self, GenRequest, Prompt, Started, Truncation};
 use super::stream::{sse, sse_done, sse_event};
 use super::{ollama, read_body, AppState};
 use crate::civil::unix_seconds;
+use crate::constrain::Format;
 use crate::generate::DoneReason;
 use crate::scheduler::{Done, Event, Events, Lease};
 use crate::store::{Entry, Name, Store};
@@ -218,25 +219,42 @@ fn stop_sequences(v: &Option<Value>) -> Result<Option<Value>, ApiError> {
     }
 }
 
-/// `response_format`: `text`, `json_object` or `json_schema` (accepted; constrained
-/// decoding is not applied yet).
-fn check_response_format(v: &Option<Value>) -> Result<(), ApiError> {
+/// `response_format` (chat completions: `{type, json_schema: {name, schema, strict}}`)
+/// or the Responses API's `text.format` (`{type, name, schema, strict}`, `nested` false):
+/// `text`, `json_object` or `json_schema`, as the output's [`Format`].
+pub(super) fn output_format(v: Option<&Value>, nested: bool) -> Result<Option<Format>, ApiError> {
+    let field = if nested {
+        "response_format"
+    } else {
+        "text.format"
+    };
     let kind = match v {
-        None | Some(Value::Null) => return Ok(()),
+        None | Some(Value::Null) => return Ok(None),
         Some(Value::Object(o)) => o.get("type").and_then(Value::as_str),
         Some(_) => None,
     };
     match kind {
-        Some("text" | "json_object") => Ok(()),
-        Some("json_schema") => match v.as_ref().and_then(|v| v.get("json_schema")) {
-            Some(Value::Object(_)) => Ok(()),
-            _ => Err(ApiError::bad_request(
-                "response_format of type json_schema needs a json_schema object",
-            )),
-        },
-        _ => Err(ApiError::bad_request(
-            "invalid response_format: want a type of text, json_object or json_schema",
-        )),
+        Some("text") => Ok(None),
+        Some("json_object") => Ok(Some(Format::Json)),
+        Some("json_schema") => {
+            let holder = if nested {
+                v.and_then(|v| v.get("json_schema"))
+            } else {
+                v
+            };
+            match holder.and_then(|h| h.get("schema")) {
+                Some(s) => Format::schema(s.clone())
+                    .map(Some)
+                    .map_err(infer::format_error),
+                None if nested && holder.is_some_and(Value::is_object) => Ok(Some(Format::Json)),
+                None => Err(ApiError::bad_request(format!(
+                    "{field} of type json_schema needs a schema"
+                ))),
+            }
+        }
+        _ => Err(ApiError::bad_request(format!(
+            "invalid {field}: want a type of text, json_object or json_schema"
+        ))),
     }
 }
 
@@ -555,7 +573,7 @@ async fn chat(state: AppState, body: Body) -> Result<Response, ApiError> {
     let req: ChatCompletionRequest = parse_body(&body)?;
     let c = &req.common;
     c.check()?;
-    check_response_format(&req.response_format)?;
+    let format = output_format(req.response_format.as_ref(), true)?;
     let keep_alive = ollama::keep_alive(&c.keep_alive)?;
     let max_tokens = req.max_completion_tokens.or(c.max_tokens);
     let options = c.ollama_options(max_tokens, None)?;
@@ -571,6 +589,7 @@ async fn chat(state: AppState, body: Body) -> Result<Response, ApiError> {
             options,
             keep_alive,
             truncate: c.truncate.unwrap_or(true),
+            format,
         },
     )
     .await?;
@@ -619,6 +638,7 @@ async fn completion(state: AppState, body: Body) -> Result<Response, ApiError> {
             options,
             keep_alive,
             truncate: c.truncate.unwrap_or(true),
+            format: None,
         },
     )
     .await?;

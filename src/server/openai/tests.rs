@@ -42,12 +42,37 @@ fn checks() {
     assert!(common(json!({"model": "m", "logprobs": true}))
         .check()
         .is_err());
-    assert!(check_response_format(&Some(json!({"type": "json_object"}))).is_ok());
-    assert!(check_response_format(&Some(json!({"type": "json_schema",
-        "json_schema": {"name": "x", "schema": {}}})))
-    .is_ok());
-    assert!(check_response_format(&Some(json!({"type": "xml"}))).is_err());
-    assert!(check_response_format(&Some(json!("json"))).is_err());
+    let fmt = |v: Value, nested: bool| output_format(Some(&v), nested);
+    assert_eq!(
+        fmt(json!({"type": "json_object"}), true).unwrap(),
+        Some(Format::Json)
+    );
+    assert_eq!(fmt(json!({"type": "text"}), true).unwrap(), None);
+    let schema = json!({"type": "object", "properties": {"a": {"type": "integer"}}});
+    assert_eq!(
+        fmt(
+            json!({"type": "json_schema", "json_schema": {"name": "x", "schema": schema}}),
+            true
+        )
+        .unwrap(),
+        Some(Format::Schema(schema.clone()))
+    );
+    assert_eq!(
+        fmt(
+            json!({"type": "json_schema", "name": "x", "schema": schema}),
+            false
+        )
+        .unwrap(),
+        Some(Format::Schema(schema))
+    );
+    assert!(fmt(json!({"type": "json_schema", "name": "x"}), false).is_err());
+    let unsupported = fmt(
+        json!({"type": "json_schema", "json_schema": {"schema": {"type": "number", "multipleOf": 2}}}),
+        true,
+    );
+    assert!(unsupported.unwrap_err().message.contains("multipleOf"));
+    assert!(fmt(json!({"type": "xml"}), true).is_err());
+    assert!(fmt(json!("json"), true).is_err());
 }
 
 #[test]
