@@ -246,38 +246,44 @@ impl Constraint {
         Ok(self.matcher.validate_tokens(&[t]).map_err(err)? == 1)
     }
 
-    /// Sets every inadmissible logit to −∞. When every admissible token already had a
+    /// Sets every inadmissible logit to −∞ (end-of-generation tokens are admissible
+    /// exactly where the document may end). When every admissible token already had a
     /// logit of −∞, the first admissible one is given 0 so the draw cannot leave the
     /// grammar.
     fn mask(&mut self, logits: &mut [f32], tok: &Tokenizer) -> Result<(), ConstrainError> {
         let mask = self.matcher.compute_mask().map_err(err)?;
         let accepting = self.matcher.is_accepting().map_err(err)?;
-        let mut first_ok = None;
-        let mut live = false;
+        let eog: Vec<(usize, f32)> = tok
+            .eog_ids()
+            .into_iter()
+            .filter_map(|e| logits.get(e as usize).map(|&l| (e as usize, l)))
+            .collect();
         for (i, l) in logits.iter_mut().enumerate() {
-            let id = i as u32;
-            let ok = if tok.is_eog(id) {
-                accepting
-            } else {
-                mask.is_allowed(id)
-            };
-            if !ok {
+            if !mask.is_allowed(i as u32) {
                 *l = f32::NEG_INFINITY;
-            } else {
-                first_ok.get_or_insert(i);
-                live |= *l > f32::NEG_INFINITY;
             }
         }
-        match first_ok {
+        for &(i, l) in &eog {
+            logits[i] = if accepting { l } else { f32::NEG_INFINITY };
+        }
+        let admissible = |i: usize| {
+            if eog.iter().any(|&(e, _)| e == i) {
+                accepting
+            } else {
+                mask.is_allowed(i as u32)
+            }
+        };
+        if logits.iter().any(|&l| l > f32::NEG_INFINITY) {
+            return Ok(());
+        }
+        match (0..logits.len()).find(|&i| admissible(i)) {
+            Some(i) => {
+                logits[i] = 0.0;
+                Ok(())
+            }
             None => Err(ConstrainError::Matcher(
                 "no token can continue the document".into(),
             )),
-            Some(i) => {
-                if !live {
-                    logits[i] = 0.0;
-                }
-                Ok(())
-            }
         }
     }
 }
