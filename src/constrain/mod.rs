@@ -60,6 +60,22 @@ pub enum Format {
     Json,
     /// A document valid against this JSON Schema.
     Schema(Value),
+    /// A grammar in llguidance's Lark dialect, JSON Schemas inside it (`%json {…}`) given
+    /// [`with_options`]. Made by hearth (forced tool calls), never taken from a request.
+    Grammar(String),
+}
+
+/// Puts hearth's matcher options (bounded whitespace; `oneOf` as `anyOf`) into a schema.
+pub fn with_options(schema: &mut Value) {
+    if let Value::Object(o) = schema {
+        o.insert(
+            "x-guidance".into(),
+            serde_json::json!({
+                "whitespace_pattern": WHITESPACE,
+                "coerce_one_of": true,
+            }),
+        );
+    }
 }
 
 impl Format {
@@ -89,20 +105,13 @@ impl Format {
         let mut s = match self {
             Format::Json => schema::any_object(),
             Format::Schema(s) => s.clone(),
+            Format::Grammar(g) => return TopLevelGrammar::from_lark(g.clone()),
         };
-        // `true`: an object for the options below to go in (`false` was refused).
+        // `true`: an object for the options to go in (`false` was refused).
         if s.is_boolean() {
             s = serde_json::json!({});
         }
-        if let Value::Object(o) = &mut s {
-            o.insert(
-                "x-guidance".into(),
-                serde_json::json!({
-                    "whitespace_pattern": WHITESPACE,
-                    "coerce_one_of": true,
-                }),
-            );
-        }
+        with_options(&mut s);
         TopLevelGrammar::from_json_schema(s)
     }
 }

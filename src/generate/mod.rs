@@ -16,6 +16,7 @@
 pub mod embed;
 pub mod load;
 pub mod sequence;
+pub mod tools;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;

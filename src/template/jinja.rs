@@ -87,11 +87,15 @@ impl JinjaTemplate {
     pub(crate) fn render(
         &self,
         messages: &[Message],
+        tools: &[serde_json::Value],
         add_generation_prompt: bool,
     ) -> Result<String, TemplateError> {
         let tmpl = self.env.get_template(NAME).map_err(|e| map_error(&e))?;
+        // No tools: `tools` is undefined, as templates test it (`{% if tools %}`).
+        let tools = (!tools.is_empty()).then(|| Value::from(Serde(tools)));
         let ctx = context! {
             messages => Value::from(Serde(messages)),
+            tools => tools,
             add_generation_prompt => add_generation_prompt,
         };
         let mut out = Bounded(Vec::new());
@@ -423,7 +427,7 @@ mod tests {
     use super::*;
 
     fn render(src: &str, msgs: &[Message]) -> Result<String, TemplateError> {
-        JinjaTemplate::new(src, "<s>", "</s>")?.render(msgs, true)
+        JinjaTemplate::new(src, "<s>", "</s>")?.render(msgs, &[], true)
     }
 
     #[test]
