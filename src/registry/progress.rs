@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::sync::Mutex;
 
-use indicatif::{HumanBytes, MultiProgress, ProgressBar, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
 /// Receives the progress of a pull or a push. `key` identifies a layer (its digest).
 pub trait Progress: Send + Sync {
@@ -64,7 +64,7 @@ impl Progress for Bars {
     }
     fn start(&self, key: &str, label: &str, total: u64, completed: u64) {
         let style = ProgressStyle::with_template(
-            "{msg}: {percent:>3}% ▕{wide_bar}▏ {bytes}/{total_bytes} {bytes_per_sec} {eta}",
+            "{msg}: {percent:>3}% ▕{wide_bar}▏ {decimal_bytes}/{decimal_total_bytes} {decimal_bytes_per_sec} {eta}",
         )
         .unwrap_or_else(|_| ProgressStyle::default_bar());
         let pb = self.multi.add(ProgressBar::new(total));
@@ -91,7 +91,7 @@ impl Progress for Bars {
         let _ = self.multi.println(format!(
             "{label}: 100% ▕{}▏ {}",
             "█".repeat(DONE_BAR),
-            HumanBytes(total)
+            crate::registry::human_bytes(total)
         ));
     }
 }
