@@ -96,16 +96,11 @@ impl Progress for Bars {
     }
 }
 
-/// Whether `NO_COLOR` asks for no ANSI codes: set and not empty, as no-color.org says.
-pub fn no_color() -> bool {
-    std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
-}
-
 /// Whether stderr may carry redrawing progress (bars, spinners): a terminal that is not
 /// `dumb`, and no `NO_COLOR`.
 pub fn fancy_stderr() -> bool {
     std::io::stderr().is_terminal()
-        && !no_color()
+        && !crate::config::no_color()
         && std::env::var_os("TERM").is_none_or(|t| t != "dumb")
 }
 
