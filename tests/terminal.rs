@@ -22,16 +22,34 @@ use std::time::{Duration, Instant};
 
 static N: AtomicUsize = AtomicUsize::new(0);
 
-/// A fresh directory for one test (its store, home and tmux socket).
-fn temp_dir() -> PathBuf {
-    let d = std::env::temp_dir().join(format!(
-        "hearth-term-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    ));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+/// A fresh directory for one test (its store, home and tmux socket), removed on drop
+/// (declare it before the [`Pane`] that uses it, so that the pane goes first).
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> TempDir {
+        let d = std::env::temp_dir().join(format!(
+            "hearth-term-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        TempDir(d)
+    }
+}
+
+impl std::ops::Deref for TempDir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// A word for `sh`, single-quoted.
@@ -40,8 +58,8 @@ fn quote(s: &str) -> String {
 }
 
 /// A directory with a Modelfile importing SmolLM2 (through a symlink next to it).
-fn model_dir() -> PathBuf {
-    let dir = temp_dir();
+fn model_dir() -> TempDir {
+    let dir = TempDir::new();
     let gguf = common::test_model(common::SMOLLM2);
     std::os::unix::fs::symlink(&gguf, dir.join("smol.gguf")).unwrap();
     std::fs::write(dir.join("Modelfile"), "FROM ./smol.gguf\n").unwrap();
@@ -294,7 +312,7 @@ fn create_progress_on_a_terminal_and_plain() {
     let dir = model_dir();
     let out = Command::new(env!("CARGO_BIN_EXE_hearth"))
         .args(["create", "smol"])
-        .current_dir(&dir)
+        .current_dir(&*dir)
         .env_remove("NO_COLOR")
         .env("HEARTH_MODELS", dir.join("store"))
         .env("HEARTH_HOME", dir.join("home"))
@@ -319,7 +337,7 @@ fn repl_wraps_resizes_and_stops() {
     let dir = model_dir();
     let created = Command::new(env!("CARGO_BIN_EXE_hearth"))
         .args(["create", "smol"])
-        .current_dir(&dir)
+        .current_dir(&*dir)
         .env("HEARTH_MODELS", dir.join("store"))
         .env("HEARTH_HOME", dir.join("home"))
         .stdin(Stdio::null())
