@@ -12,6 +12,7 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 
 use super::repl;
+use super::spinner::{self, Delayed};
 use super::wrap::WordWrap;
 use crate::constrain::Format;
 use crate::generate::load::{apply_options, apply_params};
@@ -96,7 +97,11 @@ pub fn run(args: RunArgs) -> Result<()> {
     if load_opts.num_thread > 0 && !crate::ops::pool::Pool::init_global(load_opts.num_thread) {
         eprintln!("note: num_thread applies when the model is next loaded");
     }
-    let mut loaded = Loaded::open(&source, &load_opts)?;
+    let mut loaded = {
+        // Loading is quick through mmap; a big model on a slow disk gets a spinner.
+        let _spinner = Delayed::start("loading model", spinner::DELAY);
+        Loaded::open(&source, &load_opts)?
+    };
     if loaded.engine.is_encoder() {
         return embed(&mut loaded, &args.model, prompt);
     }
@@ -187,14 +192,22 @@ pub fn answer(
         None => None,
     };
     let stdout = std::io::stdout();
-    let width = terminal_size::terminal_size().map_or(80, |(w, _)| w.0 as usize);
-    let mut wrapper = WordWrap::new(stdout.lock(), width.saturating_sub(1));
+    let mut wrapper = WordWrap::new(stdout.lock(), wrap_width());
     let mut text = String::new();
+    // A long prompt on a big model may take a while before the first word.
+    let mut waiting = stdout
+        .is_terminal()
+        .then(|| Delayed::start("", spinner::DELAY));
     let result = {
         let mut plain = stdout.lock();
         let mut on_text = |t: &str| -> std::io::Result<()> {
+            if let Some(mut s) = waiting.take() {
+                s.stop();
+            }
             text.push_str(t);
             if wrap {
+                // The terminal may have been resized since the last piece.
+                wrapper.set_width(wrap_width());
                 wrapper.write_str(t)
             } else {
                 plain.write_all(t.as_bytes())?;
@@ -213,6 +226,7 @@ pub fn answer(
             &mut on_text,
         )
     };
+    drop(waiting);
     if wrap {
         wrapper.finish()?;
     }
@@ -226,6 +240,14 @@ pub fn answer(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// The column to wrap answers at: one less than the terminal's width, so that a full line
+/// never leaves the cursor in the terminal's pending-wrap state.
+fn wrap_width() -> usize {
+    terminal_size::terminal_size()
+        .map_or(80, |(w, _)| w.0 as usize)
+        .saturating_sub(1)
 }
 
 /// Ollama's `--verbose` block, on stderr.
