@@ -299,9 +299,20 @@ pub fn prompt_ids(
     messages: &[Message],
     raw: Option<&str>,
 ) -> anyhow::Result<Vec<u32>> {
+    prompt_ids_with_tools(tok, template, messages, &[], raw)
+}
+
+/// [`prompt_ids`] with the tools the model may call shown to it by its template.
+pub fn prompt_ids_with_tools(
+    tok: &Tokenizer,
+    template: &ChatTemplate,
+    messages: &[Message],
+    tools: &[serde_json::Value],
+    raw: Option<&str>,
+) -> anyhow::Result<Vec<u32>> {
     let text = match raw {
         Some(t) => t.to_string(),
-        None => template.render(messages, true)?,
+        None => template.render_with_tools(messages, tools, true)?,
     };
     Ok(tok.encode(&text, true, true))
 }

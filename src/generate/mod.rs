@@ -15,7 +15,9 @@
 
 pub mod embed;
 pub mod load;
+pub mod output;
 pub mod sequence;
+pub mod thinking;
 pub mod tools;
 
 use std::sync::atomic::{AtomicBool, Ordering};

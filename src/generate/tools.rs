@@ -158,6 +158,8 @@ fn lark_str(s: &str) -> String {
 /// One piece of a parsed answer.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Piece {
+    /// What a reasoning model thought (see `thinking`; never from [`ToolParser`]).
+    Thinking(String),
     Text(String),
     Call(ToolCall),
 }
@@ -167,10 +169,13 @@ pub struct ToolParser {
     syntax: CallSyntax,
     /// Text held back: a possible start of a call, or a call not yet complete.
     held: String,
-    /// Inside a call (after the opening tag, or a bare object's first `{`).
-    in_call: bool,
-    /// Bare syntax: whether the answer's start was seen (only a leading object is a call).
+    /// Whether the answer's first non-space character was seen: a JSON object there is
+    /// read as a call (the bare syntax's only call; models of the tagged families often
+    /// drop the tags).
     started: bool,
+    /// Inside a call: after an opening tag, or (`bare`) after a leading `{`.
+    in_call: bool,
+    bare: bool,
     calls: usize,
 }
 
@@ -179,8 +184,9 @@ impl ToolParser {
         ToolParser {
             syntax,
             held: String::new(),
-            in_call: false,
             started: false,
+            in_call: false,
+            bare: false,
             calls: 0,
         }
     }
@@ -194,16 +200,7 @@ impl ToolParser {
     pub fn push(&mut self, text: &str) -> Vec<Piece> {
         self.held.push_str(text);
         let mut out = Vec::new();
-        loop {
-            let before = self.held.len();
-            match self.syntax.clone() {
-                CallSyntax::Tagged { open, close } => self.tagged(&open, &close, &mut out),
-                CallSyntax::Bare => self.bare(&mut out),
-            }
-            if self.held.len() == before || self.held.is_empty() {
-                break;
-            }
-        }
+        while self.step(&mut out) {}
         merge_text(out)
     }
 
@@ -213,11 +210,12 @@ impl ToolParser {
         let held = std::mem::take(&mut self.held);
         let mut out = Vec::new();
         if self.in_call {
+            self.in_call = false;
             if let Some(call) = self.parse_call(&held) {
                 out.push(Piece::Call(call));
                 return out;
             }
-            if let CallSyntax::Tagged { open, .. } = &self.syntax {
+            if let (CallSyntax::Tagged { open, .. }, false) = (&self.syntax, self.bare) {
                 out.push(Piece::Text(format!("{open}{held}")));
                 return out;
             }
@@ -228,63 +226,80 @@ impl ToolParser {
         out
     }
 
-    fn tagged(&mut self, open: &str, close: &str, out: &mut Vec<Piece>) {
-        if self.in_call {
-            if let Some(end) = self.held.find(close) {
-                let body: String = self.held[..end].to_string();
-                self.held.drain(..end + close.len());
-                self.in_call = false;
-                match self.parse_call(&body) {
-                    Some(c) => out.push(Piece::Call(c)),
-                    None => out.push(Piece::Text(format!("{open}{body}{close}"))),
-                }
+    /// Makes one move; false when nothing more can be decided without more text.
+    fn step(&mut self, out: &mut Vec<Piece>) -> bool {
+        if !self.started {
+            let t = self.held.trim_start();
+            if t.is_empty() {
+                return false;
             }
-            return;
+            self.started = true;
+            if t.starts_with('{') {
+                self.held = t.to_string();
+                self.in_call = true;
+                self.bare = true;
+            }
+            return true;
+        }
+        if self.in_call && self.bare {
+            let Some(end) = json_object_end(&self.held) else {
+                return false;
+            };
+            let body: String = self.held.drain(..end).collect();
+            self.in_call = false;
+            self.bare = false;
+            match self.parse_call(&body) {
+                Some(c) => out.push(Piece::Call(c)),
+                None => out.push(Piece::Text(body)),
+            }
+            return !self.held.is_empty();
+        }
+        match self.syntax.clone() {
+            CallSyntax::Bare => {
+                if !self.held.is_empty() {
+                    out.push(Piece::Text(std::mem::take(&mut self.held)));
+                }
+                false
+            }
+            CallSyntax::Tagged { open, close } => self.tagged(&open, &close, out),
+        }
+    }
+
+    fn tagged(&mut self, open: &str, close: &str, out: &mut Vec<Piece>) -> bool {
+        if self.in_call {
+            let Some(end) = self.held.find(close) else {
+                return false;
+            };
+            let body: String = self.held[..end].to_string();
+            self.held.drain(..end + close.len());
+            self.in_call = false;
+            match self.parse_call(&body) {
+                Some(c) => out.push(Piece::Call(c)),
+                None => out.push(Piece::Text(format!("{open}{body}{close}"))),
+            }
+            return !self.held.is_empty();
         }
         if let Some(start) = self.held.find(open) {
             let text: String = self.held[..start].to_string();
-            // Whitespace between calls is not content.
-            if !(self.calls > 0 && text.trim().is_empty()) && !text.is_empty() {
-                out.push(Piece::Text(text));
-            }
+            self.text(text, out);
             self.held.drain(..start + open.len());
             self.in_call = true;
-            return;
+            return true;
         }
         // Keep back a tail that could be the start of the tag.
         let keep = partial_suffix(&self.held, open);
         let emit = self.held.len() - keep;
         if emit > 0 {
             let text: String = self.held.drain(..emit).collect();
-            if !(self.calls > 0 && text.trim().is_empty()) {
-                out.push(Piece::Text(text));
-            }
+            self.text(text, out);
         }
+        false
     }
 
-    fn bare(&mut self, out: &mut Vec<Piece>) {
-        if !self.started {
-            let t = self.held.trim_start();
-            if t.is_empty() {
-                return;
-            }
-            self.started = true;
-            self.in_call = t.starts_with('{');
-            if self.in_call {
-                self.held = t.to_string();
-            }
-        }
-        if !self.in_call {
-            out.push(Piece::Text(std::mem::take(&mut self.held)));
-            return;
-        }
-        if let Some(end) = json_object_end(&self.held) {
-            let body: String = self.held.drain(..end).collect();
-            self.in_call = false;
-            match self.parse_call(&body) {
-                Some(c) => out.push(Piece::Call(c)),
-                None => out.push(Piece::Text(body)),
-            }
+    /// Text between calls: whitespace after a call is not content.
+    fn text(&self, text: String, out: &mut Vec<Piece>) {
+        if !text.is_empty() && !(self.calls > 0 && text.trim().is_empty()) {
+            out.push(Piece::Text(text));
         }
     }
 

@@ -17,8 +17,11 @@ use super::stream::ndjson;
 use super::{read_body, AppState};
 use crate::civil::rfc3339;
 use crate::constrain::Format;
+use crate::generate::output::{OutputParser, Whole};
+use crate::generate::thinking::Think;
+use crate::generate::tools::{Piece, ToolChoice};
 use crate::scheduler::{Done, Event, KeepAlive};
-use crate::template::Message;
+use crate::template::{Message, ToolCall};
 
 /// `keep_alive` as Ollama takes it: seconds (a number) or a Go duration string;
 /// negative means forever.
@@ -46,14 +49,9 @@ fn output_format(v: &Option<Value>) -> Result<Option<Format>, ApiError> {
     Format::from_ollama(v.as_ref()).map_err(infer::format_error)
 }
 
-fn check_think(model: &str, v: &Option<Value>) -> Result<(), ApiError> {
-    match v {
-        None | Some(Value::Null) | Some(Value::Bool(false)) => Ok(()),
-        Some(Value::String(s)) if s == "none" || s.is_empty() => Ok(()),
-        Some(_) => Err(ApiError::bad_request(format!(
-            "\"{model}\" does not support thinking"
-        ))),
-    }
+/// `think`: a bool or a level (whether the model can think is checked when it loads).
+fn parse_think(v: &Option<Value>) -> Result<Option<Think>, ApiError> {
+    Think::from_json(v.as_ref()).map_err(ApiError::bad_request)
 }
 
 fn images_refused(model: &str) -> ApiError {
@@ -108,13 +106,10 @@ struct ChatMessage {
     #[serde(default)]
     images: Option<Vec<String>>,
     #[serde(default)]
-    #[allow(dead_code)]
     thinking: Option<String>,
     #[serde(default)]
-    #[allow(dead_code)]
-    tool_calls: Option<Value>,
+    tool_calls: Option<Vec<ToolCall>>,
     #[serde(default)]
-    #[allow(dead_code)]
     tool_name: Option<String>,
 }
 
@@ -125,8 +120,7 @@ struct ChatRequest {
     #[serde(default)]
     messages: Vec<ChatMessage>,
     #[serde(default)]
-    #[allow(dead_code)]
-    tools: Option<Value>,
+    tools: Option<Vec<Value>>,
     #[serde(default)]
     format: Option<Value>,
     #[serde(default)]
@@ -214,6 +208,21 @@ struct StreamCtx {
     load_duration: Duration,
     truncation: Option<infer::Truncation>,
     prompt_ids: Vec<u32>,
+    /// Reads thinking and tool calls out of the text.
+    parser: Option<OutputParser>,
+}
+
+/// Ollama's `message.tool_calls`.
+fn tool_calls_json(calls: &[ToolCall], first_index: usize) -> Value {
+    Value::Array(
+        calls
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                json!({"function": {"index": first_index + i, "name": c.name, "arguments": c.arguments}})
+            })
+            .collect(),
+    )
 }
 
 impl StreamCtx {
@@ -230,6 +239,66 @@ impl StreamCtx {
             } else {
                 started.prompt_ids.clone()
             },
+            parser: started.output.parser(),
+        }
+    }
+
+    /// The objects for a piece of streamed text: text as it is, or, with a parser, the
+    /// thinking, text and calls it is sure of.
+    fn pieces(&mut self, text: &str, end: bool) -> Vec<Value> {
+        let Some(parser) = &mut self.parser else {
+            return if text.is_empty() {
+                Vec::new()
+            } else {
+                vec![self.chunk(text)]
+            };
+        };
+        let before = parser.calls();
+        let mut pieces = parser.push(text);
+        if end {
+            pieces.extend(parser.finish());
+        }
+        let mut out = Vec::new();
+        let mut index = before;
+        for p in pieces {
+            match p {
+                Piece::Text(t) | Piece::Thinking(t) if t.is_empty() => {}
+                Piece::Text(t) => out.push(self.chunk(&t)),
+                Piece::Thinking(t) => {
+                    let mut v = self.chunk("");
+                    self.set_thinking(&mut v, &t);
+                    out.push(v);
+                }
+                Piece::Call(c) => {
+                    let mut v = self.chunk("");
+                    v["message"]["tool_calls"] = tool_calls_json(&[c], index);
+                    index += 1;
+                    out.push(v);
+                }
+            }
+        }
+        out
+    }
+
+    /// The whole answer at once: its thinking, text and calls.
+    fn whole(&mut self, d: &Done, text: String) -> Value {
+        let w = Whole::of(self.parser.as_mut(), text);
+        let mut v = self.last(d, &w.text);
+        if !w.thinking.is_empty() {
+            self.set_thinking(&mut v, &w.thinking);
+        }
+        if !w.calls.is_empty() {
+            v["message"]["tool_calls"] = tool_calls_json(&w.calls, 0);
+        }
+        v
+    }
+
+    /// `message.thinking` (chat) or `thinking` (generate).
+    fn set_thinking(&self, v: &mut Value, thinking: &str) {
+        if self.chat {
+            v["message"]["thinking"] = json!(thinking);
+        } else {
+            v["thinking"] = json!(thinking);
         }
     }
 
@@ -261,26 +330,32 @@ async fn respond(started: Started, ctx: StreamCtx, stream: bool) -> Response {
     let Started {
         lease, mut events, ..
     } = started;
+    let mut ctx = ctx;
     if !stream {
         return match infer::collect(&mut events).await {
-            Ok((text, d)) => Json(ctx.last(&d, &text)).into_response(),
+            Ok((text, d)) => Json(ctx.whole(&d, text)).into_response(),
             Err(e) => e.into_response(),
         };
     }
     // The lease lives as long as the stream; dropping the stream (a client gone)
     // drops the receiver, which cancels the sequence at the next step.
     let s = futures_util::stream::unfold(Some((events, ctx, lease)), |state| async move {
-        let (mut events, ctx, lease) = state?;
+        let (mut events, mut ctx, lease) = state?;
         match events.recv().await {
             Some(Event::Text(t)) => {
-                let v = ctx.chunk(&t);
+                let v = ctx.pieces(&t, false);
                 Some((v, Some((events, ctx, lease))))
             }
-            Some(Event::Done(d)) => Some((ctx.last(&d, ""), None)),
-            Some(Event::Error(m)) => Some((json!({"error": m}), None)),
+            Some(Event::Done(d)) => {
+                let mut v = ctx.pieces("", true);
+                v.push(ctx.last(&d, ""));
+                Some((v, None))
+            }
+            Some(Event::Error(m)) => Some((vec![json!({"error": m})], None)),
             None => None,
         }
-    });
+    })
+    .flat_map(futures_util::stream::iter);
     ndjson(s.boxed())
 }
 
@@ -293,7 +368,7 @@ pub async fn generate(State(state): State<AppState>, body: Body) -> Result<Respo
     }
     let keep = keep_alive(&req.keep_alive)?;
     let format = output_format(&req.format)?;
-    check_think(&req.model, &req.think)?;
+    let think = parse_think(&req.think)?;
     if req.images.as_ref().is_some_and(|i| !i.is_empty()) {
         infer::resolve(&req.model).await?;
         return Err(images_refused(&req.model));
@@ -328,6 +403,9 @@ pub async fn generate(State(state): State<AppState>, body: Body) -> Result<Respo
             keep_alive: keep,
             truncate: req.truncate.unwrap_or(true),
             format,
+            tools: Vec::new(),
+            tool_choice: ToolChoice::Auto,
+            think,
         },
     )
     .await?;
@@ -343,7 +421,7 @@ pub async fn chat(State(state): State<AppState>, body: Body) -> Result<Response,
     }
     let keep = keep_alive(&req.keep_alive)?;
     let format = output_format(&req.format)?;
-    check_think(&req.model, &req.think)?;
+    let think = parse_think(&req.think)?;
     if req.messages.is_empty() {
         return preload(&state, &req.model, keep, true).await;
     }
@@ -358,7 +436,12 @@ pub async fn chat(State(state): State<AppState>, body: Body) -> Result<Response,
     let messages = req
         .messages
         .into_iter()
-        .map(|m| Message::new(m.role, m.content.unwrap_or_default()))
+        .map(|m| Message {
+            tool_calls: m.tool_calls.unwrap_or_default(),
+            tool_name: m.tool_name,
+            thinking: m.thinking.unwrap_or_default(),
+            ..Message::new(m.role, m.content.unwrap_or_default())
+        })
         .collect();
     let started = infer::start(
         &state,
@@ -370,6 +453,9 @@ pub async fn chat(State(state): State<AppState>, body: Body) -> Result<Response,
             keep_alive: keep,
             truncate: req.truncate.unwrap_or(true),
             format,
+            tools: req.tools.unwrap_or_default(),
+            tool_choice: ToolChoice::Auto,
+            think,
         },
     )
     .await?;

@@ -31,10 +31,15 @@ use super::stream::{sse, sse_done, sse_event};
 use super::{ollama, read_body, AppState};
 use crate::civil::unix_seconds;
 use crate::constrain::Format;
+use crate::generate::output::{OutputParser, Whole};
+use crate::generate::thinking::Think;
+use crate::generate::tools::{Piece, ToolChoice};
 use crate::generate::DoneReason;
 use crate::scheduler::{Done, Event, Events, Lease};
 use crate::store::{Entry, Name, Store};
 use crate::template::Message;
+
+mod tools;
 
 /// `system_fingerprint` in every response.
 const FINGERPRINT: &str = "fp_hearth";
@@ -108,6 +113,16 @@ struct ChatCompletionRequest {
     max_completion_tokens: Option<i64>,
     #[serde(default)]
     response_format: Option<Value>,
+    #[serde(default)]
+    tools: Option<Vec<Value>>,
+    #[serde(default)]
+    tool_choice: Option<Value>,
+    /// `none`, `minimal`, `low`, `medium`, `high`, `xhigh`.
+    #[serde(default)]
+    reasoning_effort: Option<String>,
+    /// `{"effort": …}` (the newer spelling).
+    #[serde(default)]
+    reasoning: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -116,6 +131,12 @@ struct ChatMessage {
     role: String,
     #[serde(default)]
     content: Option<Value>,
+    /// An assistant turn's calls.
+    #[serde(default)]
+    tool_calls: Option<Vec<Value>>,
+    /// A tool turn: the call it answers.
+    #[serde(default)]
+    tool_call_id: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -318,8 +339,26 @@ async fn conversation(model: &str, messages: Vec<ChatMessage>) -> Result<Vec<Mes
                 )))
             }
         };
-        match message_text(i, &m.content) {
-            Ok(text) => out.push(Message::new(role, text)),
+        let calls = tools::from_request(m.tool_calls.as_deref().unwrap_or(&[]));
+        // A tool result names its function by the id of the call it answers.
+        let tool_name = m.tool_call_id.as_ref().and_then(|id| {
+            out.iter()
+                .flat_map(|m: &Message| m.tool_calls.iter())
+                .find(|c| &c.id == id)
+                .map(|c| c.name.clone())
+        });
+        let content = match &m.content {
+            // An assistant turn that only called tools has no content.
+            None | Some(Value::Null) if !calls.is_empty() => Ok(String::new()),
+            c => message_text(i, c),
+        };
+        match content {
+            Ok(text) => out.push(Message {
+                tool_calls: calls,
+                tool_name,
+                tool_call_id: m.tool_call_id,
+                ..Message::new(role, text)
+            }),
             Err(ContentError::Invalid(e)) => return Err(ApiError::bad_request(e)),
             Err(ContentError::Image) => {
                 // An unknown model is a 404 before the image is refused.
@@ -368,6 +407,8 @@ struct Reply {
     /// What was dropped to fit the context (an extension field, `truncated`, on the
     /// whole answer and on the finish chunk).
     truncation: Option<Truncation>,
+    /// Reads thinking and tool calls out of the text.
+    parser: Option<OutputParser>,
 }
 
 fn finish_reason(r: DoneReason) -> &'static str {
@@ -406,7 +447,50 @@ impl Reply {
             model: model.to_string(),
             include_usage,
             truncation: None,
+            parser: None,
         }
+    }
+
+    /// `finish_reason`: `tool_calls` when the model called a tool.
+    fn finish(&self, r: DoneReason) -> &'static str {
+        match &self.parser {
+            Some(p) if p.calls() > 0 && r == DoneReason::Stop => "tool_calls",
+            _ => finish_reason(r),
+        }
+    }
+
+    /// The deltas for a piece of streamed text (with tools: text and calls).
+    fn deltas(&mut self, text: &str, end: bool) -> Vec<Bytes> {
+        let Some(parser) = &mut self.parser else {
+            return if text.is_empty() {
+                Vec::new()
+            } else {
+                vec![self.chunk(json!({"content": text}), None)]
+            };
+        };
+        let mut index = parser.calls();
+        let mut pieces = parser.push(text);
+        if end {
+            pieces.extend(parser.finish());
+        }
+        let mut out = Vec::new();
+        for p in pieces {
+            match p {
+                Piece::Text(t) | Piece::Thinking(t) if t.is_empty() => {}
+                Piece::Text(t) => out.push(self.chunk(json!({"content": t}), None)),
+                // llama-server's and DeepSeek's name, and Ollama's.
+                Piece::Thinking(t) => {
+                    out.push(self.chunk(json!({"reasoning_content": t, "reasoning": t}), None))
+                }
+                Piece::Call(c) => {
+                    for d in tools::deltas(&c, index) {
+                        out.push(self.chunk(d, None));
+                    }
+                    index += 1;
+                }
+            }
+        }
+        out
     }
 
     fn mark_truncation(&self, v: &mut Value) {
@@ -427,14 +511,32 @@ impl Reply {
     }
 
     /// The whole answer (not streamed).
-    fn whole(&self, text: String, d: &Done) -> Value {
-        let reason = finish_reason(d.reason);
+    fn whole(&mut self, text: String, d: &Done) -> Value {
+        let Whole {
+            thinking,
+            text,
+            calls,
+        } = Whole::of(self.parser.as_mut(), text);
+        let reason = self.finish(d.reason);
         let (object, choice) = match self.kind {
-            Kind::Chat => (
-                "chat.completion",
-                json!({"index": 0, "message": {"role": "assistant", "content": text},
-                       "logprobs": null, "finish_reason": reason}),
-            ),
+            Kind::Chat => {
+                let mut message = json!({"role": "assistant", "content": text});
+                if !calls.is_empty() {
+                    if text.trim().is_empty() {
+                        message["content"] = Value::Null;
+                    }
+                    message["tool_calls"] = tools::message_calls(&calls);
+                }
+                if !thinking.is_empty() {
+                    message["reasoning_content"] = json!(thinking);
+                    message["reasoning"] = json!(thinking);
+                }
+                (
+                    "chat.completion",
+                    json!({"index": 0, "message": message, "logprobs": null,
+                           "finish_reason": reason}),
+                )
+            }
             Kind::Completion => (
                 "text_completion",
                 json!({"text": text, "index": 0, "logprobs": null, "finish_reason": reason}),
@@ -474,7 +576,7 @@ impl Reply {
     /// The events that close a stream: the finish chunk, the usage chunk when asked
     /// for, and `[DONE]`.
     fn closing(&self, d: &Done) -> Vec<Bytes> {
-        let mut finish = self.chunk_object(json!({}), Some(finish_reason(d.reason)));
+        let mut finish = self.chunk_object(json!({}), Some(self.finish(d.reason)));
         self.mark_truncation(&mut finish);
         let mut out = vec![sse_event(&finish)];
         if self.include_usage {
@@ -504,13 +606,13 @@ impl Streaming {
     fn on_event(&mut self, e: Option<Event>) {
         match e {
             Some(Event::Text(t)) => {
-                if !t.is_empty() {
-                    let chunk = self.reply.chunk(json!({"content": t}), None);
-                    self.pending.push_back(chunk);
-                }
+                let deltas = self.reply.deltas(&t, false);
+                self.pending.extend(deltas);
             }
             Some(Event::Done(d)) => {
                 self.live = None;
+                let deltas = self.reply.deltas("", true);
+                self.pending.extend(deltas);
                 self.pending.extend(self.reply.closing(&d));
             }
             Some(Event::Error(m)) => {
@@ -532,9 +634,11 @@ async fn respond(started: Started, mut reply: Reply, stream: bool) -> Response {
         lease,
         mut events,
         truncation,
+        output,
         ..
     } = started;
     reply.truncation = truncation;
+    reply.parser = output.parser();
     if !stream {
         return match infer::collect(&mut events).await {
             Ok((text, d)) => Json(reply.whole(text, &d)).into_response(),
@@ -574,6 +678,14 @@ async fn chat(state: AppState, body: Body) -> Result<Response, ApiError> {
     let c = &req.common;
     c.check()?;
     let format = output_format(req.response_format.as_ref(), true)?;
+    let tool_choice = tools::choice(req.tool_choice.as_ref())?;
+    let effort = req.reasoning_effort.as_deref().or_else(|| {
+        req.reasoning
+            .as_ref()
+            .and_then(|r| r.get("effort"))
+            .and_then(Value::as_str)
+    });
+    let think = Think::from_effort(effort).map_err(ApiError::bad_request)?;
     let keep_alive = ollama::keep_alive(&c.keep_alive)?;
     let max_tokens = req.max_completion_tokens.or(c.max_tokens);
     let options = c.ollama_options(max_tokens, None)?;
@@ -590,6 +702,9 @@ async fn chat(state: AppState, body: Body) -> Result<Response, ApiError> {
             keep_alive,
             truncate: c.truncate.unwrap_or(true),
             format,
+            tools: req.tools.unwrap_or_default(),
+            tool_choice,
+            think,
         },
     )
     .await?;
@@ -639,6 +754,9 @@ async fn completion(state: AppState, body: Body) -> Result<Response, ApiError> {
             keep_alive,
             truncate: c.truncate.unwrap_or(true),
             format: None,
+            tools: Vec::new(),
+            tool_choice: ToolChoice::Auto,
+            think: None,
         },
     )
     .await?;

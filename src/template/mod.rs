@@ -32,6 +32,14 @@ pub struct Message {
     /// On a `tool` turn: the id of the call it answers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tool_call_id: Option<String>,
+    /// An assistant turn's thinking (Jinja templates read `reasoning_content`, Go
+    /// templates `.Thinking`).
+    #[serde(
+        default,
+        rename = "reasoning_content",
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub thinking: String,
 }
 
 impl Message {
@@ -254,15 +262,28 @@ impl ChatTemplate {
         tools: &[serde_json::Value],
         add_generation_prompt: bool,
     ) -> Result<String, TemplateError> {
+        self.render_for(messages, tools, None, add_generation_prompt)
+    }
+
+    /// [`render_with_tools`](Self::render_with_tools) with the request's `think`, when
+    /// set: whether the model should think, and the level (`""` for none). Jinja
+    /// templates see `enable_thinking` and `reasoning_effort`, Go templates `.Think`,
+    /// `.ThinkLevel` and `.IsThinkSet`.
+    pub fn render_for(
+        &self,
+        messages: &[Message],
+        tools: &[serde_json::Value],
+        think: Option<(bool, &str)>,
+        add_generation_prompt: bool,
+    ) -> Result<String, TemplateError> {
         let out = match &self.kind {
             Kind::Builtin(b) => b.render(messages, add_generation_prompt),
-            Kind::Jinja(j) => j.render(messages, tools, add_generation_prompt)?,
-            Kind::Go(g) => gotmpl::render_chat(g, messages, tools, add_generation_prompt).map_err(
-                |e| match e {
+            Kind::Jinja(j) => j.render(messages, tools, think, add_generation_prompt)?,
+            Kind::Go(g) => gotmpl::render_chat(g, messages, tools, think, add_generation_prompt)
+                .map_err(|e| match e {
                     gotmpl::GoTemplateError::Limit(m) => TemplateError::Limit(m),
                     e => TemplateError::Render(e.to_string()),
-                },
-            )?,
+                })?,
         };
         match &self.strip_bos {
             Some(bos) if out.starts_with(bos.as_str()) => Ok(out[bos.len()..].to_string()),

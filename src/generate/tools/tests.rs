@@ -91,6 +91,24 @@ fn qwen_plain_text_and_lookalikes_pass_through() {
 }
 
 #[test]
+fn qwen_call_without_tags_at_the_start_is_read() {
+    both(
+        qwen(),
+        "{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}",
+        &[call("get_weather", json!({"city": "Paris"}))],
+    );
+    // Not at the start: text.
+    let t = "Use {\"name\": \"a\", \"arguments\": {}}";
+    both(qwen(), t, &[Piece::Text(t.into())]);
+    // A leading object that is no call is text, and what follows still parses.
+    both(
+        qwen(),
+        "{\"x\": 1} then <tool_call>{\"name\": \"a\", \"arguments\": {}}</tool_call>",
+        &[Piece::Text("{\"x\": 1} then ".into()), call("a", json!({}))],
+    );
+}
+
+#[test]
 fn arguments_written_as_a_string_are_decoded() {
     both(
         qwen(),

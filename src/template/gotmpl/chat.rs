@@ -287,6 +287,7 @@ pub fn render_chat(
     tmpl: &GoTemplate,
     messages: &[Message],
     tools: &[serde_json::Value],
+    think: Option<(bool, &str)>,
     add_generation_prompt: bool,
 ) -> std::result::Result<String, GoTemplateError> {
     let _ = add_generation_prompt;
@@ -307,10 +308,14 @@ pub fn render_chat(
                     .collect(),
                 tool_name: m.tool_name.clone().unwrap_or_default(),
                 tool_call_id: m.tool_call_id.clone().unwrap_or_default(),
+                thinking: m.thinking.clone(),
                 ..ChatMessage::new(&m.role, &m.content)
             })
             .collect(),
         tools: tools.to_vec(),
+        think: think.is_some_and(|(on, _)| on),
+        think_level: think.map(|(_, l)| l.to_string()).unwrap_or_default(),
+        is_think_set: think.is_some(),
         ..Default::default()
     };
     tmpl.render(&data)
