@@ -1,4 +1,4 @@
-//! `hearth serve`: Ollama's API (`/api/*`), OpenAI's (`/v1/*`) and
+//! `hearth serve`: Ollama's API (`/api/*`), OpenAI's (`/v1/*`, [`responses`] included) and
 //! Anthropic's Messages API ([`anthropic`], `/v1/messages*`) over the scheduler, and
 //! the store over HTTP ([`store`]: pull, push, create, blobs, copy, delete).
 //!
@@ -17,6 +17,7 @@ pub mod infer;
 pub mod models;
 pub mod ollama;
 pub mod openai;
+pub mod responses;
 pub mod store;
 pub mod stream;
 mod ui;
@@ -151,6 +152,7 @@ pub fn router(state: AppState, guard: Arc<guard::Guard>) -> Router {
         .route("/v1/embeddings", post(embed::v1_embeddings))
         .route("/v1/chat/completions", post(openai::chat_completions))
         .route("/v1/completions", post(openai::completions))
+        .route("/v1/responses", post(responses::create))
         .route("/v1/messages", post(anthropic::messages))
         .route("/v1/messages/count_tokens", post(anthropic::count_tokens))
         .route("/v1/models", get(openai::list_models))
