@@ -7,8 +7,8 @@
 //! `temperature`, `top_p` and `top_k` pass through; `temperature` is 1.0 when unset
 //! (Anthropic's default, over the model's own parameters). As extensions, `keep_alive`
 //! and an `options` object of Ollama options are honoured (under the body's fields).
-//! `metadata` is ignored; `tools`, `tool_choice` and `thinking` are accepted and not
-//! used yet. Text only: an `image` or `document` block is a 400; `tool_use` and
+//! `metadata` is ignored; `tools`, `tool_choice`, `thinking` and `output_config`
+//! (its `format` checked) are accepted and not used yet. Text only: an `image` or `document` block is a 400; `tool_use` and
 //! `tool_result` blocks of earlier turns are rendered into the conversation as text.
 //! `count_tokens` counts the prompt as the model's template renders it (the model is
 //! loaded to read its tokenizer, as a generation would).
@@ -63,10 +63,14 @@ struct MessagesRequest {
     #[serde(default)]
     #[allow(dead_code)]
     tool_choice: Option<Value>,
-    // TODO(issue 13 thinking): `{"type": "enabled", "budget_tokens"}` / `disabled`.
+    // TODO(issue 13 thinking): `{"type": "enabled", "budget_tokens"}` / `disabled`, and
+    // `output_config.effort`.
     #[serde(default)]
     #[allow(dead_code)]
     thinking: Option<Value>,
+    /// `{"effort", "format": {"type": "json_schema", "schema"}}` (structured output).
+    #[serde(default)]
+    output_config: Option<Value>,
     /// Extension: how long the model stays loaded (Ollama's `keep_alive`).
     #[serde(default)]
     keep_alive: Option<Value>,
@@ -263,6 +267,27 @@ async fn checked(req: &MessagesRequest) -> Result<Vec<Message>, ApiError> {
     }
 }
 
+/// `output_config.format`, checked: none, or `{"type": "json_schema", "schema": {…}}`.
+fn output_format(config: &Option<Value>) -> Result<Option<Value>, ApiError> {
+    let format = match config {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Object(c)) => match c.get("format") {
+            None | Some(Value::Null) => return Ok(None),
+            Some(f) => f,
+        },
+        Some(_) => return Err(ApiError::bad_request("output_config: want an object")),
+    };
+    match (
+        format.get("type").and_then(Value::as_str),
+        format.get("schema"),
+    ) {
+        (Some("json_schema"), Some(Value::Object(_))) => Ok(Some(format.clone())),
+        _ => Err(ApiError::bad_request(
+            "output_config.format: want {\"type\": \"json_schema\", \"schema\": {…}}",
+        )),
+    }
+}
+
 /// Ollama's options for a generation: Anthropic's default temperature, then `options`,
 /// then the body's fields.
 fn generation_options(req: &MessagesRequest, max_tokens: i64) -> Map<String, Value> {
@@ -412,6 +437,9 @@ async fn create(state: AppState, body: Body) -> Result<Response, ApiError> {
         Some(n) => n,
     };
     let keep_alive = ollama::keep_alive(&req.keep_alive)?;
+    // TODO(issue 13 format): a json_schema format constrains the output (GenRequest's
+    // format); checked, not applied yet.
+    let _format = output_format(&req.output_config)?;
     let messages = checked(&req).await?;
     let options = generation_options(&req, max_tokens);
     let started = infer::start(
@@ -577,5 +605,22 @@ mod tests {
         let o = generation_options(&request(json!({})), 1);
         assert_eq!(o["temperature"], json!(1.0));
         assert!(!o.contains_key("stop") && !o.contains_key("top_p"));
+    }
+
+    #[test]
+    fn output_formats() {
+        assert_eq!(output_format(&None).unwrap(), None);
+        assert_eq!(
+            output_format(&Some(json!({"effort": "low"}))).unwrap(),
+            None
+        );
+        let f = json!({"type": "json_schema", "schema": {"type": "object"}});
+        assert_eq!(
+            output_format(&Some(json!({"format": f}))).unwrap(),
+            Some(f.clone())
+        );
+        assert!(output_format(&Some(json!({"format": {"type": "json_schema"}}))).is_err());
+        assert!(output_format(&Some(json!({"format": {"type": "xml"}}))).is_err());
+        assert!(output_format(&Some(json!(1))).is_err());
     }
 }
