@@ -347,7 +347,7 @@ fn a_full_queue_is_overloaded() {
             assert_eq!(r.0, 200, "{}", r.2);
         }
     }
-    assert!(busy >= 1 && busy <= 6, "{busy} busy");
+    assert!((1..=6).contains(&busy), "{busy} busy");
 }
 
 /// The official client against both models; greedy answers equal `hearth run`'s.

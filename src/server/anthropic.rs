@@ -410,11 +410,16 @@ impl Relay for Reply {
     }
 
     fn error(&mut self, message: &str) -> Vec<Bytes> {
-        vec![named_event(
-            "error",
-            &json!({"type": "error", "error": {"type": "api_error", "message": message}}),
-        )]
+        vec![stream_error(message)]
     }
+}
+
+/// A failure after the stream began, as Anthropic's clients raise it.
+fn stream_error(message: &str) -> Bytes {
+    named_event(
+        "error",
+        &json!({"type": "error", "error": {"type": "api_error", "message": message}}),
+    )
 }
 
 /// `POST /v1/messages`
@@ -605,6 +610,15 @@ mod tests {
         let o = generation_options(&request(json!({})), 1);
         assert_eq!(o["temperature"], json!(1.0));
         assert!(!o.contains_key("stop") && !o.contains_key("top_p"));
+    }
+
+    #[test]
+    fn error_event() {
+        assert_eq!(
+            &stream_error("boom")[..],
+            b"event: error\ndata: {\"error\":{\"message\":\"boom\",\"type\":\"api_error\"},\
+              \"type\":\"error\"}\n\n"
+        );
     }
 
     #[test]

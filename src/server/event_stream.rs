@@ -142,6 +142,43 @@ mod tests {
         assert_ne!(a, b);
     }
 
+    /// Records what it was given, one event each.
+    struct Echo;
+
+    impl Relay for Echo {
+        fn text(&mut self, text: &str) -> Vec<Bytes> {
+            vec![Bytes::from(format!("text {text}"))]
+        }
+        fn done(&mut self, d: &Done) -> Vec<Bytes> {
+            vec![Bytes::from(format!("done {}", d.prompt_len))]
+        }
+        fn error(&mut self, message: &str) -> Vec<Bytes> {
+            vec![Bytes::from(format!("error {message}"))]
+        }
+    }
+
+    #[test]
+    fn events_reach_the_relay() {
+        let mut st = Relaying {
+            pending: VecDeque::new(),
+            live: None,
+            relay: Echo,
+        };
+        st.on_event(Some(Event::Text("a".into())));
+        st.on_event(Some(Event::Text(String::new())));
+        st.on_event(Some(Event::Error("bad".into())));
+        st.on_event(None);
+        let got: Vec<&[u8]> = st.pending.iter().map(|b| &b[..]).collect();
+        assert_eq!(
+            got,
+            [
+                &b"text a"[..],
+                b"error bad",
+                b"error the generation ended without a result"
+            ]
+        );
+    }
+
     #[test]
     fn named_event_framing() {
         let b = named_event("ping", &serde_json::json!({"type": "ping"}));

@@ -666,6 +666,89 @@ mod tests {
         );
     }
 
+    fn done(reason: DoneReason) -> Done {
+        Done {
+            reason,
+            stats: crate::generate::Stats {
+                eval_count: 2,
+                ..Default::default()
+            },
+            reused: 1,
+            prompt_len: 5,
+            tokens: vec![1, 2],
+        }
+    }
+
+    /// The (name, data) of framed events; asserts the sequence numbers count from 0.
+    fn parse(events: &[Bytes]) -> Vec<(String, Value)> {
+        let out: Vec<(String, Value)> = events
+            .iter()
+            .map(|b| {
+                let s = std::str::from_utf8(b).unwrap();
+                let (event, data) = s.trim_end().split_once('\n').unwrap();
+                let name = event.strip_prefix("event: ").unwrap().to_string();
+                let v: Value = serde_json::from_str(data.strip_prefix("data: ").unwrap()).unwrap();
+                assert_eq!(v["type"], name.as_str());
+                (name, v)
+            })
+            .collect();
+        for (i, (_, v)) in out.iter().enumerate() {
+            assert_eq!(v["sequence_number"], i);
+        }
+        out
+    }
+
+    fn reply() -> Reply {
+        let req: ResponsesRequest =
+            serde_json::from_value(json!({"model": "m", "input": "x"})).unwrap();
+        Reply::new(&req, json!({"type": "text"}), 1.0, 1.0)
+    }
+
+    #[test]
+    fn stream_events() {
+        for (reason, last, status) in [
+            (DoneReason::Stop, "response.completed", "completed"),
+            (DoneReason::Length, "response.incomplete", "incomplete"),
+        ] {
+            let mut r = reply();
+            let mut out = r.opening();
+            out.extend(r.text("Hel"));
+            out.extend(r.text("lo"));
+            out.extend(r.done(&done(reason)));
+            let ev = parse(&out);
+            assert_eq!(ev.len(), 10);
+            assert_eq!(ev[9].0, last);
+            let whole = &ev[9].1["response"];
+            assert_eq!(whole["status"], status);
+            assert_eq!(whole["output"][0]["status"], status);
+            assert_eq!(whole["output"][0]["content"][0]["text"], "Hello");
+            assert_eq!(
+                whole["usage"],
+                json!({"input_tokens": 5, "input_tokens_details": {"cached_tokens": 1},
+                       "output_tokens": 2, "output_tokens_details": {"reasoning_tokens": 0},
+                       "total_tokens": 7})
+            );
+            assert_eq!(ev[6].1["text"], "Hello");
+        }
+        // A failure mid-stream: an error event, then response.failed with the text so far.
+        let mut r = reply();
+        let mut out = r.opening();
+        out.extend(r.text("Hel"));
+        out.extend(r.error("boom"));
+        let ev = parse(&out);
+        assert_eq!(ev[5].0, "error");
+        assert_eq!(ev[5].1["code"], "server_error");
+        assert_eq!(ev[5].1["message"], "boom");
+        assert_eq!(ev[6].0, "response.failed");
+        let failed = &ev[6].1["response"];
+        assert_eq!(failed["status"], "failed");
+        assert_eq!(
+            failed["error"],
+            json!({"code": "server_error", "message": "boom"})
+        );
+        assert_eq!(failed["output"][0]["content"][0]["text"], "Hel");
+    }
+
     #[test]
     fn formats_and_options() {
         assert_eq!(text_format(&None).unwrap(), json!({"type": "text"}));
