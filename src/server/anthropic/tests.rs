@@ -1,3 +1,5 @@
+//! Unit tests of the request mapping, the refusals and the streamed events.
+
 use super::*;
 
 fn request(v: Value) -> MessagesRequest {

@@ -1,3 +1,5 @@
+//! Unit tests of the request mapping, the refusals and the streamed events.
+
 use super::*;
 
 fn turns(instructions: Option<&str>, input: Value) -> Vec<(String, String)> {
