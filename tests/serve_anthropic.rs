@@ -190,6 +190,23 @@ fn messages_over_http() {
     assert_eq!(st, 200, "{text}");
     let v: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(v["usage"]["output_tokens"], 4, "{v}");
+
+    // output_config.format: the output follows the schema.
+    let schema = json!({"type": "object", "additionalProperties": false,
+                        "required": ["answer"],
+                        "properties": {"answer": {"enum": ["yes", "no"]}}});
+    let body = ask(json!({"max_tokens": 40,
+                          "messages": [{"role": "user", "content": "Is Paris in France?"}],
+                          "output_config": {"format": {"type": "json_schema", "schema": schema}}}));
+    let (st, _, text) = post(&s, "/v1/messages", &body.to_string());
+    assert_eq!(st, 200, "{text}");
+    let v: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["stop_reason"], "end_turn", "{v}");
+    let answer: Value = serde_json::from_str(v["content"][0]["text"].as_str().unwrap()).unwrap();
+    assert!(
+        answer == json!({"answer": "yes"}) || answer == json!({"answer": "no"}),
+        "{v}"
+    );
 }
 
 #[test]
@@ -227,6 +244,10 @@ fn errors_in_anthropic_shape() {
     bad_json(json!({"model": "smol", "max_tokens": 5, "messages": msgs, "stop_sequences": "x"}));
     bad_json(json!({"model": "smol", "max_tokens": 5, "messages": msgs,
                     "output_config": {"format": {"type": "json_schema"}}}));
+    let m = bad_json(json!({"model": "smol", "max_tokens": 5, "messages": msgs,
+                            "output_config": {"format": {"type": "json_schema",
+                                              "schema": {"type": "object", "not": {}}}}}));
+    assert!(m.contains("not"), "{m}");
     let image = json!([{"role": "user", "content": [
         {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "AA"}},
         {"type": "text", "text": "what is this?"}]}]);

@@ -193,18 +193,34 @@ fn responses_over_http() {
         {"role": "user", "content": "3+3?"},
     ]);
     let tools = json!([{"type": "function", "name": "add", "parameters": {"type": "object"}}]);
-    let format = json!({"type": "json_schema", "name": "n",
-                        "schema": {"type": "object", "properties": {}}});
     let (st, text) = post(ask(json!({"input": items, "instructions": "You add.",
                                      "tools": tools, "tool_choice": "none",
-                                     "text": {"format": format}, "max_output_tokens": 3})));
+                                     "max_output_tokens": 3})));
     assert_eq!(st, 200, "{text}");
     let v: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(v["usage"]["output_tokens"], 3, "{v}");
     assert_eq!(v["instructions"], "You add.");
     assert_eq!(v["tools"], tools);
     assert_eq!(v["tool_choice"], "none");
+
+    // text.format: the output follows the schema, and the format is echoed.
+    let format = json!({"type": "json_schema", "name": "verdict", "strict": true,
+                        "schema": {"type": "object", "additionalProperties": false,
+                                   "required": ["answer"],
+                                   "properties": {"answer": {"enum": ["yes", "no"]}}}});
+    let (st, text) = post(ask(
+        json!({"input": "Is Paris in France?", "max_output_tokens": 40,
+                                     "text": {"format": format}}),
+    ));
+    assert_eq!(st, 200, "{text}");
+    let v: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["status"], "completed", "{v}");
     assert_eq!(v["text"]["format"], format);
+    let answer: Value = serde_json::from_str(output_text(&v)).unwrap();
+    assert!(
+        answer == json!({"answer": "yes"}) || answer == json!({"answer": "no"}),
+        "{v}"
+    );
 
     // A conversation longer than the context: refused by default, its oldest messages
     // dropped with truncation "auto".
@@ -243,6 +259,9 @@ fn errors_in_openai_shape() {
     bad(json!({"model": "smol", "input": "hi", "truncation": "sometimes"}));
     bad(json!({"model": "smol", "input": "hi", "text": {"format": {"type": "xml"}}}));
     bad(json!({"model": "smol", "input": "hi", "text": {"format": {"type": "json_schema"}}}));
+    let m = bad(json!({"model": "smol", "input": "hi", "text": {"format": {
+        "type": "json_schema", "name": "n", "schema": {"type": "object", "not": {}}}}}));
+    assert!(m.contains("not"), "{m}");
     bad(json!({"model": "smol", "input": "hi", "top_logprobs": 2}));
     bad(json!({"model": "smol", "input": "hi", "background": true}));
     bad(json!({"model": "smol", "input": "hi", "conversation": "conv_1"}));

@@ -7,8 +7,9 @@
 //! `temperature`, `top_p` and `top_k` pass through; `temperature` is 1.0 when unset
 //! (Anthropic's default, over the model's own parameters). As extensions, `keep_alive`
 //! and an `options` object of Ollama options are honoured (under the body's fields).
-//! `metadata` is ignored; `tools`, `tool_choice`, `thinking` and `output_config`
-//! (its `format` checked) are accepted and not used yet. Text only: an `image` or `document` block is a 400; `tool_use` and
+//! `output_config.format` (a JSON Schema) constrains the output as `response_format` does
+//! on `/v1/chat/completions`. `metadata` is ignored; `tools`, `tool_choice`, `thinking`
+//! and `output_config.effort` are accepted and not used yet. Text only: an `image` or `document` block is a 400; `tool_use` and
 //! `tool_result` blocks of earlier turns are rendered into the conversation as text.
 //! `count_tokens` counts the prompt as the model's template renders it (the model is
 //! loaded to read its tokenizer, as a generation would).
@@ -29,6 +30,7 @@ use super::error::{parse_body, ApiError};
 use super::event_stream::{named_event, relay_sse, stop_sequence_hit, unique_id, Relay};
 use super::infer::{self, GenRequest, Prompt, Started};
 use super::{ollama, read_body, AppState};
+use crate::constrain::Format;
 use crate::generate::DoneReason;
 use crate::scheduler::Done;
 use crate::template::Message;
@@ -267,8 +269,9 @@ async fn checked(req: &MessagesRequest) -> Result<Vec<Message>, ApiError> {
     }
 }
 
-/// `output_config.format`, checked: none, or `{"type": "json_schema", "schema": {…}}`.
-fn output_format(config: &Option<Value>) -> Result<Option<Value>, ApiError> {
+/// `output_config.format`: none, or `{"type": "json_schema", "schema": {…}}` as the
+/// output's [`Format`] (a schema outside the supported subset is a 400 naming why).
+fn output_format(config: &Option<Value>) -> Result<Option<Format>, ApiError> {
     let format = match config {
         None | Some(Value::Null) => return Ok(None),
         Some(Value::Object(c)) => match c.get("format") {
@@ -281,7 +284,9 @@ fn output_format(config: &Option<Value>) -> Result<Option<Value>, ApiError> {
         format.get("type").and_then(Value::as_str),
         format.get("schema"),
     ) {
-        (Some("json_schema"), Some(Value::Object(_))) => Ok(Some(format.clone())),
+        (Some("json_schema"), Some(schema @ Value::Object(_))) => Format::schema(schema.clone())
+            .map(Some)
+            .map_err(infer::format_error),
         _ => Err(ApiError::bad_request(
             "output_config.format: want {\"type\": \"json_schema\", \"schema\": {…}}",
         )),
@@ -442,9 +447,7 @@ async fn create(state: AppState, body: Body) -> Result<Response, ApiError> {
         Some(n) => n,
     };
     let keep_alive = ollama::keep_alive(&req.keep_alive)?;
-    // TODO(issue 13 format): a json_schema format constrains the output (GenRequest's
-    // format); checked, not applied yet.
-    let _format = output_format(&req.output_config)?;
+    let format = output_format(&req.output_config)?;
     let messages = checked(&req).await?;
     let options = generation_options(&req, max_tokens);
     let started = infer::start(
@@ -457,8 +460,7 @@ async fn create(state: AppState, body: Body) -> Result<Response, ApiError> {
             keep_alive,
             // Anthropic refuses a prompt longer than the context; so does hearth.
             truncate: false,
-            // TODO(issue 13 format): output_config.format (checked above).
-            format: None,
+            format,
         },
     )
     .await?;

@@ -10,8 +10,9 @@
 //! unset (OpenAI's defaults, over the model's own parameters); `truncation: "auto"` drops
 //! the oldest messages of a prompt longer than the context (the default, `disabled`,
 //! refuses it). As extensions, `keep_alive` and an `options` object of Ollama options
-//! are honoured (under the body's fields). `tools`, `tool_choice` and `text.format` are
-//! checked, carried and echoed, and not applied yet; `reasoning`, `include`, `store`,
+//! are honoured (under the body's fields). `text.format` (`json_object`, `json_schema`)
+//! constrains the output as `response_format` does on `/v1/chat/completions`; `tools` and
+//! `tool_choice` are carried and echoed, and not used yet; `reasoning`, `include`, `store`,
 //! `metadata` (echoed), `user` and `service_tier` are accepted. What cannot work
 //! statelessly or on a text-only model (`previous_response_id`, `conversation`,
 //! `background`, stored `prompt`s, `item_reference`s, images, files, log probabilities)
@@ -32,8 +33,9 @@ use serde_json::{json, Map, Value};
 use super::error::{parse_body, ApiError};
 use super::event_stream::{named_event, relay_sse, unique_id, Relay};
 use super::infer::{self, GenRequest, Prompt, Started};
-use super::{ollama, read_body, AppState};
+use super::{ollama, openai, read_body, AppState};
 use crate::civil::unix_seconds;
+use crate::constrain::Format;
 use crate::generate::DoneReason;
 use crate::scheduler::Done;
 use crate::template::Message;
@@ -241,28 +243,18 @@ fn conversation(
     Ok(out)
 }
 
-/// `text.format`, checked: `text`, `json_object`, or `json_schema` with a `schema`
-/// object. Returns the format echoed in the response.
-fn text_format(text: &Option<Value>) -> Result<Value, ApiError> {
+/// `text.format`: the format as the response echoes it (`{"type": "text"}` when unset)
+/// and the output's [`Format`] (`json_object`, or `json_schema` with a supported schema;
+/// anything else is a 400).
+fn text_format(text: &Option<Value>) -> Result<(Value, Option<Format>), ApiError> {
     let format = match text {
-        None | Some(Value::Null) => return Ok(json!({"type": "text"})),
-        Some(Value::Object(t)) => match t.get("format") {
-            None | Some(Value::Null) => return Ok(json!({"type": "text"})),
-            Some(f) => f,
-        },
+        None | Some(Value::Null) => None,
+        Some(Value::Object(t)) => t.get("format").filter(|f| !f.is_null()),
         Some(_) => return Err(ApiError::bad_request("text: want an object")),
     };
-    match format.get("type").and_then(Value::as_str) {
-        Some("text" | "json_object") => Ok(format.clone()),
-        Some("json_schema") => match format.get("schema") {
-            Some(Value::Object(_)) => Ok(format.clone()),
-            _ => Err(ApiError::bad_request(
-                "text.format of type json_schema needs a schema object",
-            )),
-        },
-        _ => Err(ApiError::bad_request(
-            "invalid text.format: want a type of text, json_object or json_schema",
-        )),
+    match format {
+        None => Ok((json!({"type": "text"}), None)),
+        Some(f) => Ok((f.clone(), openai::output_format(Some(f), false)?)),
     }
 }
 
@@ -525,9 +517,7 @@ async fn respond(state: AppState, body: Body) -> Result<Response, ApiError> {
     let req: ResponsesRequest = parse_body(&body)?;
     check_unsupported(&req)?;
     let truncate = truncation(&req.truncation)?;
-    // TODO(issue 13 format): json_object and json_schema formats constrain the output
-    // (GenRequest's format); checked and echoed, not applied yet.
-    let format = text_format(&req.text)?;
+    let (echoed_format, format) = text_format(&req.text)?;
     let keep_alive = ollama::keep_alive(&req.keep_alive)?;
     let messages = match conversation(req.instructions.as_deref(), &req.input) {
         Ok(m) => m,
@@ -543,7 +533,7 @@ async fn respond(state: AppState, body: Body) -> Result<Response, ApiError> {
     };
     let options = generation_options(&req);
     let echo = |k: &str| options.get(k).and_then(Value::as_f64).unwrap_or(1.0);
-    let mut reply = Reply::new(&req, format, echo("temperature"), echo("top_p"));
+    let mut reply = Reply::new(&req, echoed_format, echo("temperature"), echo("top_p"));
     let started = infer::start(
         &state,
         GenRequest {
@@ -553,8 +543,7 @@ async fn respond(state: AppState, body: Body) -> Result<Response, ApiError> {
             options,
             keep_alive,
             truncate,
-            // TODO(issue 13 format): text.format (checked above).
-            format: None,
+            format,
         },
     )
     .await?;

@@ -100,10 +100,15 @@ fn options_precedence() {
 
 #[test]
 fn error_event() {
+    let b = stream_error("boom");
+    let text = std::str::from_utf8(&b).unwrap();
+    let data = text
+        .strip_prefix("event: error\ndata: ")
+        .and_then(|d| d.strip_suffix("\n\n"))
+        .unwrap();
     assert_eq!(
-        &stream_error("boom")[..],
-        b"event: error\ndata: {\"error\":{\"message\":\"boom\",\"type\":\"api_error\"},\
-          \"type\":\"error\"}\n\n"
+        serde_json::from_str::<Value>(data).unwrap(),
+        json!({"type": "error", "error": {"type": "api_error", "message": "boom"}})
     );
 }
 
@@ -117,8 +122,12 @@ fn output_formats() {
     let f = json!({"type": "json_schema", "schema": {"type": "object"}});
     assert_eq!(
         output_format(&Some(json!({"format": f}))).unwrap(),
-        Some(f.clone())
+        Some(Format::Schema(json!({"type": "object"})))
     );
+    // A keyword outside the supported subset is named.
+    let f = json!({"type": "json_schema", "schema": {"type": "object", "not": {}}});
+    let e = output_format(&Some(json!({"format": f}))).unwrap_err();
+    assert!(e.message.contains("not"), "{}", e.message);
     assert!(output_format(&Some(json!({"format": {"type": "json_schema"}}))).is_err());
     assert!(output_format(&Some(json!({"format": {"type": "xml"}}))).is_err());
     assert!(output_format(&Some(json!(1))).is_err());

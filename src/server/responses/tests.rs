@@ -179,13 +179,17 @@ fn stream_events() {
 
 #[test]
 fn formats_and_options() {
-    assert_eq!(text_format(&None).unwrap(), json!({"type": "text"}));
+    assert_eq!(text_format(&None).unwrap(), (json!({"type": "text"}), None));
+    let json_object = json!({"format": {"type": "json_object"}});
+    assert_eq!(
+        text_format(&Some(json_object)).unwrap(),
+        (json!({"type": "json_object"}), Some(Format::Json))
+    );
     let schema = json!({"format": {"type": "json_schema", "name": "x",
                                    "schema": {"type": "object"}}});
-    assert_eq!(
-        text_format(&Some(schema.clone())).unwrap(),
-        schema["format"]
-    );
+    let (echoed, format) = text_format(&Some(schema.clone())).unwrap();
+    assert_eq!(echoed, schema["format"]);
+    assert_eq!(format, Some(Format::Schema(json!({"type": "object"}))));
     assert!(text_format(&Some(json!({"format": {"type": "json_schema"}}))).is_err());
     assert!(text_format(&Some(json!({"format": {"type": "xml"}}))).is_err());
     assert!(text_format(&Some(json!("json"))).is_err());
