@@ -310,7 +310,7 @@ struct Built {
 
 /// Renders and tokenizes; with `truncate`, drops the oldest messages other than system
 /// messages and the last one until the prompt fits (with room for one token).
-fn build_prompt(
+pub(super) fn build_prompt(
     info: &ModelInfo,
     prompt: Prompt,
     extras: &Extras,
