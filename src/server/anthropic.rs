@@ -29,12 +29,16 @@ use serde_json::{json, Map, Value};
 use super::error::{parse_body, ApiError};
 use super::event_stream::{named_event, relay_sse, stop_sequence_hit, unique_id, Relay};
 use super::infer::{self, GenRequest, Prompt, Started};
+use super::sections::{Kind, Sections, Sink};
 use super::{ollama, read_body, AppState};
 use crate::constrain::Format;
+use crate::generate::output::{OutputSpec, Whole};
 use crate::generate::DoneReason;
 use crate::scheduler::Done;
-use crate::template::Message;
+use crate::template::{Message, ToolCall};
 use crate::tokenizer::Tokenizer;
+
+mod agent;
 
 /// The body of `/v1/messages` (and, without `max_tokens`, of `count_tokens`).
 #[derive(Deserialize)]
@@ -57,18 +61,14 @@ struct MessagesRequest {
     top_k: Option<i64>,
     #[serde(default)]
     stream: Option<bool>,
-    // TODO(issue 13 tools): `tools` and `tool_choice` (auto, any, tool, none) are carried
-    // here for the template and the constrained decoder; not used yet.
+    /// Client tools (`name`, `description`, `input_schema`).
     #[serde(default)]
-    #[allow(dead_code)]
     tools: Option<Vec<Value>>,
+    /// `auto`, `any`, `tool` (with `name`) or `none`.
     #[serde(default)]
-    #[allow(dead_code)]
     tool_choice: Option<Value>,
-    // TODO(issue 13 thinking): `{"type": "enabled", "budget_tokens"}` / `disabled`, and
-    // `output_config.effort`.
+    /// `{"type": "enabled", "budget_tokens"}`, `adaptive` or `disabled`.
     #[serde(default)]
-    #[allow(dead_code)]
     thinking: Option<Value>,
     /// `{"effort", "format": {"type": "json_schema", "schema"}}` (structured output).
     #[serde(default)]
@@ -153,10 +153,20 @@ fn tool_result_text(content: Option<&Value>, at: &str) -> Result<String, Content
     }
 }
 
-/// A message's text: a string, or its blocks rendered and joined by newlines.
-fn message_text(i: usize, content: &Value) -> Result<String, ContentError> {
+/// One input message as the template takes it: the tool results it carries (each a
+/// `tool` turn, before the message's own text), then the message itself (its text, the
+/// calls of an assistant turn, and its thinking).
+fn turns(
+    i: usize,
+    role: &str,
+    content: &Value,
+    out: &mut Vec<Message>,
+) -> Result<(), ContentError> {
     let blocks = match content {
-        Value::String(s) => return Ok(s.clone()),
+        Value::String(s) => {
+            out.push(Message::new(role, s.as_str()));
+            return Ok(());
+        }
         Value::Array(blocks) => blocks,
         Value::Null => return Err(invalid(format!("messages.{i}.content: Field required"))),
         _ => {
@@ -165,34 +175,46 @@ fn message_text(i: usize, content: &Value) -> Result<String, ContentError> {
             )))
         }
     };
+    let mut message = Message::new(role, "");
     let mut parts = Vec::with_capacity(blocks.len());
     for (j, b) in blocks.iter().enumerate() {
         let at = format!("messages.{i}.content.{j}");
         let kind = b.get("type").and_then(Value::as_str).unwrap_or("");
+        let field = |name: &str| {
+            b.get(name)
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string()
+        };
         match kind {
             "text" => parts.push(block_text(b, &at)?.to_string()),
             "image" => return Err(ContentError::Media("image")),
             "document" => return Err(ContentError::Media("document")),
-            // TODO(issue 13 tools): tool_use blocks go to the template as tool calls and
-            // tool_result blocks as tool messages; until then, text the model can read.
-            "tool_use" => {
-                let name = b.get("name").and_then(Value::as_str).unwrap_or("");
-                let id = b.get("id").and_then(Value::as_str).unwrap_or("");
-                let input = b.get("input").cloned().unwrap_or(json!({}));
-                parts.push(format!("[tool call {id}] {name}({input})"));
-            }
+            "tool_use" => message.tool_calls.push(ToolCall {
+                id: field("id"),
+                name: field("name"),
+                arguments: b.get("input").cloned().unwrap_or(json!({})),
+            }),
             "tool_result" => {
-                let id = b.get("tool_use_id").and_then(Value::as_str).unwrap_or("");
-                let text = tool_result_text(b.get("content"), &at)?;
-                let error = if b.get("is_error") == Some(&Value::Bool(true)) {
-                    " (error)"
-                } else {
-                    ""
-                };
-                parts.push(format!("[tool result {id}{error}] {text}"));
+                let id = field("tool_use_id");
+                let mut text = tool_result_text(b.get("content"), &at)?;
+                if b.get("is_error") == Some(&Value::Bool(true)) {
+                    text = format!("error: {text}");
+                }
+                // The function's name, from the call this answers.
+                let name = out
+                    .iter()
+                    .flat_map(|m| m.tool_calls.iter())
+                    .find(|c| c.id == id)
+                    .map(|c| c.name.clone());
+                out.push(Message {
+                    tool_name: name,
+                    tool_call_id: Some(id),
+                    ..Message::new("tool", text)
+                });
             }
-            // TODO(issue 13 thinking): earlier thinking goes back through the template.
-            "thinking" | "redacted_thinking" => {}
+            "thinking" => message.thinking.push_str(&field("thinking")),
+            "redacted_thinking" => {}
             "" => return Err(invalid(format!("{at}: a content block needs a type"))),
             other => {
                 return Err(invalid(format!(
@@ -201,7 +223,15 @@ fn message_text(i: usize, content: &Value) -> Result<String, ContentError> {
             }
         }
     }
-    Ok(parts.join("\n"))
+    message.content = parts.join("\n");
+    // A user turn that only carried tool results adds no empty user message.
+    if !(role == "user"
+        && message.content.is_empty()
+        && out.last().is_some_and(|m| m.role == "tool"))
+    {
+        out.push(message);
+    }
+    Ok(())
 }
 
 /// `system`: a string or text blocks (joined by newlines); `None` when empty.
@@ -253,7 +283,7 @@ fn conversation(req: &MessagesRequest) -> Result<Vec<Message>, ContentError> {
                 m.role
             )));
         }
-        out.push(Message::new(m.role.as_str(), message_text(i, &m.content)?));
+        turns(i, &m.role, &m.content, &mut out)?;
     }
     Ok(out)
 }
@@ -316,10 +346,13 @@ fn generation_options(req: &MessagesRequest, max_tokens: i64) -> Map<String, Val
     o
 }
 
-/// `stop_reason` and `stop_sequence`.
-fn stop_reason(tok: &Tokenizer, d: &Done, stops: &[String]) -> (&'static str, Value) {
+/// `stop_reason` and `stop_sequence` (`tool_use` when the model called tools).
+fn stop_reason(tok: &Tokenizer, d: &Done, stops: &[String], calls: usize) -> (&'static str, Value) {
     if d.reason == DoneReason::Length {
         return ("max_tokens", Value::Null);
+    }
+    if calls > 0 {
+        return ("tool_use", Value::Null);
     }
     match stop_sequence_hit(tok, d, stops) {
         Some(s) => ("stop_sequence", json!(s)),
@@ -334,6 +367,11 @@ struct Reply {
     stops: Vec<String>,
     tokenizer: Arc<Tokenizer>,
     input_tokens: usize,
+    /// How thinking and tool calls are read out of the text.
+    output: OutputSpec,
+    /// A stream's sections and content blocks.
+    sections: Sections,
+    blocks: agent::Blocks,
 }
 
 impl Reply {
@@ -358,51 +396,43 @@ impl Reply {
 
     /// The whole answer (not streamed).
     fn whole(&self, text: String, d: &Done) -> Value {
+        let w = Whole::of(self.output.parser().as_mut(), text);
         self.message(
-            json!([{"type": "text", "text": text}]),
-            stop_reason(&self.tokenizer, d, &self.stops),
+            agent::content(&w),
+            stop_reason(&self.tokenizer, d, &self.stops, w.calls.len()),
             json!({"input_tokens": d.prompt_len, "output_tokens": d.stats.eval_count}),
         )
     }
 
-    /// `message_start`, the text block's start and a `ping`.
+    /// `message_start` (the content blocks open as the answer comes).
     fn opening(&self) -> Vec<Bytes> {
         let start = self.message(
             json!([]),
             ("", Value::Null),
             json!({"input_tokens": self.input_tokens, "output_tokens": 0}),
         );
-        vec![
-            named_event(
-                "message_start",
-                &json!({"type": "message_start", "message": start}),
-            ),
-            named_event(
-                "content_block_start",
-                &json!({"type": "content_block_start", "index": 0,
-                        "content_block": {"type": "text", "text": ""}}),
-            ),
-            named_event("ping", &json!({"type": "ping"})),
-        ]
+        vec![named_event(
+            "message_start",
+            &json!({"type": "message_start", "message": start}),
+        )]
     }
 }
 
 impl Relay for Reply {
     fn text(&mut self, text: &str) -> Vec<Bytes> {
-        vec![named_event(
-            "content_block_delta",
-            &json!({"type": "content_block_delta", "index": 0,
-                    "delta": {"type": "text_delta", "text": text}}),
-        )]
+        self.sections.push(&mut self.blocks, text)
     }
 
     fn done(&mut self, d: &Done) -> Vec<Bytes> {
-        let (reason, sequence) = stop_reason(&self.tokenizer, d, &self.stops);
-        vec![
-            named_event(
-                "content_block_stop",
-                &json!({"type": "content_block_stop", "index": 0}),
-            ),
+        let mut out = self.sections.finish(&mut self.blocks);
+        if !self.sections.any() {
+            // An empty answer is one empty text block.
+            out.extend(self.blocks.open(Kind::Text));
+            out.extend(self.blocks.close(Kind::Text));
+        }
+        let calls = self.sections.calls();
+        let (reason, sequence) = stop_reason(&self.tokenizer, d, &self.stops, calls);
+        out.extend([
             named_event(
                 "message_delta",
                 &json!({"type": "message_delta",
@@ -411,7 +441,8 @@ impl Relay for Reply {
                                   "output_tokens": d.stats.eval_count}}),
             ),
             named_event("message_stop", &json!({"type": "message_stop"})),
-        ]
+        ]);
+        out
     }
 
     fn error(&mut self, message: &str) -> Vec<Bytes> {
@@ -448,6 +479,9 @@ async fn create(state: AppState, body: Body) -> Result<Response, ApiError> {
     };
     let keep_alive = ollama::keep_alive(&req.keep_alive)?;
     let format = output_format(&req.output_config)?;
+    let tools = agent::tools(&req.tools)?;
+    let tool_choice = agent::tool_choice(&req.tool_choice)?;
+    let think = agent::think(&req.thinking, &req.output_config)?;
     let messages = checked(&req).await?;
     let options = generation_options(&req, max_tokens);
     let started = infer::start(
@@ -461,6 +495,9 @@ async fn create(state: AppState, body: Body) -> Result<Response, ApiError> {
             // Anthropic refuses a prompt longer than the context; so does hearth.
             truncate: false,
             format,
+            tools,
+            tool_choice,
+            think,
         },
     )
     .await?;
@@ -468,6 +505,7 @@ async fn create(state: AppState, body: Body) -> Result<Response, ApiError> {
         lease,
         mut events,
         prompt_ids,
+        output,
         ..
     } = started;
     let reply = Reply {
@@ -476,6 +514,9 @@ async fn create(state: AppState, body: Body) -> Result<Response, ApiError> {
         stops: req.stop_sequences.unwrap_or_default(),
         tokenizer: Arc::clone(&lease.info().tokenizer),
         input_tokens: prompt_ids.len(),
+        sections: Sections::new(output.parser()),
+        output,
+        blocks: agent::Blocks::default(),
     };
     if !req.stream.unwrap_or(false) {
         let (text, d) = infer::collect(&mut events).await?;
@@ -494,6 +535,7 @@ async fn count(state: AppState, body: Body) -> Result<Response, ApiError> {
     let body = read_body(body).await?;
     let req: MessagesRequest = parse_body(&body)?;
     let keep_alive = ollama::keep_alive(&req.keep_alive)?;
+    let tools = agent::tools(&req.tools)?;
     let messages = checked(&req).await?;
     let (lease, _ticket, _) = infer::lease(&state, &req.model, keep_alive).await?;
     let info = Arc::clone(lease.info());
@@ -506,11 +548,22 @@ async fn count(state: AppState, body: Body) -> Result<Response, ApiError> {
     }
     let system = info.source.layers.system.clone();
     let ids = tokio::task::spawn_blocking(move || {
-        infer::build_prompt(&info, Prompt::Chat(messages), system, usize::MAX, false)
+        let extras = infer::Extras {
+            tools: &tools,
+            think: None,
+        };
+        infer::build_prompt(
+            &info,
+            Prompt::Chat(messages),
+            &extras,
+            system,
+            usize::MAX,
+            false,
+        )
     })
     .await
     .map_err(|e| ApiError::internal(e.to_string()))??
-    .0;
+    .ids;
     Ok(Json(json!({"input_tokens": ids.len()})).into_response())
 }
 

@@ -294,18 +294,18 @@ fn too_long(n: usize, num_ctx: usize) -> ApiError {
 }
 
 /// What a request adds to its messages when they are rendered.
-struct Extras<'a> {
-    tools: &'a [Value],
+pub struct Extras<'a> {
+    pub tools: &'a [Value],
     /// Whether to think, and the level (`""` for none), when the request said.
-    think: Option<(bool, &'a str)>,
+    pub think: Option<(bool, &'a str)>,
 }
 
 /// A prompt ready to run.
-struct Built {
-    ids: Vec<u32>,
-    truncation: Option<Truncation>,
+pub struct Built {
+    pub ids: Vec<u32>,
+    pub truncation: Option<Truncation>,
     /// The rendered prompt ends inside a thinking block (DeepSeek-R1's template).
-    opens_thinking: bool,
+    pub opens_thinking: bool,
 }
 
 /// Renders and tokenizes; with `truncate`, drops the oldest messages other than system

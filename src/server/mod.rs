@@ -18,6 +18,7 @@ pub mod models;
 pub mod ollama;
 pub mod openai;
 pub mod responses;
+mod sections;
 pub mod store;
 pub mod stream;
 mod ui;

@@ -31,14 +31,18 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::error::{parse_body, ApiError};
-use super::event_stream::{named_event, relay_sse, unique_id, Relay};
+use super::event_stream::{relay_sse, unique_id, Relay};
 use super::infer::{self, GenRequest, Prompt, Started};
+use super::sections::{Kind, Sections, Sink};
 use super::{ollama, openai, read_body, AppState};
 use crate::civil::unix_seconds;
 use crate::constrain::Format;
+use crate::generate::output::{OutputSpec, Whole};
 use crate::generate::DoneReason;
 use crate::scheduler::Done;
-use crate::template::Message;
+use crate::template::{Message, ToolCall};
+
+mod agent;
 
 #[derive(Deserialize)]
 struct ResponsesRequest {
@@ -58,8 +62,7 @@ struct ResponsesRequest {
     stream: Option<bool>,
     #[serde(default)]
     truncation: Option<String>,
-    // TODO(issue 13 tools): `tools` (function tools) and `tool_choice` (none, auto,
-    // required, a named function) are carried and echoed here; not used yet.
+    /// Function tools (`{"type": "function", "name", "description", "parameters"}`).
     #[serde(default)]
     tools: Option<Vec<Value>>,
     #[serde(default)]
@@ -71,6 +74,9 @@ struct ResponsesRequest {
     text: Option<Value>,
     #[serde(default)]
     metadata: Option<Value>,
+    /// `{"effort": …}`: whether and how hard a reasoning model thinks.
+    #[serde(default)]
+    reasoning: Option<Value>,
     #[serde(default)]
     top_logprobs: Option<i64>,
     #[serde(default)]
@@ -138,20 +144,6 @@ fn content_text(content: Option<&Value>, at: &str) -> Result<String, InputError>
     Ok(out.join("\n"))
 }
 
-/// Appends a message; text from a function item joins the message before it when the
-/// roles match, so that a call and its result never make two turns in a row.
-fn push(out: &mut Vec<Message>, role: &str, text: String, merge: bool) {
-    match out.last_mut() {
-        Some(last) if merge && last.role == role => {
-            if !last.content.is_empty() {
-                last.content.push('\n');
-            }
-            last.content.push_str(&text);
-        }
-        _ => out.push(Message::new(role, text)),
-    }
-}
-
 /// The conversation as the template takes it: `instructions` as the system message,
 /// then `input`.
 fn conversation(
@@ -178,8 +170,6 @@ fn conversation(
             ))
         }
     };
-    // Whether the last message holds text from a function item.
-    let mut last_from_function = false;
     for (i, item) in items.iter().enumerate() {
         let at = format!("input[{i}]");
         if !item.is_object() {
@@ -203,29 +193,41 @@ fn conversation(
                     }
                 };
                 let text = content_text(item.get("content"), &format!("{at}.content"))?;
-                push(&mut out, role, text, last_from_function);
-                last_from_function = false;
+                out.push(Message::new(role, text));
             }
-            // TODO(issue 13 tools): function_call items go to the template as the
-            // assistant's tool calls and function_call_output items as tool messages;
-            // until then, text the model can read.
+            // A call joins the assistant turn before it (or makes one): several calls
+            // in a row are one turn's calls, as the model made them.
             "function_call" => {
-                let text = format!(
-                    "[tool call {}] {}({})",
-                    str_field("call_id"),
-                    str_field("name"),
-                    str_field("arguments")
-                );
-                push(&mut out, "assistant", text, true);
-                last_from_function = true;
+                let arguments = str_field("arguments");
+                let call = ToolCall {
+                    id: str_field("call_id").to_string(),
+                    name: str_field("name").to_string(),
+                    arguments: serde_json::from_str(arguments)
+                        .unwrap_or_else(|_| Value::String(arguments.to_string())),
+                };
+                match out.last_mut() {
+                    Some(m) if m.role == "assistant" => m.tool_calls.push(call),
+                    _ => out.push(Message {
+                        tool_calls: vec![call],
+                        ..Message::new("assistant", "")
+                    }),
+                }
             }
             "function_call_output" => {
                 let output = content_text(item.get("output"), &format!("{at}.output"))?;
-                let text = format!("[tool result {}] {output}", str_field("call_id"));
-                push(&mut out, "user", text, true);
-                last_from_function = true;
+                let id = str_field("call_id").to_string();
+                let name = out
+                    .iter()
+                    .flat_map(|m| m.tool_calls.iter())
+                    .find(|c| c.id == id)
+                    .map(|c| c.name.clone());
+                out.push(Message {
+                    tool_name: name,
+                    tool_call_id: Some(id),
+                    ..Message::new("tool", output)
+                });
             }
-            // TODO(issue 13 thinking): earlier reasoning goes back through the template.
+            // Earlier reasoning is not shown again (as chat templates drop it).
             "reasoning" => {}
             "item_reference" => {
                 return Err(invalid(format!(
@@ -329,10 +331,10 @@ fn generation_options(req: &ResponsesRequest) -> Map<String, Value> {
 struct Reply {
     /// The response object without its per-moment fields (status, output, usage, …).
     base: Map<String, Value>,
-    item_id: String,
-    /// The text so far (a stream's closing events repeat it whole).
-    text: String,
-    sequence: u64,
+    /// How reasoning and tool calls are read out of the text.
+    output: OutputSpec,
+    sections: Sections,
+    items: agent::Items,
 }
 
 fn usage(d: &Done) -> Value {
@@ -365,7 +367,10 @@ impl Reply {
             "metadata": req.metadata.clone().unwrap_or(json!({})),
             "parallel_tool_calls": req.parallel_tool_calls.unwrap_or(true),
             "previous_response_id": null,
-            "reasoning": {"effort": null, "summary": null},
+            "reasoning": {
+                "effort": req.reasoning.as_ref().and_then(|r| r.get("effort")).cloned(),
+                "summary": null,
+            },
             "service_tier": "default",
             "store": false,
             "background": false,
@@ -383,10 +388,17 @@ impl Reply {
                 Value::Object(m) => m,
                 _ => Map::new(),
             },
-            item_id: unique_id("msg"),
-            text: String::new(),
-            sequence: 0,
+            output: OutputSpec::default(),
+            sections: Sections::new(None),
+            items: agent::Items::new(),
         }
+    }
+
+    /// Reads the answer with `output` (tools offered, a model that thinks).
+    fn reading(mut self, output: OutputSpec) -> Reply {
+        self.sections = Sections::new(output.parser());
+        self.output = output;
+        self
     }
 
     /// The response object at a moment.
@@ -409,94 +421,60 @@ impl Reply {
         Value::Object(v)
     }
 
-    fn part(text: &str) -> Value {
-        json!({"type": "output_text", "text": text, "annotations": [], "logprobs": []})
-    }
-
-    fn item(&self, status: &str, content: Value) -> Value {
-        json!({"id": self.item_id, "type": "message", "status": status, "role": "assistant",
-               "content": content})
-    }
-
     /// The whole answer (not streamed).
-    fn whole(&self, text: &str, d: &Done) -> Value {
+    fn whole(&self, text: String, d: &Done) -> Value {
         let status = status_of(d);
-        let item = self.item(status, json!([Reply::part(text)]));
-        self.object(status, json!([item]), Some(d), Value::Null)
+        let w = Whole::of(self.output.parser().as_mut(), text);
+        self.object(status, agent::output(&w, status), Some(d), Value::Null)
     }
 
     /// One event: its `type` and `sequence_number` set.
-    fn event(&mut self, name: &str, mut data: Value) -> Bytes {
-        data["type"] = json!(name);
-        data["sequence_number"] = json!(self.sequence);
-        self.sequence += 1;
-        named_event(name, &data)
+    fn event(&mut self, name: &str, data: Value) -> Bytes {
+        self.items.event(name, data)
     }
 
-    /// From `response.created` to the empty text part.
+    /// `response.created` and `response.in_progress` (the items open as the answer
+    /// comes).
     fn opening(&mut self) -> Vec<Bytes> {
         let pending = self.object("in_progress", json!([]), None, Value::Null);
-        let item = self.item("in_progress", json!([]));
-        let (id, part) = (self.item_id.clone(), Reply::part(""));
         vec![
             self.event("response.created", json!({"response": pending})),
             self.event("response.in_progress", json!({"response": pending})),
-            self.event(
-                "response.output_item.added",
-                json!({"output_index": 0, "item": item}),
-            ),
-            self.event(
-                "response.content_part.added",
-                json!({"item_id": id, "output_index": 0, "content_index": 0, "part": part}),
-            ),
         ]
     }
 }
 
 impl Relay for Reply {
     fn text(&mut self, text: &str) -> Vec<Bytes> {
-        self.text.push_str(text);
-        let id = self.item_id.clone();
-        vec![self.event(
-            "response.output_text.delta",
-            json!({"item_id": id, "output_index": 0, "content_index": 0, "delta": text,
-                   "logprobs": []}),
-        )]
+        self.sections.push(&mut self.items, text)
     }
 
     fn done(&mut self, d: &Done) -> Vec<Bytes> {
+        let mut out = self.sections.finish(&mut self.items);
+        if !self.sections.any() {
+            // An empty answer is one message with empty text.
+            out.extend(self.items.open(Kind::Text));
+            out.extend(self.items.close(Kind::Text));
+        }
         let status = status_of(d);
-        let text = std::mem::take(&mut self.text);
-        let id = self.item_id.clone();
-        let part = Reply::part(&text);
-        let item = self.item(status, json!([part]));
-        let whole = self.object(status, json!([item]), Some(d), Value::Null);
+        let mut items = std::mem::take(&mut self.items.done);
+        if status == "incomplete" {
+            for item in &mut items {
+                item["status"] = json!("incomplete");
+            }
+        }
+        let whole = self.object(status, Value::Array(items), Some(d), Value::Null);
         let last = match status {
             "incomplete" => "response.incomplete",
             _ => "response.completed",
         };
-        vec![
-            self.event(
-                "response.output_text.done",
-                json!({"item_id": id, "output_index": 0, "content_index": 0, "text": text,
-                       "logprobs": []}),
-            ),
-            self.event(
-                "response.content_part.done",
-                json!({"item_id": id, "output_index": 0, "content_index": 0, "part": part}),
-            ),
-            self.event(
-                "response.output_item.done",
-                json!({"output_index": 0, "item": item}),
-            ),
-            self.event(last, json!({"response": whole})),
-        ]
+        out.push(self.event(last, json!({"response": whole})));
+        out
     }
 
     fn error(&mut self, message: &str) -> Vec<Bytes> {
-        let item = self.item("incomplete", json!([Reply::part(&self.text)]));
         let error = json!({"code": "server_error", "message": message});
-        let failed = self.object("failed", json!([item]), None, error);
+        let failed = self.object("failed", self.items.snapshot(), None, error);
         vec![
             self.event(
                 "error",
@@ -519,6 +497,9 @@ async fn respond(state: AppState, body: Body) -> Result<Response, ApiError> {
     let truncate = truncation(&req.truncation)?;
     let (echoed_format, format) = text_format(&req.text)?;
     let keep_alive = ollama::keep_alive(&req.keep_alive)?;
+    let tools = agent::tools(&req.tools)?;
+    let tool_choice = agent::tool_choice(&req.tool_choice)?;
+    let think = agent::think(&req.reasoning)?;
     let messages = match conversation(req.instructions.as_deref(), &req.input) {
         Ok(m) => m,
         Err(InputError::Invalid(m)) => return Err(ApiError::bad_request(m)),
@@ -533,7 +514,7 @@ async fn respond(state: AppState, body: Body) -> Result<Response, ApiError> {
     };
     let options = generation_options(&req);
     let echo = |k: &str| options.get(k).and_then(Value::as_f64).unwrap_or(1.0);
-    let mut reply = Reply::new(&req, echoed_format, echo("temperature"), echo("top_p"));
+    let reply = Reply::new(&req, echoed_format, echo("temperature"), echo("top_p"));
     let started = infer::start(
         &state,
         GenRequest {
@@ -544,15 +525,22 @@ async fn respond(state: AppState, body: Body) -> Result<Response, ApiError> {
             keep_alive,
             truncate,
             format,
+            tools,
+            tool_choice,
+            think,
         },
     )
     .await?;
     let Started {
-        lease, mut events, ..
+        lease,
+        mut events,
+        output,
+        ..
     } = started;
+    let mut reply = reply.reading(output);
     if !req.stream.unwrap_or(false) {
         let (text, d) = infer::collect(&mut events).await?;
-        return Ok(Json(reply.whole(&text, &d)).into_response());
+        return Ok(Json(reply.whole(text, &d)).into_response());
     }
     let opening = reply.opening();
     Ok(relay_sse(events, lease, opening, reply))

@@ -39,7 +39,8 @@ fn system_blocks_and_turns() {
             ("system".into(), "a\nb".into()),
             ("user".into(), "hi".into()),
             ("assistant".into(), "yo".into()),
-            ("user".into(), "[tool result t1] 42\nand?".into()),
+            ("tool".into(), "42".into()),
+            ("user".into(), "and?".into()),
         ]
     );
     // An empty system string is no system message (the model's applies).
@@ -48,13 +49,74 @@ fn system_blocks_and_turns() {
 }
 
 #[test]
-fn tool_use_as_text() {
-    let r = request(json!({"messages": [{"role": "assistant", "content": [
-        {"type": "tool_use", "id": "t1", "name": "add", "input": {"a": 1}}]}]}));
+fn tool_use_and_results_reach_the_template() {
+    let r = request(json!({"messages": [
+        {"role": "user", "content": "add 1"},
+        {"role": "assistant", "content": [
+            {"type": "thinking", "thinking": "use add", "signature": ""},
+            {"type": "tool_use", "id": "t1", "name": "add", "input": {"a": 1}}]},
+        {"role": "user", "content": [
+            {"type": "tool_result", "tool_use_id": "t1", "content": [{"type": "text", "text": "2"}]}]},
+        {"role": "user", "content": [
+            {"type": "tool_result", "tool_use_id": "zz", "content": "boom", "is_error": true}]}]}));
+    let m = conversation(&r).ok().unwrap();
+    assert_eq!(m.len(), 4, "{m:?}");
+    assert_eq!(m[1].role, "assistant");
+    assert_eq!(m[1].thinking, "use add");
+    assert_eq!(m[1].tool_calls.len(), 1);
+    assert_eq!(m[1].tool_calls[0].name, "add");
+    assert_eq!(m[1].tool_calls[0].arguments, json!({"a": 1}));
+    // A result carries its call's id and, found through it, the function's name.
+    assert_eq!((m[2].role.as_str(), m[2].content.as_str()), ("tool", "2"));
+    assert_eq!(m[2].tool_call_id.as_deref(), Some("t1"));
+    assert_eq!(m[2].tool_name.as_deref(), Some("add"));
+    assert_eq!(m[3].content, "error: boom");
+    assert_eq!(m[3].tool_name, None);
+}
+
+#[test]
+fn tools_choices_and_thinking() {
+    let t = agent::tools(&Some(vec![json!({"name": "f", "description": "d",
+        "input_schema": {"type": "object", "properties": {"x": {"type": "integer"}}}})]))
+    .unwrap();
+    assert_eq!(t[0]["function"]["name"], "f");
     assert_eq!(
-        text_of(conversation(&r))[0].1,
-        "[tool call t1] add({\"a\":1})"
+        t[0]["function"]["parameters"]["properties"]["x"]["type"],
+        "integer"
     );
+    let e = agent::tools(&Some(vec![
+        json!({"type": "web_search_20250305", "name": "w"}),
+    ]));
+    assert!(e.unwrap_err().message.contains("web_search"));
+    use crate::generate::tools::ToolChoice;
+    let choice = |v: Value| agent::tool_choice(&Some(v));
+    assert_eq!(
+        choice(json!({"type": "any"})).unwrap(),
+        ToolChoice::Required
+    );
+    assert_eq!(choice(json!({"type": "none"})).unwrap(), ToolChoice::None);
+    assert_eq!(
+        choice(json!({"type": "tool", "name": "f"})).unwrap(),
+        ToolChoice::Function("f".into())
+    );
+    assert!(choice(json!({"type": "tool"})).is_err());
+    assert!(choice(json!({"type": "sometimes"})).is_err());
+    use crate::generate::thinking::Think;
+    let think = |t: Value, c: Value| agent::think(&Some(t), &Some(c));
+    assert_eq!(
+        think(json!({"type": "enabled", "budget_tokens": 1024}), json!({})).unwrap(),
+        Some(Think::On)
+    );
+    assert_eq!(
+        think(json!({"type": "disabled"}), json!({})).unwrap(),
+        Some(Think::Off)
+    );
+    assert_eq!(
+        think(json!({"type": "adaptive"}), json!({"effort": "low"})).unwrap(),
+        Some(Think::Level("low".into()))
+    );
+    assert!(think(json!({"type": "maybe"}), json!({})).is_err());
+    assert!(think(json!(null), json!({"effort": "extreme"})).is_err());
 }
 
 #[test]

@@ -43,28 +43,33 @@ fn string_and_items() {
         [
             pair("system", "rules"),
             pair("user", "a\nb"),
-            pair("assistant", "[tool call c1] add({\"x\":1})"),
-            pair("user", "[tool result c1] 2"),
+            pair("assistant", ""),
+            pair("tool", "2"),
             pair("assistant", "It is 2."),
             pair("user", "thanks"),
         ]
     );
-    // A call after assistant text joins it; its output joins the next user turn.
+    // A call after assistant text joins that turn; a result names its call's function.
     let input = json!([
         {"role": "user", "content": "q"},
         {"role": "assistant", "content": "let me see"},
-        {"type": "function_call", "call_id": "c", "name": "f", "arguments": "{}"},
+        {"type": "function_call", "call_id": "c", "name": "f", "arguments": "{\"a\": [1]}"},
+        {"type": "function_call", "call_id": "d", "name": "g", "arguments": "not json"},
         {"type": "function_call_output", "call_id": "c", "output": "ok"},
         {"role": "user", "content": "so?"},
     ]);
-    assert_eq!(
-        turns(None, input),
-        [
-            pair("user", "q"),
-            pair("assistant", "let me see\n[tool call c] f({})"),
-            pair("user", "[tool result c] ok\nso?"),
-        ]
-    );
+    let m = match conversation(None, &Some(input)) {
+        Ok(m) => m,
+        Err(_) => panic!("refused"),
+    };
+    assert_eq!(m.len(), 4);
+    assert_eq!(m[1].content, "let me see");
+    assert_eq!(m[1].tool_calls.len(), 2);
+    assert_eq!(m[1].tool_calls[0].arguments, json!({"a": [1]}));
+    assert_eq!(m[1].tool_calls[1].arguments, json!("not json"));
+    assert_eq!(m[2].role, "tool");
+    assert_eq!(m[2].tool_name.as_deref(), Some("f"));
+    assert_eq!(m[2].tool_call_id.as_deref(), Some("c"));
 }
 
 #[test]
@@ -175,6 +180,61 @@ fn stream_events() {
         json!({"code": "server_error", "message": "boom"})
     );
     assert_eq!(failed["output"][0]["content"][0]["text"], "Hel");
+}
+
+#[test]
+fn reasoning_and_calls_stream_as_items() {
+    use crate::generate::output::{OutputSpec, Thinking};
+    use crate::generate::tools::CallSyntax;
+    let spec = OutputSpec {
+        tools: Some(CallSyntax::Tagged {
+            open: "<tool_call>".into(),
+            close: "</tool_call>".into(),
+        }),
+        thinking: Some(Thinking {
+            inside: false,
+            keep: true,
+        }),
+    };
+    let mut r = reply().reading(spec);
+    let mut out = r.opening();
+    for piece in [
+        "<think>\nneed ",
+        "weather\n</think>\n\n<tool_call>\n{\"name\": \"w\", ",
+        "\"arguments\": {\"city\": \"Paris\"}}\n</tool_call>",
+    ] {
+        out.extend(r.text(piece));
+    }
+    out.extend(r.done(&done(DoneReason::Stop)));
+    let ev = parse(&out);
+    let names: Vec<&str> = ev.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "response.created",
+            "response.in_progress",
+            "response.output_item.added",
+            "response.content_part.added",
+            "response.reasoning_text.delta",
+            "response.reasoning_text.delta",
+            "response.reasoning_text.done",
+            "response.content_part.done",
+            "response.output_item.done",
+            "response.output_item.added",
+            "response.function_call_arguments.delta",
+            "response.function_call_arguments.done",
+            "response.output_item.done",
+            "response.completed",
+        ]
+    );
+    let output = &ev[13].1["response"]["output"];
+    assert_eq!(output[0]["type"], "reasoning");
+    assert_eq!(output[0]["content"][0]["text"], "need weather");
+    assert_eq!(output[1]["type"], "function_call");
+    assert_eq!(output[1]["name"], "w");
+    assert_eq!(output[1]["arguments"], "{\"city\":\"Paris\"}");
+    assert_eq!(ev[9].1["output_index"], 1);
+    assert_eq!(ev[9].1["item"]["id"], output[1]["id"]);
 }
 
 #[test]
