@@ -15,6 +15,7 @@
 
 pub mod embed;
 pub mod load;
+pub mod logprobs;
 pub mod output;
 pub mod sequence;
 pub mod thinking;

@@ -26,6 +26,8 @@ pub struct Accepted {
     pub token: Option<u32>,
     /// Set when the generation has ended.
     pub done: Option<DoneReason>,
+    /// The sampled token's log probability, when asked for (not for end-of-generation).
+    pub logprob: Option<super::logprobs::TokenLogprob>,
 }
 
 /// A generation in progress.
@@ -40,6 +42,8 @@ pub struct Generation {
     sampler: Sampler,
     /// Structured output: the matcher that masks what cannot continue the document.
     constraint: Option<Constraint>,
+    /// `Some(top)`: report log probabilities with `top` alternatives.
+    logprobs: Option<usize>,
     stops: StopMatcher,
     decoder: TextDecoder,
     /// Sampled tokens (end-of-generation excluded).
@@ -86,6 +90,7 @@ impl Generation {
             limit: usize::try_from(opts.num_predict).ok(),
             sampler,
             constraint: None,
+            logprobs: None,
             stops: StopMatcher::new(&opts.stop),
             decoder: TextDecoder::new(),
             tokens: Vec::new(),
@@ -102,6 +107,12 @@ impl Generation {
     /// document is complete.
     pub fn with_constraint(mut self, c: Constraint) -> Generation {
         self.constraint = Some(c);
+        self
+    }
+
+    /// Reports each sampled token's log probability with the `top` most likely tokens.
+    pub fn with_logprobs(mut self, top: usize) -> Generation {
+        self.logprobs = Some(top);
         self
     }
 
@@ -161,6 +172,9 @@ impl Generation {
         if self.done.is_some() || self.in_prompt() || self.next.is_some() {
             return out;
         }
+        // Sampling rewrites the logits (penalties, temperature, a format's mask): the
+        // model's own distribution is kept when log probabilities are wanted.
+        let raw = self.logprobs.map(|_| logits.to_vec());
         let next = match &mut self.constraint {
             None => self.sampler.sample(logits),
             Some(c) => match c.sample(&mut self.sampler, logits, tok) {
@@ -180,6 +194,9 @@ impl Generation {
         self.sampler.accept(next);
         self.tokens.push(next);
         out.token = Some(next);
+        if let (Some(top), Some(raw)) = (self.logprobs, raw) {
+            out.logprob = Some(super::logprobs::measure(&raw, next, top, tok));
+        }
         let text = self.decoder.push(tok, next).unwrap_or_default();
         let (emit, stopped) = self.stops.push(&text);
         out.text = emit;

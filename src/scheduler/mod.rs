@@ -133,6 +133,9 @@ pub struct Resident {
 pub enum Event {
     /// Text that became safe to show.
     Text(String),
+    /// A sampled token's log probability (sent before the text it completes, only when
+    /// the job asked for them).
+    Logprob(crate::generate::logprobs::TokenLogprob),
     /// The end.
     Done(Done),
     /// The generation failed.
@@ -160,6 +163,8 @@ pub struct Job {
     pub constraint: Option<crate::constrain::Constraint>,
     /// This sequence's context length.
     pub num_ctx: usize,
+    /// `Some(top)`: report each token's log probability with `top` alternatives.
+    pub logprobs: Option<usize>,
     /// When the request arrived (time to first token counts from here).
     pub arrived: Instant,
 }

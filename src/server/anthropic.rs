@@ -498,6 +498,7 @@ async fn create(state: AppState, body: Body) -> Result<Response, ApiError> {
             tools,
             tool_choice,
             think,
+            logprobs: None,
         },
     )
     .await?;

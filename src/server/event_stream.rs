@@ -87,6 +87,8 @@ impl<R: Relay> Relaying<R> {
     fn on_event(&mut self, e: Option<Event>) {
         let out = match e {
             Some(Event::Text(t)) if t.is_empty() => Vec::new(),
+            // These APIs are not asked for log probabilities.
+            Some(Event::Logprob(_)) => Vec::new(),
             Some(Event::Text(t)) => self.relay.text(&t),
             Some(Event::Done(d)) => {
                 self.live = None;

@@ -12,6 +12,7 @@ use super::error::ApiError;
 use super::AppState;
 use crate::constrain::{ConstrainError, Format};
 use crate::generate::load::apply_request_options;
+use crate::generate::logprobs::{TokenLogprob, MAX_TOP};
 use crate::generate::output::{OutputSpec, Thinking};
 use crate::generate::thinking::{self, Think};
 use crate::generate::tools::{self, CallSyntax, ToolChoice};
@@ -54,6 +55,8 @@ pub struct GenRequest {
     /// `think` (Ollama), `reasoning_effort` (OpenAI), `thinking` (Anthropic); `None`
     /// leaves it to the template's default.
     pub think: Option<Think>,
+    /// `Some(top)`: each token's log probability with `top` alternatives.
+    pub logprobs: Option<usize>,
 }
 
 /// Messages and tokens dropped to fit the context.
@@ -80,15 +83,50 @@ pub struct Started {
 
 /// The whole text and the end of a generation (for `stream: false`).
 pub async fn collect(events: &mut Events) -> Result<(String, Done), ApiError> {
+    collect_all(events).await.map(|(text, d, _)| (text, d))
+}
+
+/// [`collect`] with the tokens' log probabilities (empty unless the job asked).
+pub async fn collect_all(
+    events: &mut Events,
+) -> Result<(String, Done, Vec<TokenLogprob>), ApiError> {
     let mut text = String::new();
+    let mut logprobs = Vec::new();
     while let Some(e) = events.recv().await {
         match e {
             Event::Text(t) => text.push_str(&t),
-            Event::Done(d) => return Ok((text, d)),
+            Event::Logprob(l) => logprobs.push(l),
+            Event::Done(d) => return Ok((text, d, logprobs)),
             Event::Error(m) => return Err(ApiError::internal(m)),
         }
     }
     Err(ApiError::internal("the generation ended without a result"))
+}
+
+/// Log probabilities as OpenAI's `logprobs.content` and Ollama's `logprobs` list them:
+/// `{"token", "logprob", "bytes", "top_logprobs": [{"token", "logprob", "bytes"}]}`.
+pub fn logprobs_json(list: &[TokenLogprob]) -> Value {
+    let one = |c: &crate::generate::logprobs::Candidate| serde_json::json!({"token": c.text(), "logprob": c.logprob, "bytes": c.bytes});
+    Value::Array(
+        list.iter()
+            .map(|l| {
+                let mut v = one(&l.token);
+                v["top_logprobs"] = Value::Array(l.top.iter().map(one).collect());
+                v
+            })
+            .collect(),
+    )
+}
+
+/// `top_logprobs` checked against its bound (0 to 20).
+pub fn top_logprobs(n: Option<i64>) -> Result<usize, ApiError> {
+    match n {
+        None => Ok(0),
+        Some(n) if (0..=MAX_TOP as i64).contains(&n) => Ok(n as usize),
+        Some(n) => Err(ApiError::bad_request(format!(
+            "top_logprobs must be between 0 and {MAX_TOP}, got {n}"
+        ))),
+    }
 }
 
 /// The model a request names, from the store (off the async threads).
@@ -202,6 +240,7 @@ pub async fn start(state: &AppState, req: GenRequest) -> Result<Started, ApiErro
         )));
     }
     let think_kept = req.think != Some(Think::Off);
+    let logprobs = req.logprobs;
     let think = req.think;
     let name = req.model.clone();
     let (built, constraint) = tokio::task::spawn_blocking(move || {
@@ -242,6 +281,7 @@ pub async fn start(state: &AppState, req: GenRequest) -> Result<Started, ApiErro
             sampling,
             constraint,
             num_ctx,
+            logprobs,
             arrived,
         },
         ticket,

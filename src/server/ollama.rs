@@ -17,6 +17,7 @@ use super::stream::ndjson;
 use super::{read_body, AppState};
 use crate::civil::rfc3339;
 use crate::constrain::Format;
+use crate::generate::logprobs::TokenLogprob;
 use crate::generate::output::{OutputParser, Whole};
 use crate::generate::thinking::Think;
 use crate::generate::tools::{Piece, ToolChoice};
@@ -47,6 +48,13 @@ pub fn keep_alive(v: &Option<Value>) -> Result<KeepAlive, ApiError> {
 /// `format`: `"json"` or a JSON schema, enforced by constrained decoding.
 fn output_format(v: &Option<Value>) -> Result<Option<Format>, ApiError> {
     Format::from_ollama(v.as_ref()).map_err(infer::format_error)
+}
+
+/// `logprobs` and `top_logprobs` (0 to 20): `Some(top)` when log probabilities are
+/// wanted (`top_logprobs` alone asks for them too, as Ollama has it).
+fn logprobs_of(logprobs: Option<bool>, top: Option<i64>) -> Result<Option<usize>, ApiError> {
+    let top = infer::top_logprobs(top)?;
+    Ok((logprobs == Some(true) || top > 0).then_some(top))
 }
 
 /// `think`: a bool or a level (whether the model can think is checked when it loads).
@@ -95,7 +103,7 @@ struct GenerateRequest {
     #[serde(default)]
     logprobs: Option<bool>,
     #[serde(default)]
-    top_logprobs: Option<u32>,
+    top_logprobs: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -133,6 +141,10 @@ struct ChatRequest {
     think: Option<Value>,
     #[serde(default)]
     truncate: Option<bool>,
+    #[serde(default)]
+    logprobs: Option<bool>,
+    #[serde(default)]
+    top_logprobs: Option<i64>,
 }
 
 /// Loads `model`, or with `keep_alive: 0` unloads it (without loading it first when it
@@ -210,6 +222,9 @@ struct StreamCtx {
     prompt_ids: Vec<u32>,
     /// Reads thinking and tool calls out of the text.
     parser: Option<OutputParser>,
+    /// Whether the request asked for log probabilities, and those not yet sent.
+    logprobs: bool,
+    pending_logprobs: Vec<TokenLogprob>,
 }
 
 /// Ollama's `message.tool_calls`.
@@ -240,6 +255,20 @@ impl StreamCtx {
                 started.prompt_ids.clone()
             },
             parser: started.output.parser(),
+            logprobs: false,
+            pending_logprobs: Vec::new(),
+        }
+    }
+
+    /// Streamed log probabilities go with the first object that carries text after
+    /// them (or with the last object).
+    fn attach_logprobs(&mut self, objects: &mut [Value]) {
+        if !self.logprobs || self.pending_logprobs.is_empty() {
+            return;
+        }
+        if let Some(v) = objects.first_mut() {
+            v["logprobs"] = infer::logprobs_json(&self.pending_logprobs);
+            self.pending_logprobs.clear();
         }
     }
 
@@ -332,8 +361,14 @@ async fn respond(started: Started, ctx: StreamCtx, stream: bool) -> Response {
     } = started;
     let mut ctx = ctx;
     if !stream {
-        return match infer::collect(&mut events).await {
-            Ok((text, d)) => Json(ctx.whole(&d, text)).into_response(),
+        return match infer::collect_all(&mut events).await {
+            Ok((text, d, logprobs)) => {
+                let mut v = ctx.whole(&d, text);
+                if ctx.logprobs {
+                    v["logprobs"] = infer::logprobs_json(&logprobs);
+                }
+                Json(v).into_response()
+            }
             Err(e) => e.into_response(),
         };
     }
@@ -342,13 +377,19 @@ async fn respond(started: Started, ctx: StreamCtx, stream: bool) -> Response {
     let s = futures_util::stream::unfold(Some((events, ctx, lease)), |state| async move {
         let (mut events, mut ctx, lease) = state?;
         match events.recv().await {
+            Some(Event::Logprob(l)) => {
+                ctx.pending_logprobs.push(l);
+                Some((Vec::new(), Some((events, ctx, lease))))
+            }
             Some(Event::Text(t)) => {
-                let v = ctx.pieces(&t, false);
+                let mut v = ctx.pieces(&t, false);
+                ctx.attach_logprobs(&mut v);
                 Some((v, Some((events, ctx, lease))))
             }
             Some(Event::Done(d)) => {
                 let mut v = ctx.pieces("", true);
                 v.push(ctx.last(&d, ""));
+                ctx.attach_logprobs(&mut v);
                 Some((v, None))
             }
             Some(Event::Error(m)) => Some((vec![json!({"error": m})], None)),
@@ -362,7 +403,8 @@ async fn respond(started: Started, ctx: StreamCtx, stream: bool) -> Response {
 pub async fn generate(State(state): State<AppState>, body: Body) -> Result<Response, ApiError> {
     let body = read_body(body).await?;
     let req: GenerateRequest = parse_body(&body)?;
-    let _ = (&req.shift, &req.logprobs, &req.top_logprobs);
+    let _ = &req.shift;
+    let logprobs = logprobs_of(req.logprobs, req.top_logprobs)?;
     if req.model.is_empty() {
         return Err(ApiError::bad_request("model is required"));
     }
@@ -406,10 +448,12 @@ pub async fn generate(State(state): State<AppState>, body: Body) -> Result<Respo
             tools: Vec::new(),
             tool_choice: ToolChoice::Auto,
             think,
+            logprobs,
         },
     )
     .await?;
-    let ctx = StreamCtx::new(req.model, false, &started);
+    let mut ctx = StreamCtx::new(req.model, false, &started);
+    ctx.logprobs = logprobs.is_some();
     Ok(respond(started, ctx, req.stream.unwrap_or(true)).await)
 }
 
@@ -422,6 +466,7 @@ pub async fn chat(State(state): State<AppState>, body: Body) -> Result<Response,
     let keep = keep_alive(&req.keep_alive)?;
     let format = output_format(&req.format)?;
     let think = parse_think(&req.think)?;
+    let logprobs = logprobs_of(req.logprobs, req.top_logprobs)?;
     if req.messages.is_empty() {
         return preload(&state, &req.model, keep, true).await;
     }
@@ -456,9 +501,11 @@ pub async fn chat(State(state): State<AppState>, body: Body) -> Result<Response,
             tools: req.tools.unwrap_or_default(),
             tool_choice: ToolChoice::Auto,
             think,
+            logprobs,
         },
     )
     .await?;
-    let ctx = StreamCtx::new(req.model, true, &started);
+    let mut ctx = StreamCtx::new(req.model, true, &started);
+    ctx.logprobs = logprobs.is_some();
     Ok(respond(started, ctx, req.stream.unwrap_or(true)).await)
 }

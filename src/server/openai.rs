@@ -13,33 +13,29 @@
 //!
 //! Every error has OpenAI's shape (`{"error": {"message", "type", "param", "code"}}`).
 
-use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::SystemTime;
 
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::error::{parse_body, ApiError};
-use super::infer::{self, GenRequest, Prompt, Started, Truncation};
-use super::stream::{sse, sse_done, sse_event};
+use super::infer::{self, GenRequest, Prompt};
 use super::{ollama, read_body, AppState};
 use crate::civil::unix_seconds;
 use crate::constrain::Format;
-use crate::generate::output::{OutputParser, Whole};
 use crate::generate::thinking::Think;
-use crate::generate::tools::{Piece, ToolChoice};
-use crate::generate::DoneReason;
-use crate::scheduler::{Done, Event, Events, Lease};
+use crate::generate::tools::ToolChoice;
 use crate::store::{Entry, Name, Store};
 use crate::template::Message;
 
+mod reply;
 mod tools;
+
+use reply::{respond, Kind, Reply};
 
 /// `system_fingerprint` in every response.
 const FINGERPRINT: &str = "fp_hearth";
@@ -163,15 +159,34 @@ impl Common {
             Some(n) if n < 1 => return Err(ApiError::bad_request("n must be at least 1")),
             _ => {}
         }
-        let wants_logprobs = match &self.logprobs {
+        Ok(())
+    }
+
+    /// `logprobs` (a bool) and `top_logprobs` (0 to 20, only with `logprobs`), for
+    /// chat completions: `Some(top)` when log probabilities are wanted. `/v1/completions`
+    /// (`logprobs` an integer there) has none: a 400.
+    fn logprobs(&self, chat: bool) -> Result<Option<usize>, ApiError> {
+        let wants = match &self.logprobs {
             None | Some(Value::Null) | Some(Value::Bool(false)) => false,
-            Some(Value::Number(n)) => n.as_f64() != Some(0.0),
+            Some(Value::Number(n)) if !chat => n.as_f64() != Some(0.0),
+            Some(Value::Bool(true)) => true,
+            Some(_) if chat => {
+                return Err(ApiError::bad_request("logprobs: want a boolean"));
+            }
             Some(_) => true,
         };
-        if wants_logprobs || self.top_logprobs.is_some_and(|n| n > 0) {
-            return Err(ApiError::bad_request("logprobs are not supported"));
+        if !chat && (wants || self.top_logprobs.is_some_and(|n| n > 0)) {
+            return Err(ApiError::bad_request(
+                "logprobs are not supported on /v1/completions (use /v1/chat/completions)",
+            ));
         }
-        Ok(())
+        let top = infer::top_logprobs(self.top_logprobs)?;
+        if top > 0 && !wants {
+            return Err(ApiError::bad_request(
+                "top_logprobs needs logprobs set to true",
+            ));
+        }
+        Ok(wants.then_some(top))
     }
 
     fn include_usage(&self) -> bool {
@@ -390,283 +405,6 @@ fn completion_prompt(v: Option<Value>) -> Result<String, ApiError> {
     }
 }
 
-/// Which endpoint a reply is for.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Chat,
-    Completion,
-}
-
-/// What every object of one reply shares.
-struct Reply {
-    kind: Kind,
-    id: String,
-    created: u64,
-    model: String,
-    include_usage: bool,
-    /// What was dropped to fit the context (an extension field, `truncated`, on the
-    /// whole answer and on the finish chunk).
-    truncation: Option<Truncation>,
-    /// Reads thinking and tool calls out of the text.
-    parser: Option<OutputParser>,
-}
-
-fn finish_reason(r: DoneReason) -> &'static str {
-    match r {
-        DoneReason::Length => "length",
-        DoneReason::Stop | DoneReason::Cancelled => "stop",
-    }
-}
-
-fn usage(d: &Done) -> Value {
-    json!({
-        "prompt_tokens": d.prompt_len,
-        "completion_tokens": d.stats.eval_count,
-        "total_tokens": d.prompt_len + d.stats.eval_count,
-        "prompt_tokens_details": {"cached_tokens": d.reused},
-    })
-}
-
-/// A mid-stream error as OpenAI's clients read it.
-fn error_event(message: &str) -> Bytes {
-    sse_event(&json!({"error": {
-        "message": message, "type": "api_error", "param": null, "code": null
-    }}))
-}
-
-impl Reply {
-    fn new(kind: Kind, model: &str, include_usage: bool) -> Reply {
-        let prefix = match kind {
-            Kind::Chat => "chatcmpl",
-            Kind::Completion => "cmpl",
-        };
-        Reply {
-            kind,
-            id: next_id(prefix),
-            created: unix_seconds(SystemTime::now()),
-            model: model.to_string(),
-            include_usage,
-            truncation: None,
-            parser: None,
-        }
-    }
-
-    /// `finish_reason`: `tool_calls` when the model called a tool.
-    fn finish(&self, r: DoneReason) -> &'static str {
-        match &self.parser {
-            Some(p) if p.calls() > 0 && r == DoneReason::Stop => "tool_calls",
-            _ => finish_reason(r),
-        }
-    }
-
-    /// The deltas for a piece of streamed text (with tools: text and calls).
-    fn deltas(&mut self, text: &str, end: bool) -> Vec<Bytes> {
-        let Some(parser) = &mut self.parser else {
-            return if text.is_empty() {
-                Vec::new()
-            } else {
-                vec![self.chunk(json!({"content": text}), None)]
-            };
-        };
-        let mut index = parser.calls();
-        let mut pieces = parser.push(text);
-        if end {
-            pieces.extend(parser.finish());
-        }
-        let mut out = Vec::new();
-        for p in pieces {
-            match p {
-                Piece::Text(t) | Piece::Thinking(t) if t.is_empty() => {}
-                Piece::Text(t) => out.push(self.chunk(json!({"content": t}), None)),
-                // llama-server's and DeepSeek's name, and Ollama's.
-                Piece::Thinking(t) => {
-                    out.push(self.chunk(json!({"reasoning_content": t, "reasoning": t}), None))
-                }
-                Piece::Call(c) => {
-                    for d in tools::deltas(&c, index) {
-                        out.push(self.chunk(d, None));
-                    }
-                    index += 1;
-                }
-            }
-        }
-        out
-    }
-
-    fn mark_truncation(&self, v: &mut Value) {
-        if let Some(t) = self.truncation {
-            v["truncated"] = json!({"messages": t.messages, "tokens": t.tokens});
-        }
-    }
-
-    fn object(&self, object: &str, choices: Value) -> Value {
-        json!({
-            "id": self.id,
-            "object": object,
-            "created": self.created,
-            "model": self.model,
-            "system_fingerprint": FINGERPRINT,
-            "choices": choices,
-        })
-    }
-
-    /// The whole answer (not streamed).
-    fn whole(&mut self, text: String, d: &Done) -> Value {
-        let Whole {
-            thinking,
-            text,
-            calls,
-        } = Whole::of(self.parser.as_mut(), text);
-        let reason = self.finish(d.reason);
-        let (object, choice) = match self.kind {
-            Kind::Chat => {
-                let mut message = json!({"role": "assistant", "content": text});
-                if !calls.is_empty() {
-                    if text.trim().is_empty() {
-                        message["content"] = Value::Null;
-                    }
-                    message["tool_calls"] = tools::message_calls(&calls);
-                }
-                if !thinking.is_empty() {
-                    message["reasoning_content"] = json!(thinking);
-                    message["reasoning"] = json!(thinking);
-                }
-                (
-                    "chat.completion",
-                    json!({"index": 0, "message": message, "logprobs": null,
-                           "finish_reason": reason}),
-                )
-            }
-            Kind::Completion => (
-                "text_completion",
-                json!({"text": text, "index": 0, "logprobs": null, "finish_reason": reason}),
-            ),
-        };
-        let mut v = self.object(object, json!([choice]));
-        v["usage"] = usage(d);
-        self.mark_truncation(&mut v);
-        v
-    }
-
-    /// One streamed chunk: `delta` is the chat delta (for completions, its `content`
-    /// is the text).
-    fn chunk(&self, delta: Value, finish: Option<&str>) -> Bytes {
-        sse_event(&self.chunk_object(delta, finish))
-    }
-
-    fn chunk_object(&self, delta: Value, finish: Option<&str>) -> Value {
-        let (object, choice) = match self.kind {
-            Kind::Chat => (
-                "chat.completion.chunk",
-                json!({"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}),
-            ),
-            Kind::Completion => (
-                "text_completion",
-                json!({"text": delta.get("content").cloned().unwrap_or(json!("")),
-                       "index": 0, "logprobs": null, "finish_reason": finish}),
-            ),
-        };
-        let mut v = self.object(object, json!([choice]));
-        if self.include_usage {
-            v["usage"] = Value::Null;
-        }
-        v
-    }
-
-    /// The events that close a stream: the finish chunk, the usage chunk when asked
-    /// for, and `[DONE]`.
-    fn closing(&self, d: &Done) -> Vec<Bytes> {
-        let mut finish = self.chunk_object(json!({}), Some(self.finish(d.reason)));
-        self.mark_truncation(&mut finish);
-        let mut out = vec![sse_event(&finish)];
-        if self.include_usage {
-            let object = match self.kind {
-                Kind::Chat => "chat.completion.chunk",
-                Kind::Completion => "text_completion",
-            };
-            let mut v = self.object(object, json!([]));
-            v["usage"] = usage(d);
-            out.push(sse_event(&v));
-        }
-        out.push(sse_done());
-        out
-    }
-}
-
-/// A stream's state: events ready to send, and the generation while it runs (the
-/// lease lives as long as the stream; dropping the stream cancels the sequence).
-struct Streaming {
-    pending: VecDeque<Bytes>,
-    live: Option<(Events, Lease)>,
-    reply: Reply,
-}
-
-impl Streaming {
-    /// Turns the next event of the generation into SSE events.
-    fn on_event(&mut self, e: Option<Event>) {
-        match e {
-            Some(Event::Text(t)) => {
-                let deltas = self.reply.deltas(&t, false);
-                self.pending.extend(deltas);
-            }
-            Some(Event::Done(d)) => {
-                self.live = None;
-                let deltas = self.reply.deltas("", true);
-                self.pending.extend(deltas);
-                self.pending.extend(self.reply.closing(&d));
-            }
-            Some(Event::Error(m)) => {
-                self.live = None;
-                self.pending.push_back(error_event(&m));
-            }
-            None => {
-                self.live = None;
-                self.pending
-                    .push_back(error_event("the generation ended without a result"));
-            }
-        }
-    }
-}
-
-/// Streams (server-sent events) or collects a started generation.
-async fn respond(started: Started, mut reply: Reply, stream: bool) -> Response {
-    let Started {
-        lease,
-        mut events,
-        truncation,
-        output,
-        ..
-    } = started;
-    reply.truncation = truncation;
-    reply.parser = output.parser();
-    if !stream {
-        return match infer::collect(&mut events).await {
-            Ok((text, d)) => Json(reply.whole(text, &d)).into_response(),
-            Err(e) => e.openai(),
-        };
-    }
-    let mut pending = VecDeque::new();
-    if reply.kind == Kind::Chat {
-        pending.push_back(reply.chunk(json!({"role": "assistant", "content": ""}), None));
-    }
-    let state = Streaming {
-        pending,
-        live: Some((events, lease)),
-        reply,
-    };
-    let s = futures_util::stream::unfold(state, |mut st| async move {
-        loop {
-            if let Some(b) = st.pending.pop_front() {
-                return Some((b, st));
-            }
-            let (events, _) = st.live.as_mut()?;
-            let e = events.recv().await;
-            st.on_event(e);
-        }
-    });
-    sse(s.boxed())
-}
-
 /// `POST /v1/chat/completions`
 pub async fn chat_completions(State(state): State<AppState>, body: Body) -> Response {
     chat(state, body).await.unwrap_or_else(ApiError::openai)
@@ -686,12 +424,14 @@ async fn chat(state: AppState, body: Body) -> Result<Response, ApiError> {
             .and_then(Value::as_str)
     });
     let think = Think::from_effort(effort).map_err(ApiError::bad_request)?;
+    let logprobs = c.logprobs(true)?;
     let keep_alive = ollama::keep_alive(&c.keep_alive)?;
     let max_tokens = req.max_completion_tokens.or(c.max_tokens);
     let options = c.ollama_options(max_tokens, None)?;
     let messages = conversation(&c.model, req.messages).await?;
     let stream = c.stream.unwrap_or(false);
-    let reply = Reply::new(Kind::Chat, &c.model, stream && c.include_usage());
+    let mut reply = Reply::new(Kind::Chat, &c.model, stream && c.include_usage());
+    reply.logprobs = logprobs.is_some();
     let started = infer::start(
         &state,
         GenRequest {
@@ -705,6 +445,7 @@ async fn chat(state: AppState, body: Body) -> Result<Response, ApiError> {
             tools: req.tools.unwrap_or_default(),
             tool_choice,
             think,
+            logprobs,
         },
     )
     .await?;
@@ -723,6 +464,7 @@ async fn completion(state: AppState, body: Body) -> Result<Response, ApiError> {
     let req: CompletionRequest = parse_body(&body)?;
     let c = &req.common;
     c.check()?;
+    c.logprobs(false)?;
     if req.best_of.is_some_and(|n| n > 1) {
         return Err(ApiError::bad_request("best_of > 1 is not supported"));
     }
@@ -757,6 +499,7 @@ async fn completion(state: AppState, body: Body) -> Result<Response, ApiError> {
             tools: Vec::new(),
             tool_choice: ToolChoice::Auto,
             think: None,
+            logprobs: None,
         },
     )
     .await?;

@@ -528,6 +528,7 @@ async fn respond(state: AppState, body: Body) -> Result<Response, ApiError> {
             tools,
             tool_choice,
             think,
+            logprobs: None,
         },
     )
     .await?;

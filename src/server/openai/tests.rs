@@ -36,12 +36,36 @@ fn checks() {
     assert_eq!(e.message, "n > 1 is not supported");
     assert!(common(json!({"model": "m", "n": 0})).check().is_err());
     assert!(common(json!({"model": ""})).check().is_err());
-    assert!(common(json!({"model": "m", "logprobs": false}))
-        .check()
-        .is_ok());
-    assert!(common(json!({"model": "m", "logprobs": true}))
-        .check()
-        .is_err());
+    let lp = |v: Value, chat: bool| common(v).logprobs(chat);
+    assert_eq!(
+        lp(json!({"model": "m", "logprobs": false}), true).unwrap(),
+        None
+    );
+    assert_eq!(
+        lp(json!({"model": "m", "logprobs": true}), true).unwrap(),
+        Some(0)
+    );
+    assert_eq!(
+        lp(
+            json!({"model": "m", "logprobs": true, "top_logprobs": 5}),
+            true
+        )
+        .unwrap(),
+        Some(5)
+    );
+    assert!(lp(json!({"model": "m", "top_logprobs": 5}), true).is_err());
+    assert!(lp(
+        json!({"model": "m", "logprobs": true, "top_logprobs": 21}),
+        true
+    )
+    .is_err());
+    assert!(lp(json!({"model": "m", "logprobs": 3}), true).is_err());
+    // /v1/completions has none.
+    assert!(lp(json!({"model": "m", "logprobs": 3}), false).is_err());
+    assert_eq!(
+        lp(json!({"model": "m", "logprobs": 0}), false).unwrap(),
+        None
+    );
     let fmt = |v: Value, nested: bool| output_format(Some(&v), nested);
     assert_eq!(
         fmt(json!({"type": "json_object"}), true).unwrap(),
