@@ -111,8 +111,9 @@ def helper(client, model):
 
 
 def items(client, model):
-    """Items: instructions, a developer message, earlier turns and a function call
-    rendered as text; the output is an answer."""
+    """Items: instructions, a developer message, earlier turns and a function call with
+    its output; the output is an answer (`tool_choice: none`: the tools are echoed, not
+    shown to the model, so a model without tools in its template takes them too)."""
     r = client.responses.create(
         model=model,
         instructions="You are terse.",
@@ -141,6 +142,7 @@ def items(client, model):
                 "strict": False,
             }
         ],
+        tool_choice="none",
         metadata={"k": "v"},
     )
     check_response(r, model, 8)
