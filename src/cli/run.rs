@@ -312,4 +312,15 @@ pub fn print_stats(o: &Outcome, load: Duration, total: Duration) {
         "eval rate:            {:.2} tokens/s",
         rate(s.eval_count, s.eval_duration)
     );
+    if let Some(c) = &o.constraint {
+        // The format's matcher: its share of the eval time, per token.
+        let per = |d: Duration| d.as_secs_f64() * 1e6 / c.tokens.max(1) as f64;
+        eprintln!(
+            "format matcher:       {:.1} µs/token ({} of {} token(s) needed the full mask, {:.1} µs/token)",
+            per(c.total_time),
+            c.masks,
+            c.tokens,
+            per(c.mask_time)
+        );
+    }
 }

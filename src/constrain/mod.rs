@@ -203,18 +203,24 @@ impl Constraint {
         logits: &mut [f32],
         tok: &Tokenizer,
     ) -> Result<u32, ConstrainError> {
-        let t0 = Instant::now();
+        // Only the matcher's own work is timed (sampling costs the same without it).
         sampler.penalize(logits);
         let first = sampler.pick(logits);
-        let chosen = if self.admits(first, tok)? {
+        let t0 = Instant::now();
+        let admitted = self.admits(first, tok)?;
+        let mut spent = t0.elapsed();
+        let chosen = if admitted {
             first
         } else {
             let t1 = Instant::now();
             self.mask(logits, tok)?;
+            let masking = t1.elapsed();
             self.stats.masks += 1;
-            self.stats.mask_time += t1.elapsed();
+            self.stats.mask_time += masking;
+            spent += masking;
             sampler.pick(logits)
         };
+        let t2 = Instant::now();
         if !tok.is_eog(chosen) {
             let n = self.matcher.try_consume_tokens(&[chosen]).map_err(err)?;
             if n != 1 {
@@ -224,7 +230,7 @@ impl Constraint {
             }
         }
         self.stats.tokens += 1;
-        self.stats.total_time += t0.elapsed();
+        self.stats.total_time += spent + t2.elapsed();
         Ok(chosen)
     }
 

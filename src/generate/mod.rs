@@ -69,6 +69,8 @@ pub struct Outcome {
     pub stats: Stats,
     /// The sampled tokens (an end-of-generation token not included).
     pub tokens: Vec<u32>,
+    /// What the structured output's matcher cost, when there was one.
+    pub constraint: Option<crate::constrain::ConstraintStats>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -181,6 +183,7 @@ impl Session {
             done_reason,
             stats: g.stats(),
             tokens: g.tokens().to_vec(),
+            constraint: g.constraint_stats(),
         })
     }
 }
