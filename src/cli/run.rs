@@ -44,10 +44,16 @@ pub struct RunArgs {
     /// Allow plain http when the model must be pulled
     #[arg(long)]
     insecure: bool,
+    /// Lock the model's weights in memory, never paged out (as HEARTH_MLOCK=1)
+    #[arg(long)]
+    mlock: bool,
 }
 
 pub fn run(args: RunArgs) -> Result<()> {
     let t_start = Instant::now();
+    if args.mlock {
+        crate::config::force_mlock();
+    }
     // Like Ollama: piped stdin comes first, then the prompt arguments
     // (`cat notes.txt | hearth run m "Summarize:"`); a terminal on stdin means a chat
     // unless there are prompt arguments.
