@@ -15,7 +15,9 @@ ARG RUNTIME_IMAGE=debian:bookworm-slim
 
 FROM ${RUST_IMAGE} AS builder
 WORKDIR /src
-COPY . .
+# Only what the binary is built from: editing docs or manifests keeps the layer cache.
+COPY Cargo.toml Cargo.lock ./
+COPY src ./src
 # The kernels are chosen at run time from the CPU's features, so one portable build
 # serves every x86-64 (or aarch64) machine. The crates and the target directory are
 # cached across builds; the binary is stripped (9 MB instead of 54).
