@@ -46,13 +46,39 @@ fn the_documented_formula_is_the_servers_estimate() {
     let ps: serde_json::Value = serde_json::from_str(&ps).unwrap();
     let size = ps["models"][0]["size"].as_u64().unwrap();
 
-    // SmolLM2-135M's metadata (`hearth show`): 30 layers, n_embd 576, 9 heads and 3 KV
-    // heads of 64 (q_dim 576, kv_dim 192), n_ff 1536, n_rot 64, 49,152 tokens.
-    let (n_layer, n_embd, q_dim, kv_dim, n_ff, n_rot, n_vocab) =
-        (30u64, 576u64, 576u64, 192u64, 1536u64, 64u64, 49152u64);
-    let weights = std::fs::metadata(common::test_model(common::SMOLLM2))
-        .unwrap()
-        .len();
+    // The sizes, as docs/deploy.md says to find them: from `hearth show`.
+    let gguf = common::test_model(common::SMOLLM2);
+    let out = std::process::Command::new(common::server::hearth())
+        .arg("show")
+        .arg(&gguf)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let show = String::from_utf8(out.stdout).unwrap();
+    let field = |name: &str| -> Vec<u64> {
+        let line = show
+            .lines()
+            .find_map(|l| l.trim().strip_prefix(name))
+            .unwrap_or_else(|| panic!("no {name} in hearth show:\n{show}"));
+        line.split(|c: char| !c.is_ascii_digit())
+            .filter(|w| !w.is_empty())
+            .map(|w| w.parse().unwrap())
+            .collect()
+    };
+    let n_layer = field("layers")[0];
+    let n_embd = field("embedding length")[0];
+    let heads = field("attention heads"); // "9 query, 3 key/value"
+    let head_size = field("head size")[0];
+    let n_ff = field("feed-forward length")[0];
+    let n_rot = field("rope")[1]; // "normal, base 100000, 64 of 64 dims"
+    let n_vocab = field("vocabulary")[0];
+    let (q_dim, kv_dim) = (heads[0] * head_size, heads[1] * head_size);
+    assert_eq!(
+        (n_layer, n_embd, q_dim, kv_dim, n_ff, n_rot, n_vocab),
+        (30, 576, 576, 192, 1536, 64, 49152),
+        "SmolLM2-135M's sizes as hearth show prints them"
+    );
+    let weights = std::fs::metadata(&gguf).unwrap().len();
     let kv = 4 * n_layer * kv_dim * c * p;
     let buffers =
         4 * 512 * (2 * n_embd + 2 * q_dim.max(n_embd) + 2 * kv_dim + 2 * n_ff + 2 * n_rot)
