@@ -113,6 +113,7 @@ Register-ArgumentCompleter -Native -CommandName 'hearth' -ScriptBlock {
             [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Set a model option, e.g. -o temperature=0 -o num_predict=32 (repeatable)')
             [CompletionResult]::new('--option', '--option', [CompletionResultType]::ParameterName, 'Set a model option, e.g. -o temperature=0 -o num_predict=32 (repeatable)')
             [CompletionResult]::new('--system', '--system', [CompletionResultType]::ParameterName, 'A system message for the conversation')
+            [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'Answer in JSON: `json` for any JSON object, or a file holding a JSON Schema')
             [CompletionResult]::new('--raw', '--raw', [CompletionResultType]::ParameterName, 'Send the prompt as it is, without the chat template')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Print timings and token rates to stderr after each answer')
             [CompletionResult]::new('--nowordwrap', '--nowordwrap', [CompletionResultType]::ParameterName, 'Do not wrap words on a terminal')

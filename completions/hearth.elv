@@ -99,6 +99,7 @@ set edit:completion:arg-completer[hearth] = {|@words|
             cand -o 'Set a model option, e.g. -o temperature=0 -o num_predict=32 (repeatable)'
             cand --option 'Set a model option, e.g. -o temperature=0 -o num_predict=32 (repeatable)'
             cand --system 'A system message for the conversation'
+            cand --format 'Answer in JSON: `json` for any JSON object, or a file holding a JSON Schema'
             cand --raw 'Send the prompt as it is, without the chat template'
             cand --verbose 'Print timings and token rates to stderr after each answer'
             cand --nowordwrap 'Do not wrap words on a terminal'

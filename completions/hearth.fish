@@ -65,6 +65,7 @@ complete -c hearth -n "__fish_hearth_using_subcommand push" -s h -l help -d 'Pri
 complete -c hearth -n "__fish_hearth_using_subcommand rm" -s h -l help -d 'Print help'
 complete -c hearth -n "__fish_hearth_using_subcommand run" -s o -l option -d 'Set a model option, e.g. -o temperature=0 -o num_predict=32 (repeatable)' -r
 complete -c hearth -n "__fish_hearth_using_subcommand run" -l system -d 'A system message for the conversation' -r
+complete -c hearth -n "__fish_hearth_using_subcommand run" -l format -d 'Answer in JSON: `json` for any JSON object, or a file holding a JSON Schema' -r
 complete -c hearth -n "__fish_hearth_using_subcommand run" -l raw -d 'Send the prompt as it is, without the chat template'
 complete -c hearth -n "__fish_hearth_using_subcommand run" -l verbose -d 'Print timings and token rates to stderr after each answer'
 complete -c hearth -n "__fish_hearth_using_subcommand run" -l nowordwrap -d 'Do not wrap words on a terminal'

@@ -26,6 +26,13 @@ pub const ENVIRONMENT: &[EnvVar] = &[
                backtrace when RUST_BACKTRACE=1 is set too)",
     },
     EnvVar {
+        name: "NO_COLOR",
+        fallback: None,
+        help: "set and not empty (no-color.org): no ANSI escape codes; progress (pull, push, \
+               create, loading a model) prints plain lines instead of bars and spinners, as it \
+               does when stderr is not a terminal or TERM=dumb",
+    },
+    EnvVar {
         name: "HEARTH_MODELS",
         fallback: Some("OLLAMA_MODELS"),
         help: "the model store, laid out as Ollama's; default ~/.hearth/models",
@@ -294,6 +301,11 @@ pub fn num_parallel() -> usize {
         .and_then(|v| v.parse::<usize>().ok())
         .filter(|&n| n > 0)
         .unwrap_or(4)
+}
+
+/// Whether `$NO_COLOR` asks for no ANSI codes: set and not empty, as no-color.org says.
+pub fn no_color() -> bool {
+    std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
 }
 
 /// Set by `--mlock` on the command line (`run`, `serve`, `bench`).

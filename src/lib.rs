@@ -8,6 +8,7 @@
 pub mod civil;
 pub mod cli;
 pub mod config;
+pub mod constrain;
 pub mod engine;
 pub mod generate;
 pub mod gguf;

@@ -7,7 +7,7 @@ mod common;
 use std::sync::atomic::AtomicBool;
 
 use hearth::engine::{Engine, EngineOptions, Logits, SeqId, StepInput};
-use hearth::generate::{DoneReason, Generation, Session};
+use hearth::generate::{DoneReason, Generation, Session, Turn};
 use hearth::model::Model;
 use hearth::sampler::SamplerOptions;
 use hearth::tokenizer::Tokenizer;
@@ -177,10 +177,16 @@ fn a_session_reuses_its_cached_prefix() {
     let mut s = Session::new(&mut e);
     let mut text = String::new();
     let o1 = s
-        .generate(&mut e, &tok, &first, &greedy(6), &cancel, &mut |t| {
-            text.push_str(t);
-            Ok(())
-        })
+        .generate(
+            &mut e,
+            &tok,
+            Turn::new(&first, &greedy(6)),
+            &cancel,
+            &mut |t| {
+                text.push_str(t);
+                Ok(())
+            },
+        )
         .unwrap();
     assert_eq!(o1.stats.prompt_eval_count, first.len());
     // The next prompt continues the first and its answer.
@@ -190,20 +196,32 @@ fn a_session_reuses_its_cached_prefix() {
     next.extend_from_slice(&more);
     let mut t2 = String::new();
     let o2 = s
-        .generate(&mut e, &tok, &next, &greedy(6), &cancel, &mut |t| {
-            t2.push_str(t);
-            Ok(())
-        })
+        .generate(
+            &mut e,
+            &tok,
+            Turn::new(&next, &greedy(6)),
+            &cancel,
+            &mut |t| {
+                t2.push_str(t);
+                Ok(())
+            },
+        )
         .unwrap();
     assert_eq!(o2.stats.prompt_eval_count, more.len());
     // Same text as a fresh session computing everything.
     let mut fresh = Session::new(&mut e);
     let mut t3 = String::new();
     let o3 = fresh
-        .generate(&mut e, &tok, &next, &greedy(6), &cancel, &mut |t| {
-            t3.push_str(t);
-            Ok(())
-        })
+        .generate(
+            &mut e,
+            &tok,
+            Turn::new(&next, &greedy(6)),
+            &cancel,
+            &mut |t| {
+                t3.push_str(t);
+                Ok(())
+            },
+        )
         .unwrap();
     assert_eq!(o3.stats.prompt_eval_count, next.len());
     assert_eq!((o2.tokens, t2), (o3.tokens, t3));

@@ -23,6 +23,7 @@ fn job(lease: &Lease, prompt: &str, n: i32) -> Job {
             num_predict: n,
             ..SamplerOptions::default()
         },
+        constraint: None,
         num_ctx: 2048,
         arrived: Instant::now(),
     }

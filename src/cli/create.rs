@@ -1,6 +1,8 @@
 //! `hearth create NAME [-f Modelfile]`: import a GGUF file (or build on a stored model) with
 //! the layers a Modelfile describes. The work is [`crate::store::create`]; this prints
-//! Ollama's status lines on stderr.
+//! Ollama's status lines on stderr, with a bar while the GGUF file is hashed and copied
+//! (plain lines when stderr is not a terminal or `NO_COLOR` is set: see
+//! [`crate::registry::progress`]).
 
 use std::path::{Path, PathBuf};
 
@@ -8,7 +10,8 @@ use anyhow::{Context, Result};
 use clap::Args;
 
 use crate::modelfile::{self, Modelfile};
-use crate::store::create::{create, resolve_from, CreateRequest};
+use crate::registry::progress;
+use crate::store::create::{create_reporting, resolve_from, CreateRequest};
 use crate::store::{Name, Store};
 
 #[derive(Debug, Args)]
@@ -47,7 +50,25 @@ pub fn run(args: CreateArgs) -> Result<()> {
     }
     let source = resolve_from(&mf.from, &base_dir)?;
     let store = Store::open();
-    create(&store, &name, &source, &req, &mut |s| eprintln!("{s}"))?;
+    let progress = progress::for_stderr();
+    let mut started = false;
+    create_reporting(
+        &store,
+        &name,
+        &source,
+        &req,
+        &mut |s| progress.status(s),
+        &mut |done, total| {
+            if !started {
+                progress.start("copy", "copying file", total, done);
+                started = true;
+            }
+            progress.update("copy", done);
+            if done >= total {
+                progress.finish("copy");
+            }
+        },
+    )?;
     Ok(())
 }
 

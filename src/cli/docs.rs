@@ -15,6 +15,8 @@ pub struct Page {
 
 /// Variables every command that opens the store reads.
 const STORE: &[&str] = &["HEARTH_MODELS"];
+/// Variables of the commands that show progress and open the store.
+const PROGRESS: &[&str] = &["HEARTH_MODELS", "NO_COLOR"];
 /// Variables of the commands that run a model in this process.
 const INFERENCE: &[&str] = &[
     "HEARTH_MODELS",
@@ -95,7 +97,7 @@ pub const PAGES: &[Page] = &[
     },
     Page {
         command: "create",
-        environment: STORE,
+        environment: PROGRESS,
         examples: &[
             (
                 "hearth create my-assistant -f Modelfile",
@@ -128,7 +130,7 @@ pub const PAGES: &[Page] = &[
     },
     Page {
         command: "pull",
-        environment: STORE,
+        environment: PROGRESS,
         examples: &[
             ("hearth pull qwen2.5:0.5b", "From registry.ollama.ai."),
             (
@@ -139,7 +141,7 @@ pub const PAGES: &[Page] = &[
     },
     Page {
         command: "push",
-        environment: STORE,
+        environment: PROGRESS,
         examples: &[(
             "hearth push --insecure 127.0.0.1:5000/me/my-assistant:latest",
             "Upload a model (named with its registry) to a registry on plain http.",
@@ -161,6 +163,7 @@ pub const PAGES: &[Page] = &[
             "HEARTH_NUM_THREADS",
             "HEARTH_KERNEL",
             "HEARTH_MLOCK",
+            "NO_COLOR",
         ],
         examples: &[
             (

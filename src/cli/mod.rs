@@ -20,6 +20,7 @@ mod rm;
 mod run;
 mod serve;
 mod show;
+mod spinner;
 mod stop;
 mod tokenize;
 mod wrap;

@@ -3,7 +3,12 @@
 //! turns (a new turn prefills only its own tokens).
 //!
 //! Ctrl-C stops the answer being written and returns to the prompt; at the prompt it
-//! only reminds how to leave. Ctrl-D or `/bye` exits.
+//! only reminds how to leave. Ctrl-D or `/bye` exits. An answer ends at `num_predict`
+//! tokens or when the context is full; when a new turn would not leave a quarter of the
+//! context for its answer, the oldest turns are dropped (with a note on stderr).
+//!
+//! Answers are word-wrapped at the terminal's width, read again for every piece so that
+//! a resize applies from the next word on; rustyline redraws the prompt line itself.
 
 use std::io::IsTerminal;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -28,6 +33,8 @@ pub struct Settings {
     pub history: Vec<Message>,
     pub verbose: bool,
     pub wordwrap: bool,
+    /// `--format`: every answer is JSON (of this schema).
+    pub format: Option<crate::constrain::Format>,
 }
 
 /// Raised by the Ctrl-C handler while an answer is being generated.
@@ -83,15 +90,15 @@ pub fn run(mut loaded: Loaded, mut s: Settings) -> Result<()> {
             }
         }
 
-        let mut convo = Vec::with_capacity(messages.len() + 2);
-        if let Some(sys) = &s.system {
-            convo.push(Message::new("system", sys.as_str()));
-        }
-        convo.extend(s.history.iter().cloned());
-        convo.extend(messages.iter().cloned());
-        convo.push(Message::new("user", input.as_str()));
-        let ids = match loaded.prompt_ids(&convo, None) {
-            Ok(ids) => ids,
+        let ids = match fit_prompt(&loaded, &s, &mut messages, &input) {
+            Ok((ids, 0)) => ids,
+            Ok((ids, dropped)) => {
+                eprintln!(
+                    "(the oldest {dropped} messages were dropped to fit the context of {} tokens)",
+                    loaded.engine.num_ctx()
+                );
+                ids
+            }
             Err(e) => {
                 eprintln!("Error: {e:#}");
                 continue;
@@ -99,7 +106,12 @@ pub fn run(mut loaded: Loaded, mut s: Settings) -> Result<()> {
         };
         CANCEL.store(false, Ordering::Relaxed);
         let t0 = Instant::now();
-        match answer(&mut loaded, &mut session, &ids, &s.sampling, &CANCEL, wrap) {
+        let request = super::run::Request {
+            ids: &ids,
+            sampling: &s.sampling,
+            format: s.format.as_ref(),
+        };
+        match answer(&mut loaded, &mut session, &request, &CANCEL, wrap) {
             Ok((outcome, text)) => {
                 println!();
                 if outcome.done_reason == DoneReason::Cancelled {
@@ -117,6 +129,37 @@ pub fn run(mut loaded: Loaded, mut s: Settings) -> Result<()> {
     }
     let _ = rl.save_history(&history);
     Ok(())
+}
+
+/// The prompt of the conversation with `input` as its next turn. While it would leave
+/// less than a quarter of the context for the answer, the oldest turns of the chat are
+/// dropped (from `messages` too), as Ollama drops them; the system message and the
+/// model's `MESSAGE`s stay. Returns the ids and how many messages were dropped.
+fn fit_prompt(
+    loaded: &Loaded,
+    s: &Settings,
+    messages: &mut Vec<Message>,
+    input: &str,
+) -> Result<(Vec<u32>, usize)> {
+    let budget = loaded.engine.num_ctx() / 4 * 3;
+    let mut dropped = 0;
+    loop {
+        let mut convo = Vec::with_capacity(s.history.len() + messages.len() + 2);
+        if let Some(sys) = &s.system {
+            convo.push(Message::new("system", sys.as_str()));
+        }
+        convo.extend(s.history.iter().cloned());
+        convo.extend(messages.iter().cloned());
+        convo.push(Message::new("user", input));
+        let ids = loaded.prompt_ids(&convo, None)?;
+        if ids.len() <= budget || messages.is_empty() {
+            return Ok((ids, dropped));
+        }
+        // A user message and its answer.
+        let n = messages.len().min(2);
+        messages.drain(..n);
+        dropped += n;
+    }
 }
 
 /// The whole input: a line, or the lines between `"""` and `"""`. `None` on Ctrl-D.

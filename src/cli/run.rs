@@ -12,9 +12,11 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 
 use super::repl;
+use super::spinner::{self, Delayed};
 use super::wrap::WordWrap;
+use crate::constrain::Format;
 use crate::generate::load::{apply_options, apply_params};
-use crate::generate::{LoadOptions, Loaded, ModelSource, Outcome, Session};
+use crate::generate::{LoadOptions, Loaded, ModelSource, Outcome, Session, Turn};
 use crate::sampler::SamplerOptions;
 use crate::template::Message;
 
@@ -47,6 +49,24 @@ pub struct RunArgs {
     /// Lock the model's weights in memory, never paged out (as HEARTH_MLOCK=1)
     #[arg(long)]
     mlock: bool,
+    /// Answer in JSON: `json` for any JSON object, or a file holding a JSON Schema
+    #[arg(long, value_name = "json|FILE")]
+    format: Option<String>,
+}
+
+/// `--format`: `json`, or the path of a JSON Schema file (checked before loading).
+fn output_format(arg: Option<&str>) -> Result<Option<Format>> {
+    let Some(arg) = arg else { return Ok(None) };
+    if arg == "json" {
+        return Ok(Some(Format::Json));
+    }
+    let text = std::fs::read_to_string(arg)
+        .with_context(|| format!("cannot read the schema file {arg}"))?;
+    let schema: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("{arg} is not valid JSON"))?;
+    Ok(Some(Format::schema(schema).with_context(|| {
+        format!("cannot use the schema in {arg}")
+    })?))
 }
 
 pub fn run(args: RunArgs) -> Result<()> {
@@ -71,6 +91,7 @@ pub fn run(args: RunArgs) -> Result<()> {
     parts.extend(args.prompt.iter().cloned());
     let interactive = parts.is_empty() && std::io::stdin().is_terminal();
     let prompt = (!interactive).then(|| parts.join(" "));
+    let format = output_format(args.format.as_deref())?;
     let source: ModelSource = super::model_ref::resolve(&args.model, true, args.insecure)?;
     let layers = source.layers.clone();
     // Ollama's precedence: defaults, then the model's params layer, then the command line.
@@ -82,7 +103,11 @@ pub fn run(args: RunArgs) -> Result<()> {
     if load_opts.num_thread > 0 && !crate::ops::pool::Pool::init_global(load_opts.num_thread) {
         eprintln!("note: num_thread applies when the model is next loaded");
     }
-    let mut loaded = Loaded::open(&source, &load_opts)?;
+    let mut loaded = {
+        // Loading is quick through mmap; a big model on a slow disk gets a spinner.
+        let _spinner = Delayed::start("loading model", spinner::DELAY);
+        Loaded::open(&source, &load_opts)?
+    };
     if loaded.engine.is_encoder() {
         return embed(&mut loaded, &args.model, prompt);
     }
@@ -99,6 +124,7 @@ pub fn run(args: RunArgs) -> Result<()> {
                 history: layers.messages,
                 verbose: args.verbose,
                 wordwrap: !args.nowordwrap,
+                format,
             },
         );
     };
@@ -115,7 +141,12 @@ pub fn run(args: RunArgs) -> Result<()> {
     let wrap = !args.nowordwrap && std::io::stdout().is_terminal();
     let cancel = AtomicBool::new(false);
     let mut session = Session::new(&mut loaded.engine);
-    let (outcome, _) = answer(&mut loaded, &mut session, &ids, &sampling, &cancel, wrap)?;
+    let request = Request {
+        ids: &ids,
+        sampling: &sampling,
+        format: format.as_ref(),
+    };
+    let (outcome, _) = answer(&mut loaded, &mut session, &request, &cancel, wrap)?;
     if std::io::stdout().is_terminal() {
         println!();
     }
@@ -147,24 +178,42 @@ fn embed(loaded: &mut Loaded, model: &str, text: Option<String>) -> Result<()> {
     Ok(())
 }
 
+/// What to answer: the prompt's ids, the sampling options, the output's format.
+pub struct Request<'a> {
+    pub ids: &'a [u32],
+    pub sampling: &'a SamplerOptions,
+    pub format: Option<&'a Format>,
+}
+
 /// Streams one answer to stdout; returns the outcome and the text printed.
 pub fn answer(
     loaded: &mut Loaded,
     session: &mut Session,
-    ids: &[u32],
-    sampling: &SamplerOptions,
+    req: &Request,
     cancel: &AtomicBool,
     wrap: bool,
 ) -> Result<(Outcome, String)> {
+    let constraint = match req.format {
+        Some(f) => Some(loaded.grammars.constraint(f)?),
+        None => None,
+    };
     let stdout = std::io::stdout();
-    let width = terminal_size::terminal_size().map_or(80, |(w, _)| w.0 as usize);
-    let mut wrapper = WordWrap::new(stdout.lock(), width.saturating_sub(1));
+    let mut wrapper = WordWrap::new(stdout.lock(), wrap_width());
     let mut text = String::new();
+    // A long prompt on a big model may take a while before the first word.
+    let mut waiting = stdout
+        .is_terminal()
+        .then(|| Delayed::start("", spinner::DELAY));
     let result = {
         let mut plain = stdout.lock();
         let mut on_text = |t: &str| -> std::io::Result<()> {
+            if let Some(mut s) = waiting.take() {
+                s.stop();
+            }
             text.push_str(t);
             if wrap {
+                // The terminal may have been resized since the last piece.
+                wrapper.set_width(wrap_width());
                 wrapper.write_str(t)
             } else {
                 plain.write_all(t.as_bytes())?;
@@ -174,12 +223,16 @@ pub fn answer(
         session.generate(
             &mut loaded.engine,
             &loaded.tokenizer,
-            ids,
-            sampling,
+            Turn {
+                prompt: req.ids,
+                sampling: req.sampling,
+                constraint,
+            },
             cancel,
             &mut on_text,
         )
     };
+    drop(waiting);
     if wrap {
         wrapper.finish()?;
     }
@@ -193,6 +246,14 @@ pub fn answer(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// The column to wrap answers at: one less than the terminal's width, so that a full line
+/// never leaves the cursor in the terminal's pending-wrap state.
+fn wrap_width() -> usize {
+    terminal_size::terminal_size()
+        .map_or(80, |(w, _)| w.0 as usize)
+        .saturating_sub(1)
 }
 
 /// Ollama's `--verbose` block, on stderr.

@@ -223,6 +223,8 @@ pub struct Loaded {
     /// Said once when the template is a fallback (the GGUF has none).
     pub template_notice: Option<String>,
     pub load_duration: Duration,
+    /// The vocabulary prepared for structured output (built on first use).
+    pub grammars: Arc<crate::constrain::Grammars>,
 }
 
 impl Loaded {
@@ -268,9 +270,15 @@ impl Loaded {
                 ..EngineOptions::default()
             },
         );
+        let tokenizer = Arc::new(tokenizer);
+        let grammars = Arc::new(crate::constrain::Grammars::new(
+            Arc::clone(&tokenizer),
+            engine.n_vocab(),
+        ));
         Ok(Loaded {
+            grammars,
             engine,
-            tokenizer: Arc::new(tokenizer),
+            tokenizer,
             template: Arc::new(template),
             template_notice,
             load_duration: t0.elapsed(),
@@ -291,9 +299,20 @@ pub fn prompt_ids(
     messages: &[Message],
     raw: Option<&str>,
 ) -> anyhow::Result<Vec<u32>> {
+    prompt_ids_with_tools(tok, template, messages, &[], raw)
+}
+
+/// [`prompt_ids`] with the tools the model may call shown to it by its template.
+pub fn prompt_ids_with_tools(
+    tok: &Tokenizer,
+    template: &ChatTemplate,
+    messages: &[Message],
+    tools: &[serde_json::Value],
+    raw: Option<&str>,
+) -> anyhow::Result<Vec<u32>> {
     let text = match raw {
         Some(t) => t.to_string(),
-        None => template.render(messages, true)?,
+        None => template.render_with_tools(messages, tools, true)?,
     };
     Ok(tok.encode(&text, true, true))
 }

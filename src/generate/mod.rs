@@ -15,7 +15,11 @@
 
 pub mod embed;
 pub mod load;
+pub mod logprobs;
+pub mod output;
 pub mod sequence;
+pub mod thinking;
+pub mod tools;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -120,14 +124,23 @@ impl Session {
         &mut self,
         engine: &mut Engine,
         tok: &Tokenizer,
-        prompt: &[u32],
-        opts: &SamplerOptions,
+        turn: Turn,
         cancel: &AtomicBool,
         on_text: &mut dyn FnMut(&str) -> std::io::Result<()>,
     ) -> Result<Outcome, GenerateError> {
+        let prompt = turn.prompt;
         let cached = common_prefix(&self.cached, prompt);
         let num_ctx = engine.sequence_ctx(self.seq);
-        let mut g = Generation::new(prompt.to_vec(), cached, opts, engine.n_vocab(), num_ctx)?;
+        let mut g = Generation::new(
+            prompt.to_vec(),
+            cached,
+            turn.sampling,
+            engine.n_vocab(),
+            num_ctx,
+        )?;
+        if let Some(c) = turn.constraint {
+            g = g.with_constraint(c);
+        }
         engine.truncate(self.seq, g.keep());
         self.cached.truncate(g.keep());
         let mut logits = vec![0.0f32; engine.n_vocab()];
@@ -169,6 +182,25 @@ impl Session {
             stats: g.stats(),
             tokens: g.tokens().to_vec(),
         })
+    }
+}
+
+/// What one [`Session::generate`] answers: the prompt's ids (BOS included if wanted),
+/// the sampling options, and the structured output's matcher if any.
+pub struct Turn<'a> {
+    pub prompt: &'a [u32],
+    pub sampling: &'a SamplerOptions,
+    pub constraint: Option<crate::constrain::Constraint>,
+}
+
+impl<'a> Turn<'a> {
+    /// Free text.
+    pub fn new(prompt: &'a [u32], sampling: &'a SamplerOptions) -> Turn<'a> {
+        Turn {
+            prompt,
+            sampling,
+            constraint: None,
+        }
     }
 }
 

@@ -13,6 +13,7 @@
 use std::time::{Duration, Instant};
 
 use super::{DoneReason, GenerateError, Stats};
+use crate::constrain::{Constraint, ConstraintStats};
 use crate::sampler::{Sampler, SamplerOptions, StopMatcher};
 use crate::tokenizer::{TextDecoder, Tokenizer};
 
@@ -25,6 +26,8 @@ pub struct Accepted {
     pub token: Option<u32>,
     /// Set when the generation has ended.
     pub done: Option<DoneReason>,
+    /// The sampled token's log probability, when asked for (not for end-of-generation).
+    pub logprob: Option<super::logprobs::TokenLogprob>,
 }
 
 /// A generation in progress.
@@ -37,6 +40,10 @@ pub struct Generation {
     num_ctx: usize,
     limit: Option<usize>,
     sampler: Sampler,
+    /// Structured output: the matcher that masks what cannot continue the document.
+    constraint: Option<Constraint>,
+    /// `Some(top)`: report log probabilities with `top` alternatives.
+    logprobs: Option<usize>,
     stops: StopMatcher,
     decoder: TextDecoder,
     /// Sampled tokens (end-of-generation excluded).
@@ -82,6 +89,8 @@ impl Generation {
             num_ctx,
             limit: usize::try_from(opts.num_predict).ok(),
             sampler,
+            constraint: None,
+            logprobs: None,
             stops: StopMatcher::new(&opts.stop),
             decoder: TextDecoder::new(),
             tokens: Vec::new(),
@@ -92,6 +101,24 @@ impl Generation {
             prompt_done: None,
             ended: None,
         })
+    }
+
+    /// Constrains the output (a JSON document, a schema): the generation ends when the
+    /// document is complete.
+    pub fn with_constraint(mut self, c: Constraint) -> Generation {
+        self.constraint = Some(c);
+        self
+    }
+
+    /// Reports each sampled token's log probability with the `top` most likely tokens.
+    pub fn with_logprobs(mut self, top: usize) -> Generation {
+        self.logprobs = Some(top);
+        self
+    }
+
+    /// What the constraint cost, if there is one.
+    pub fn constraint_stats(&self) -> Option<ConstraintStats> {
+        self.constraint.as_ref().map(|c| c.stats())
     }
 
     /// How many positions of the sequence to keep before the first step (the reused prefix).
@@ -145,7 +172,21 @@ impl Generation {
         if self.done.is_some() || self.in_prompt() || self.next.is_some() {
             return out;
         }
-        let next = self.sampler.sample(logits);
+        // Sampling rewrites the logits (penalties, temperature, a format's mask): the
+        // model's own distribution is kept when log probabilities are wanted.
+        let raw = self.logprobs.map(|_| logits.to_vec());
+        let next = match &mut self.constraint {
+            None => self.sampler.sample(logits),
+            Some(c) => match c.sample(&mut self.sampler, logits, tok) {
+                Ok(t) => t,
+                Err(e) => {
+                    // Not reachable from a schema that compiled; end rather than leave it.
+                    eprintln!("hearth: structured output stopped: {e}");
+                    self.finish(DoneReason::Stop, &mut out);
+                    return out;
+                }
+            },
+        };
         if tok.is_eog(next) {
             self.finish(DoneReason::Stop, &mut out);
             return out;
@@ -153,10 +194,14 @@ impl Generation {
         self.sampler.accept(next);
         self.tokens.push(next);
         out.token = Some(next);
+        if let (Some(top), Some(raw)) = (self.logprobs, raw) {
+            out.logprob = Some(super::logprobs::measure(&raw, next, top, tok));
+        }
         let text = self.decoder.push(tok, next).unwrap_or_default();
         let (emit, stopped) = self.stops.push(&text);
         out.text = emit;
-        if stopped {
+        let complete = self.constraint.as_ref().is_some_and(|c| c.finished());
+        if stopped || complete {
             self.finish(DoneReason::Stop, &mut out);
         } else if self.limit.is_some_and(|n| self.tokens.len() >= n) || self.fed + 1 >= self.num_ctx
         {

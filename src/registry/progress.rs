@@ -1,5 +1,10 @@
-//! Progress reporting for pull and push: Ollama's status lines, with one indicatif bar
-//! per layer on a terminal and plain lines otherwise.
+//! Progress reporting for pull, push and create: Ollama's status lines, with one indicatif
+//! bar per layer on a terminal and plain lines otherwise.
+//!
+//! Bars (which redraw in place with `\r` and ANSI escapes) are drawn only when stderr is a
+//! terminal, `NO_COLOR` is unset or empty (<https://no-color.org>) and `TERM` is not
+//! `dumb`. Otherwise each status and each layer gets one plain line with no escape codes:
+//! `NO_COLOR` turns off every ANSI sequence, not only colors.
 
 use std::collections::HashMap;
 use std::io::IsTerminal;
@@ -46,8 +51,12 @@ impl Progress for Plain {
 /// Bars on a terminal.
 pub struct Bars {
     multi: MultiProgress,
-    bars: Mutex<HashMap<String, ProgressBar>>,
+    /// Each layer's bar and label.
+    bars: Mutex<HashMap<String, (ProgressBar, String)>>,
 }
+
+/// The width of a finished bar's line.
+const DONE_BAR: usize = 30;
 
 impl Progress for Bars {
     fn status(&self, line: &str) {
@@ -55,30 +64,49 @@ impl Progress for Bars {
     }
     fn start(&self, key: &str, label: &str, total: u64, completed: u64) {
         let style = ProgressStyle::with_template(
-            "{msg}: {percent:>3}% ▕{wide_bar}▏ {bytes}/{total_bytes} {bytes_per_sec} {eta}",
+            "{msg}: {percent:>3}% ▕{wide_bar}▏ {decimal_bytes}/{decimal_total_bytes} {decimal_bytes_per_sec} {eta}",
         )
         .unwrap_or_else(|_| ProgressStyle::default_bar());
         let pb = self.multi.add(ProgressBar::new(total));
         pb.set_style(style.progress_chars("█▌ "));
         pb.set_message(label.to_string());
         pb.set_position(completed);
-        self.bars.lock().unwrap().insert(key.to_string(), pb);
+        let entry = (pb, label.to_string());
+        self.bars.lock().unwrap().insert(key.to_string(), entry);
     }
     fn update(&self, key: &str, completed: u64) {
-        if let Some(pb) = self.bars.lock().unwrap().get(key) {
+        if let Some((pb, _)) = self.bars.lock().unwrap().get(key) {
             pb.set_position(completed);
         }
     }
     fn finish(&self, key: &str) {
-        if let Some(pb) = self.bars.lock().unwrap().get(key) {
-            pb.finish();
-        }
+        // A finished bar is replaced by a still line printed above the bars, so the output
+        // reads in order (a kept bar would stay below the status lines printed after it).
+        let Some((pb, label)) = self.bars.lock().unwrap().remove(key) else {
+            return;
+        };
+        pb.finish_and_clear();
+        self.multi.remove(&pb);
+        let total = pb.length().unwrap_or(pb.position());
+        let _ = self.multi.println(format!(
+            "{label}: 100% ▕{}▏ {}",
+            "█".repeat(DONE_BAR),
+            crate::registry::human_bytes(total)
+        ));
     }
 }
 
-/// Bars when stderr is a terminal, plain lines otherwise.
+/// Whether stderr may carry redrawing progress (bars, spinners): a terminal that is not
+/// `dumb`, and no `NO_COLOR`.
+pub fn fancy_stderr() -> bool {
+    std::io::stderr().is_terminal()
+        && !crate::config::no_color()
+        && std::env::var_os("TERM").is_none_or(|t| t != "dumb")
+}
+
+/// Bars when [`fancy_stderr`], plain lines otherwise.
 pub fn for_stderr() -> Box<dyn Progress> {
-    if std::io::stderr().is_terminal() {
+    if fancy_stderr() {
         Box::new(Bars {
             multi: MultiProgress::new(),
             bars: Mutex::new(HashMap::new()),

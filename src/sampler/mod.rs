@@ -107,12 +107,25 @@ impl Sampler {
     /// Picks the next token. The penalties are applied to `logits` in place (NaN entries become
     /// −∞); the rest of the chain works on an internal copy.
     pub fn sample(&mut self, logits: &mut [f32]) -> u32 {
+        self.penalize(logits);
+        self.pick(logits)
+    }
+
+    /// The first half of [`sample`](Self::sample): NaN entries become −∞ and the
+    /// repetition penalties are applied to `logits` in place. Constrained decoding
+    /// penalizes once, then may [`pick`](Self::pick) twice (before and after masking).
+    pub fn penalize(&self, logits: &mut [f32]) {
         for l in logits.iter_mut() {
             if l.is_nan() {
                 *l = f32::NEG_INFINITY;
             }
         }
         self.apply_penalties(logits);
+    }
+
+    /// The second half of [`sample`](Self::sample): the rest of the chain on already
+    /// penalized logits (which it does not change), one random draw.
+    pub fn pick(&mut self, logits: &[f32]) -> u32 {
         if logits.is_empty() {
             return 0;
         }

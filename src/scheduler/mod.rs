@@ -101,6 +101,8 @@ pub struct ModelInfo {
     /// Bytes of the weights file.
     pub file_size: u64,
     pub load_duration: Duration,
+    /// The vocabulary prepared for structured output (built on first use).
+    pub grammars: Arc<crate::constrain::Grammars>,
 }
 
 /// The context length of a sequence: as requested (else `default`), capped at the
@@ -131,6 +133,9 @@ pub struct Resident {
 pub enum Event {
     /// Text that became safe to show.
     Text(String),
+    /// A sampled token's log probability (sent before the text it completes, only when
+    /// the job asked for them).
+    Logprob(crate::generate::logprobs::TokenLogprob),
     /// The end.
     Done(Done),
     /// The generation failed.
@@ -154,8 +159,12 @@ pub struct Done {
 pub struct Job {
     pub ids: Vec<u32>,
     pub sampling: SamplerOptions,
+    /// Structured output: what the tokens must form.
+    pub constraint: Option<crate::constrain::Constraint>,
     /// This sequence's context length.
     pub num_ctx: usize,
+    /// `Some(top)`: report each token's log probability with `top` alternatives.
+    pub logprobs: Option<usize>,
     /// When the request arrived (time to first token counts from here).
     pub arrived: Instant,
 }

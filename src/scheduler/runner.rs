@@ -161,7 +161,15 @@ impl Runner {
                 &q.job.sampling,
                 engine.n_vocab(),
                 q.job.num_ctx,
-            );
+            )
+            .map(|g| match q.job.constraint.take() {
+                Some(c) => g.with_constraint(c),
+                None => g,
+            })
+            .map(|g| match q.job.logprobs {
+                Some(top) => g.with_logprobs(top),
+                None => g,
+            });
             q.ticket.release();
             match gen {
                 Ok(gen) => {
@@ -320,6 +328,9 @@ impl Runner {
                 }
                 a.last_token = Some(now);
                 m.tokens_generated.fetch_add(1, Relaxed);
+            }
+            if let Some(lp) = out.logprob {
+                let _ = a.events.send(Event::Logprob(lp));
             }
             if !out.text.is_empty() {
                 let _ = a.events.send(Event::Text(out.text));

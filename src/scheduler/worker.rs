@@ -412,6 +412,7 @@ impl Worker {
             },
             file_size: estimate.weights,
             load_duration: loaded.load_duration,
+            grammars: Arc::clone(&loaded.grammars),
         });
         self.shared.metrics.model_loads.fetch_add(1, Relaxed);
         eprintln!(

@@ -10,7 +10,12 @@ use serde_json::{Map, Value};
 
 use super::error::ApiError;
 use super::AppState;
-use crate::generate::load::{apply_request_options, prompt_ids};
+use crate::constrain::{ConstrainError, Format};
+use crate::generate::load::apply_request_options;
+use crate::generate::logprobs::{TokenLogprob, MAX_TOP};
+use crate::generate::output::{OutputSpec, Thinking};
+use crate::generate::thinking::{self, Think};
+use crate::generate::tools::{self, CallSyntax, ToolChoice};
 use crate::generate::ModelSource;
 use crate::sampler::SamplerOptions;
 use crate::scheduler::{Done, Event, Events, Job, KeepAlive, Lease, ModelInfo, Ticket};
@@ -42,6 +47,16 @@ pub struct GenRequest {
     pub keep_alive: KeepAlive,
     /// Drop the oldest messages when the prompt does not fit (else a 400).
     pub truncate: bool,
+    /// Structured output (checked by the endpoint; compiled here, off the stepping thread).
+    pub format: Option<Format>,
+    /// Functions the model may call (OpenAI's shape), and whether it must.
+    pub tools: Vec<Value>,
+    pub tool_choice: ToolChoice,
+    /// `think` (Ollama), `reasoning_effort` (OpenAI), `thinking` (Anthropic); `None`
+    /// leaves it to the template's default.
+    pub think: Option<Think>,
+    /// `Some(top)`: each token's log probability with `top` alternatives.
+    pub logprobs: Option<usize>,
 }
 
 /// Messages and tokens dropped to fit the context.
@@ -62,19 +77,56 @@ pub struct Started {
     pub num_ctx: usize,
     /// When the request arrived (`total_duration` counts from here).
     pub arrived: Instant,
+    /// How to read thinking and tool calls out of the text.
+    pub output: OutputSpec,
 }
 
 /// The whole text and the end of a generation (for `stream: false`).
 pub async fn collect(events: &mut Events) -> Result<(String, Done), ApiError> {
+    collect_all(events).await.map(|(text, d, _)| (text, d))
+}
+
+/// [`collect`] with the tokens' log probabilities (empty unless the job asked).
+pub async fn collect_all(
+    events: &mut Events,
+) -> Result<(String, Done, Vec<TokenLogprob>), ApiError> {
     let mut text = String::new();
+    let mut logprobs = Vec::new();
     while let Some(e) = events.recv().await {
         match e {
             Event::Text(t) => text.push_str(&t),
-            Event::Done(d) => return Ok((text, d)),
+            Event::Logprob(l) => logprobs.push(l),
+            Event::Done(d) => return Ok((text, d, logprobs)),
             Event::Error(m) => return Err(ApiError::internal(m)),
         }
     }
     Err(ApiError::internal("the generation ended without a result"))
+}
+
+/// Log probabilities as OpenAI's `logprobs.content` and Ollama's `logprobs` list them:
+/// `{"token", "logprob", "bytes", "top_logprobs": [{"token", "logprob", "bytes"}]}`.
+pub fn logprobs_json(list: &[TokenLogprob]) -> Value {
+    let one = |c: &crate::generate::logprobs::Candidate| serde_json::json!({"token": c.text(), "logprob": c.logprob, "bytes": c.bytes});
+    Value::Array(
+        list.iter()
+            .map(|l| {
+                let mut v = one(&l.token);
+                v["top_logprobs"] = Value::Array(l.top.iter().map(one).collect());
+                v
+            })
+            .collect(),
+    )
+}
+
+/// `top_logprobs` checked against its bound (0 to 20).
+pub fn top_logprobs(n: Option<i64>) -> Result<usize, ApiError> {
+    match n {
+        None => Ok(0),
+        Some(n) if (0..=MAX_TOP as i64).contains(&n) => Ok(n as usize),
+        Some(n) => Err(ApiError::bad_request(format!(
+            "top_logprobs must be between 0 and {MAX_TOP}, got {n}"
+        ))),
+    }
 }
 
 /// The model a request names, from the store (off the async threads).
@@ -174,11 +226,49 @@ pub async fn start(state: &AppState, req: GenRequest) -> Result<Started, ApiErro
     let system = req.system.clone().or(info.source.layers.system.clone());
     let truncate = req.truncate;
     let prompt = req.prompt;
+    let (tools, tool_syntax) = offered_tools(&req.model, &info, req.tools, &req.tool_choice)?;
+    let format = match &tool_syntax {
+        Some(syntax) => tools::forced(syntax, &tools, &req.tool_choice).or(req.format),
+        None => req.format,
+    };
+    let raw = matches!(prompt, Prompt::Text { raw: true, .. });
+    let thinks = !raw && thinking::supported(&info.template);
+    if req.think.as_ref().is_some_and(Think::enabled) && !thinks {
+        return Err(ApiError::bad_request(format!(
+            "\"{}\" does not support thinking",
+            req.model
+        )));
+    }
+    let think_kept = req.think != Some(Think::Off);
+    let logprobs = req.logprobs;
+    let think = req.think;
     let name = req.model.clone();
-    let (ids, truncation) =
-        tokio::task::spawn_blocking(move || build_prompt(&info, prompt, system, num_ctx, truncate))
-            .await
-            .map_err(|e| ApiError::internal(e.to_string()))??;
+    let (built, constraint) = tokio::task::spawn_blocking(move || {
+        let extras = Extras {
+            tools: &tools,
+            think: think.as_ref().map(|t| (t.enabled(), t.level())),
+        };
+        let built = build_prompt(&info, prompt, &extras, system, num_ctx, truncate)?;
+        let constraint = match &format {
+            Some(f) => Some(info.grammars.constraint(f).map_err(format_error)?),
+            None => None,
+        };
+        Ok::<_, ApiError>((built, constraint))
+    })
+    .await
+    .map_err(|e| ApiError::internal(e.to_string()))??;
+    let Built {
+        ids,
+        truncation,
+        opens_thinking,
+    } = built;
+    let output = OutputSpec {
+        tools: tool_syntax,
+        thinking: thinks.then_some(Thinking {
+            inside: opens_thinking,
+            keep: think_kept,
+        }),
+    };
     if let Some(t) = truncation {
         eprintln!(
             "hearth: {name}: prompt truncated to fit num_ctx {num_ctx}: dropped {} message(s), {} token(s)",
@@ -189,7 +279,9 @@ pub async fn start(state: &AppState, req: GenRequest) -> Result<Started, ApiErro
         Job {
             ids: ids.clone(),
             sampling,
+            constraint,
             num_ctx,
+            logprobs,
             arrived,
         },
         ticket,
@@ -202,7 +294,37 @@ pub async fn start(state: &AppState, req: GenRequest) -> Result<Started, ApiErro
         load_duration,
         num_ctx,
         arrived,
+        output,
     })
+}
+
+/// The tools shown to the model and how its calls are read: none when none are offered
+/// or `tool_choice` is `none`; a 400 when the model's template has no tools or a tool
+/// or the choice is invalid.
+fn offered_tools(
+    model: &str,
+    info: &ModelInfo,
+    offered: Vec<Value>,
+    choice: &ToolChoice,
+) -> Result<(Vec<Value>, Option<CallSyntax>), ApiError> {
+    if offered.is_empty() && matches!(choice, ToolChoice::Auto | ToolChoice::None) {
+        return Ok((Vec::new(), None));
+    }
+    tools::check(&offered, choice).map_err(format_error)?;
+    if *choice == ToolChoice::None {
+        return Ok((Vec::new(), None));
+    }
+    match CallSyntax::of(&info.template) {
+        Some(syntax) => Ok((offered, Some(syntax))),
+        None => Err(ApiError::bad_request(format!(
+            "\"{model}\" does not support tools"
+        ))),
+    }
+}
+
+/// A format that cannot be used: the request's fault (400).
+pub fn format_error(e: ConstrainError) -> ApiError {
+    ApiError::bad_request(e.to_string())
 }
 
 fn too_long(n: usize, num_ctx: usize) -> ApiError {
@@ -211,15 +333,31 @@ fn too_long(n: usize, num_ctx: usize) -> ApiError {
     ))
 }
 
+/// What a request adds to its messages when they are rendered.
+pub struct Extras<'a> {
+    pub tools: &'a [Value],
+    /// Whether to think, and the level (`""` for none), when the request said.
+    pub think: Option<(bool, &'a str)>,
+}
+
+/// A prompt ready to run.
+pub struct Built {
+    pub ids: Vec<u32>,
+    pub truncation: Option<Truncation>,
+    /// The rendered prompt ends inside a thinking block (DeepSeek-R1's template).
+    pub opens_thinking: bool,
+}
+
 /// Renders and tokenizes; with `truncate`, drops the oldest messages other than system
 /// messages and the last one until the prompt fits (with room for one token).
-fn build_prompt(
+pub(super) fn build_prompt(
     info: &ModelInfo,
     prompt: Prompt,
+    extras: &Extras,
     system: Option<String>,
     num_ctx: usize,
     truncate: bool,
-) -> Result<(Vec<u32>, Option<Truncation>), ApiError> {
+) -> Result<Built, ApiError> {
     let tok = &info.tokenizer;
     let render_err = |e: anyhow::Error| ApiError::bad_request(format!("{e:#}"));
     let (mut messages, template, raw_text, context): (Vec<Message>, _, _, Vec<u32>) = match prompt {
@@ -264,18 +402,16 @@ fn build_prompt(
         }
     };
     let template = template.as_ref().unwrap_or(&info.template);
-    let encode = |messages: &[Message]| -> Result<Vec<u32>, ApiError> {
-        let mut ids = if context.is_empty() {
-            prompt_ids(tok, template, messages, raw_text.as_deref()).map_err(render_err)?
-        } else {
-            let text = match &raw_text {
-                Some(t) => t.clone(),
-                None => template
-                    .render(messages, true)
-                    .map_err(|e| render_err(e.into()))?,
-            };
-            tok.encode(&text, false, true)
+    let encode = |messages: &[Message]| -> Result<(Vec<u32>, bool), ApiError> {
+        let text = match &raw_text {
+            Some(t) => t.clone(),
+            None => template
+                .render_for(messages, extras.tools, extras.think, true)
+                .map_err(|e| render_err(e.into()))?,
         };
+        let opens_thinking = raw_text.is_none() && thinking::prompt_opens_thinking(&text);
+        // BOS only at the very start: a `context` already has it.
+        let mut ids = tok.encode(&text, context.is_empty(), true);
         if !context.is_empty() {
             let mut c = context.clone();
             c.append(&mut ids);
@@ -289,14 +425,18 @@ fn build_prompt(
                 info.n_vocab
             )));
         }
-        Ok(ids)
+        Ok((ids, opens_thinking))
     };
-    let ids = encode(&messages)?;
+    let (ids, opens_thinking) = encode(&messages)?;
     if ids.is_empty() {
         return Err(ApiError::bad_request("the prompt is empty"));
     }
     if ids.len() < num_ctx {
-        return Ok((ids, None));
+        return Ok(Built {
+            ids,
+            truncation: None,
+            opens_thinking,
+        });
     }
     let first_len = ids.len();
     if !truncate || raw_text.is_some() {
@@ -310,13 +450,17 @@ fn build_prompt(
         };
         messages.remove(i);
         dropped += 1;
-        let ids = encode(&messages)?;
+        let (ids, opens_thinking) = encode(&messages)?;
         if ids.len() < num_ctx {
             let t = Truncation {
                 messages: dropped,
                 tokens: first_len - ids.len(),
             };
-            return Ok((ids, Some(t)));
+            return Ok(Built {
+                ids,
+                truncation: Some(t),
+                opens_thinking,
+            });
         }
     }
 }

@@ -1,4 +1,5 @@
-//! `hearth serve`: Ollama's API (`/api/*`) and OpenAI's (`/v1/*`) over the scheduler, and
+//! `hearth serve`: Ollama's API (`/api/*`), OpenAI's (`/v1/*`, [`responses`] included) and
+//! Anthropic's Messages API ([`anthropic`], `/v1/messages*`) over the scheduler, and
 //! the store over HTTP ([`store`]: pull, push, create, blobs, copy, delete).
 //!
 //! [`serve`] takes a bound listener and a shutdown future (tests bind port 0). HTTP work,
@@ -7,13 +8,17 @@
 //! and counted in `/metrics`. Before routing, [`guard`] checks the Host header, the
 //! CORS origin and the API key.
 
+pub mod anthropic;
 mod embed;
 pub mod error;
+mod event_stream;
 pub mod guard;
 pub mod infer;
 pub mod models;
 pub mod ollama;
 pub mod openai;
+pub mod responses;
+mod sections;
 pub mod store;
 pub mod stream;
 mod ui;
@@ -148,6 +153,9 @@ pub fn router(state: AppState, guard: Arc<guard::Guard>) -> Router {
         .route("/v1/embeddings", post(embed::v1_embeddings))
         .route("/v1/chat/completions", post(openai::chat_completions))
         .route("/v1/completions", post(openai::completions))
+        .route("/v1/responses", post(responses::create))
+        .route("/v1/messages", post(anthropic::messages))
+        .route("/v1/messages/count_tokens", post(anthropic::count_tokens))
         .route("/v1/models", get(openai::list_models))
         .route("/v1/models/{*model}", get(openai::retrieve_model))
         .route("/api/tags", get(models::tags).head(models::tags))

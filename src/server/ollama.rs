@@ -16,8 +16,13 @@ use super::infer::{self, GenRequest, Prompt, Started};
 use super::stream::ndjson;
 use super::{read_body, AppState};
 use crate::civil::rfc3339;
+use crate::constrain::Format;
+use crate::generate::logprobs::TokenLogprob;
+use crate::generate::output::{OutputParser, Whole};
+use crate::generate::thinking::Think;
+use crate::generate::tools::{Piece, ToolChoice};
 use crate::scheduler::{Done, Event, KeepAlive};
-use crate::template::Message;
+use crate::template::{Message, ToolCall};
 
 /// `keep_alive` as Ollama takes it: seconds (a number) or a Go duration string;
 /// negative means forever.
@@ -40,26 +45,21 @@ pub fn keep_alive(v: &Option<Value>) -> Result<KeepAlive, ApiError> {
     }
 }
 
-/// `format`: accepted and passed on (`"json"` or a JSON schema); constrained decoding
-/// is not applied yet.
-fn check_format(v: &Option<Value>) -> Result<(), ApiError> {
-    match v {
-        None | Some(Value::Null) | Some(Value::Object(_)) => Ok(()),
-        Some(Value::String(s)) if s.is_empty() || s == "json" => Ok(()),
-        Some(other) => Err(ApiError::bad_request(format!(
-            "invalid format {other}: want \"json\" or a JSON schema"
-        ))),
-    }
+/// `format`: `"json"` or a JSON schema, enforced by constrained decoding.
+fn output_format(v: &Option<Value>) -> Result<Option<Format>, ApiError> {
+    Format::from_ollama(v.as_ref()).map_err(infer::format_error)
 }
 
-fn check_think(model: &str, v: &Option<Value>) -> Result<(), ApiError> {
-    match v {
-        None | Some(Value::Null) | Some(Value::Bool(false)) => Ok(()),
-        Some(Value::String(s)) if s == "none" || s.is_empty() => Ok(()),
-        Some(_) => Err(ApiError::bad_request(format!(
-            "\"{model}\" does not support thinking"
-        ))),
-    }
+/// `logprobs` and `top_logprobs` (0 to 20): `Some(top)` when log probabilities are
+/// wanted (`top_logprobs` alone asks for them too, as Ollama has it).
+fn logprobs_of(logprobs: Option<bool>, top: Option<i64>) -> Result<Option<usize>, ApiError> {
+    let top = infer::top_logprobs(top)?;
+    Ok((logprobs == Some(true) || top > 0).then_some(top))
+}
+
+/// `think`: a bool or a level (whether the model can think is checked when it loads).
+fn parse_think(v: &Option<Value>) -> Result<Option<Think>, ApiError> {
+    Think::from_json(v.as_ref()).map_err(ApiError::bad_request)
 }
 
 fn images_refused(model: &str) -> ApiError {
@@ -103,7 +103,7 @@ struct GenerateRequest {
     #[serde(default)]
     logprobs: Option<bool>,
     #[serde(default)]
-    top_logprobs: Option<u32>,
+    top_logprobs: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -114,13 +114,10 @@ struct ChatMessage {
     #[serde(default)]
     images: Option<Vec<String>>,
     #[serde(default)]
-    #[allow(dead_code)]
     thinking: Option<String>,
     #[serde(default)]
-    #[allow(dead_code)]
-    tool_calls: Option<Value>,
+    tool_calls: Option<Vec<ToolCall>>,
     #[serde(default)]
-    #[allow(dead_code)]
     tool_name: Option<String>,
 }
 
@@ -131,8 +128,7 @@ struct ChatRequest {
     #[serde(default)]
     messages: Vec<ChatMessage>,
     #[serde(default)]
-    #[allow(dead_code)]
-    tools: Option<Value>,
+    tools: Option<Vec<Value>>,
     #[serde(default)]
     format: Option<Value>,
     #[serde(default)]
@@ -145,6 +141,10 @@ struct ChatRequest {
     think: Option<Value>,
     #[serde(default)]
     truncate: Option<bool>,
+    #[serde(default)]
+    logprobs: Option<bool>,
+    #[serde(default)]
+    top_logprobs: Option<i64>,
 }
 
 /// Loads `model`, or with `keep_alive: 0` unloads it (without loading it first when it
@@ -220,6 +220,24 @@ struct StreamCtx {
     load_duration: Duration,
     truncation: Option<infer::Truncation>,
     prompt_ids: Vec<u32>,
+    /// Reads thinking and tool calls out of the text.
+    parser: Option<OutputParser>,
+    /// Whether the request asked for log probabilities, and those not yet sent.
+    logprobs: bool,
+    pending_logprobs: Vec<TokenLogprob>,
+}
+
+/// Ollama's `message.tool_calls`.
+fn tool_calls_json(calls: &[ToolCall], first_index: usize) -> Value {
+    Value::Array(
+        calls
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                json!({"function": {"index": first_index + i, "name": c.name, "arguments": c.arguments}})
+            })
+            .collect(),
+    )
 }
 
 impl StreamCtx {
@@ -236,6 +254,80 @@ impl StreamCtx {
             } else {
                 started.prompt_ids.clone()
             },
+            parser: started.output.parser(),
+            logprobs: false,
+            pending_logprobs: Vec::new(),
+        }
+    }
+
+    /// Streamed log probabilities go with the first object that carries text after
+    /// them (or with the last object).
+    fn attach_logprobs(&mut self, objects: &mut [Value]) {
+        if !self.logprobs || self.pending_logprobs.is_empty() {
+            return;
+        }
+        if let Some(v) = objects.first_mut() {
+            v["logprobs"] = infer::logprobs_json(&self.pending_logprobs);
+            self.pending_logprobs.clear();
+        }
+    }
+
+    /// The objects for a piece of streamed text: text as it is, or, with a parser, the
+    /// thinking, text and calls it is sure of.
+    fn pieces(&mut self, text: &str, end: bool) -> Vec<Value> {
+        let Some(parser) = &mut self.parser else {
+            return if text.is_empty() {
+                Vec::new()
+            } else {
+                vec![self.chunk(text)]
+            };
+        };
+        let before = parser.calls();
+        let mut pieces = parser.push(text);
+        if end {
+            pieces.extend(parser.finish());
+        }
+        let mut out = Vec::new();
+        let mut index = before;
+        for p in pieces {
+            match p {
+                Piece::Text(t) | Piece::Thinking(t) if t.is_empty() => {}
+                Piece::Text(t) => out.push(self.chunk(&t)),
+                Piece::Thinking(t) => {
+                    let mut v = self.chunk("");
+                    self.set_thinking(&mut v, &t);
+                    out.push(v);
+                }
+                Piece::Call(c) => {
+                    let mut v = self.chunk("");
+                    v["message"]["tool_calls"] = tool_calls_json(&[c], index);
+                    index += 1;
+                    out.push(v);
+                }
+            }
+        }
+        out
+    }
+
+    /// The whole answer at once: its thinking, text and calls.
+    fn whole(&mut self, d: &Done, text: String) -> Value {
+        let w = Whole::of(self.parser.as_mut(), text);
+        let mut v = self.last(d, &w.text);
+        if !w.thinking.is_empty() {
+            self.set_thinking(&mut v, &w.thinking);
+        }
+        if !w.calls.is_empty() {
+            v["message"]["tool_calls"] = tool_calls_json(&w.calls, 0);
+        }
+        v
+    }
+
+    /// `message.thinking` (chat) or `thinking` (generate).
+    fn set_thinking(&self, v: &mut Value, thinking: &str) {
+        if self.chat {
+            v["message"]["thinking"] = json!(thinking);
+        } else {
+            v["thinking"] = json!(thinking);
         }
     }
 
@@ -267,39 +359,58 @@ async fn respond(started: Started, ctx: StreamCtx, stream: bool) -> Response {
     let Started {
         lease, mut events, ..
     } = started;
+    let mut ctx = ctx;
     if !stream {
-        return match infer::collect(&mut events).await {
-            Ok((text, d)) => Json(ctx.last(&d, &text)).into_response(),
+        return match infer::collect_all(&mut events).await {
+            Ok((text, d, logprobs)) => {
+                let mut v = ctx.whole(&d, text);
+                if ctx.logprobs {
+                    v["logprobs"] = infer::logprobs_json(&logprobs);
+                }
+                Json(v).into_response()
+            }
             Err(e) => e.into_response(),
         };
     }
     // The lease lives as long as the stream; dropping the stream (a client gone)
     // drops the receiver, which cancels the sequence at the next step.
     let s = futures_util::stream::unfold(Some((events, ctx, lease)), |state| async move {
-        let (mut events, ctx, lease) = state?;
+        let (mut events, mut ctx, lease) = state?;
         match events.recv().await {
+            Some(Event::Logprob(l)) => {
+                ctx.pending_logprobs.push(l);
+                Some((Vec::new(), Some((events, ctx, lease))))
+            }
             Some(Event::Text(t)) => {
-                let v = ctx.chunk(&t);
+                let mut v = ctx.pieces(&t, false);
+                ctx.attach_logprobs(&mut v);
                 Some((v, Some((events, ctx, lease))))
             }
-            Some(Event::Done(d)) => Some((ctx.last(&d, ""), None)),
-            Some(Event::Error(m)) => Some((json!({"error": m}), None)),
+            Some(Event::Done(d)) => {
+                let mut v = ctx.pieces("", true);
+                v.push(ctx.last(&d, ""));
+                ctx.attach_logprobs(&mut v);
+                Some((v, None))
+            }
+            Some(Event::Error(m)) => Some((vec![json!({"error": m})], None)),
             None => None,
         }
-    });
+    })
+    .flat_map(futures_util::stream::iter);
     ndjson(s.boxed())
 }
 
 pub async fn generate(State(state): State<AppState>, body: Body) -> Result<Response, ApiError> {
     let body = read_body(body).await?;
     let req: GenerateRequest = parse_body(&body)?;
-    let _ = (&req.shift, &req.logprobs, &req.top_logprobs);
+    let _ = &req.shift;
+    let logprobs = logprobs_of(req.logprobs, req.top_logprobs)?;
     if req.model.is_empty() {
         return Err(ApiError::bad_request("model is required"));
     }
     let keep = keep_alive(&req.keep_alive)?;
-    check_format(&req.format)?;
-    check_think(&req.model, &req.think)?;
+    let format = output_format(&req.format)?;
+    let think = parse_think(&req.think)?;
     if req.images.as_ref().is_some_and(|i| !i.is_empty()) {
         infer::resolve(&req.model).await?;
         return Err(images_refused(&req.model));
@@ -333,10 +444,16 @@ pub async fn generate(State(state): State<AppState>, body: Body) -> Result<Respo
             options: req.options.unwrap_or_default(),
             keep_alive: keep,
             truncate: req.truncate.unwrap_or(true),
+            format,
+            tools: Vec::new(),
+            tool_choice: ToolChoice::Auto,
+            think,
+            logprobs,
         },
     )
     .await?;
-    let ctx = StreamCtx::new(req.model, false, &started);
+    let mut ctx = StreamCtx::new(req.model, false, &started);
+    ctx.logprobs = logprobs.is_some();
     Ok(respond(started, ctx, req.stream.unwrap_or(true)).await)
 }
 
@@ -347,8 +464,9 @@ pub async fn chat(State(state): State<AppState>, body: Body) -> Result<Response,
         return Err(ApiError::bad_request("model is required"));
     }
     let keep = keep_alive(&req.keep_alive)?;
-    check_format(&req.format)?;
-    check_think(&req.model, &req.think)?;
+    let format = output_format(&req.format)?;
+    let think = parse_think(&req.think)?;
+    let logprobs = logprobs_of(req.logprobs, req.top_logprobs)?;
     if req.messages.is_empty() {
         return preload(&state, &req.model, keep, true).await;
     }
@@ -363,7 +481,12 @@ pub async fn chat(State(state): State<AppState>, body: Body) -> Result<Response,
     let messages = req
         .messages
         .into_iter()
-        .map(|m| Message::new(m.role, m.content.unwrap_or_default()))
+        .map(|m| Message {
+            tool_calls: m.tool_calls.unwrap_or_default(),
+            tool_name: m.tool_name,
+            thinking: m.thinking.unwrap_or_default(),
+            ..Message::new(m.role, m.content.unwrap_or_default())
+        })
         .collect();
     let started = infer::start(
         &state,
@@ -374,9 +497,15 @@ pub async fn chat(State(state): State<AppState>, body: Body) -> Result<Response,
             options: req.options.unwrap_or_default(),
             keep_alive: keep,
             truncate: req.truncate.unwrap_or(true),
+            format,
+            tools: req.tools.unwrap_or_default(),
+            tool_choice: ToolChoice::Auto,
+            think,
+            logprobs,
         },
     )
     .await?;
-    let ctx = StreamCtx::new(req.model, true, &started);
+    let mut ctx = StreamCtx::new(req.model, true, &started);
+    ctx.logprobs = logprobs.is_some();
     Ok(respond(started, ctx, req.stream.unwrap_or(true)).await)
 }

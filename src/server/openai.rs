@@ -13,27 +13,29 @@
 //!
 //! Every error has OpenAI's shape (`{"error": {"message", "type", "param", "code"}}`).
 
-use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::SystemTime;
 
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::error::{parse_body, ApiError};
-use super::infer::{self, GenRequest, Prompt, Started, Truncation};
-use super::stream::{sse, sse_done, sse_event};
+use super::infer::{self, GenRequest, Prompt};
 use super::{ollama, read_body, AppState};
 use crate::civil::unix_seconds;
-use crate::generate::DoneReason;
-use crate::scheduler::{Done, Event, Events, Lease};
+use crate::constrain::Format;
+use crate::generate::thinking::Think;
+use crate::generate::tools::ToolChoice;
 use crate::store::{Entry, Name, Store};
 use crate::template::Message;
+
+mod reply;
+mod tools;
+
+use reply::{respond, Kind, Reply};
 
 /// `system_fingerprint` in every response.
 const FINGERPRINT: &str = "fp_hearth";
@@ -107,6 +109,16 @@ struct ChatCompletionRequest {
     max_completion_tokens: Option<i64>,
     #[serde(default)]
     response_format: Option<Value>,
+    #[serde(default)]
+    tools: Option<Vec<Value>>,
+    #[serde(default)]
+    tool_choice: Option<Value>,
+    /// `none`, `minimal`, `low`, `medium`, `high`, `xhigh`.
+    #[serde(default)]
+    reasoning_effort: Option<String>,
+    /// `{"effort": …}` (the newer spelling).
+    #[serde(default)]
+    reasoning: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -115,6 +127,12 @@ struct ChatMessage {
     role: String,
     #[serde(default)]
     content: Option<Value>,
+    /// An assistant turn's calls.
+    #[serde(default)]
+    tool_calls: Option<Vec<Value>>,
+    /// A tool turn: the call it answers.
+    #[serde(default)]
+    tool_call_id: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -141,15 +159,34 @@ impl Common {
             Some(n) if n < 1 => return Err(ApiError::bad_request("n must be at least 1")),
             _ => {}
         }
-        let wants_logprobs = match &self.logprobs {
+        Ok(())
+    }
+
+    /// `logprobs` (a bool) and `top_logprobs` (0 to 20, only with `logprobs`), for
+    /// chat completions: `Some(top)` when log probabilities are wanted. `/v1/completions`
+    /// (`logprobs` an integer there) has none: a 400.
+    fn logprobs(&self, chat: bool) -> Result<Option<usize>, ApiError> {
+        let wants = match &self.logprobs {
             None | Some(Value::Null) | Some(Value::Bool(false)) => false,
-            Some(Value::Number(n)) => n.as_f64() != Some(0.0),
+            Some(Value::Number(n)) if !chat => n.as_f64() != Some(0.0),
+            Some(Value::Bool(true)) => true,
+            Some(_) if chat => {
+                return Err(ApiError::bad_request("logprobs: want a boolean"));
+            }
             Some(_) => true,
         };
-        if wants_logprobs || self.top_logprobs.is_some_and(|n| n > 0) {
-            return Err(ApiError::bad_request("logprobs are not supported"));
+        if !chat && (wants || self.top_logprobs.is_some_and(|n| n > 0)) {
+            return Err(ApiError::bad_request(
+                "logprobs are not supported on /v1/completions (use /v1/chat/completions)",
+            ));
         }
-        Ok(())
+        let top = infer::top_logprobs(self.top_logprobs)?;
+        if top > 0 && !wants {
+            return Err(ApiError::bad_request(
+                "top_logprobs needs logprobs set to true",
+            ));
+        }
+        Ok(wants.then_some(top))
     }
 
     fn include_usage(&self) -> bool {
@@ -218,25 +255,42 @@ fn stop_sequences(v: &Option<Value>) -> Result<Option<Value>, ApiError> {
     }
 }
 
-/// `response_format`: `text`, `json_object` or `json_schema` (accepted; constrained
-/// decoding is not applied yet).
-fn check_response_format(v: &Option<Value>) -> Result<(), ApiError> {
+/// `response_format` (chat completions: `{type, json_schema: {name, schema, strict}}`)
+/// or the Responses API's `text.format` (`{type, name, schema, strict}`, `nested` false):
+/// `text`, `json_object` or `json_schema`, as the output's [`Format`].
+pub(super) fn output_format(v: Option<&Value>, nested: bool) -> Result<Option<Format>, ApiError> {
+    let field = if nested {
+        "response_format"
+    } else {
+        "text.format"
+    };
     let kind = match v {
-        None | Some(Value::Null) => return Ok(()),
+        None | Some(Value::Null) => return Ok(None),
         Some(Value::Object(o)) => o.get("type").and_then(Value::as_str),
         Some(_) => None,
     };
     match kind {
-        Some("text" | "json_object") => Ok(()),
-        Some("json_schema") => match v.as_ref().and_then(|v| v.get("json_schema")) {
-            Some(Value::Object(_)) => Ok(()),
-            _ => Err(ApiError::bad_request(
-                "response_format of type json_schema needs a json_schema object",
-            )),
-        },
-        _ => Err(ApiError::bad_request(
-            "invalid response_format: want a type of text, json_object or json_schema",
-        )),
+        Some("text") => Ok(None),
+        Some("json_object") => Ok(Some(Format::Json)),
+        Some("json_schema") => {
+            let holder = if nested {
+                v.and_then(|v| v.get("json_schema"))
+            } else {
+                v
+            };
+            match holder.and_then(|h| h.get("schema")) {
+                Some(s) => Format::schema(s.clone())
+                    .map(Some)
+                    .map_err(infer::format_error),
+                None if nested && holder.is_some_and(Value::is_object) => Ok(Some(Format::Json)),
+                None => Err(ApiError::bad_request(format!(
+                    "{field} of type json_schema needs a schema"
+                ))),
+            }
+        }
+        _ => Err(ApiError::bad_request(format!(
+            "invalid {field}: want a type of text, json_object or json_schema"
+        ))),
     }
 }
 
@@ -300,8 +354,26 @@ async fn conversation(model: &str, messages: Vec<ChatMessage>) -> Result<Vec<Mes
                 )))
             }
         };
-        match message_text(i, &m.content) {
-            Ok(text) => out.push(Message::new(role, text)),
+        let calls = tools::from_request(m.tool_calls.as_deref().unwrap_or(&[]));
+        // A tool result names its function by the id of the call it answers.
+        let tool_name = m.tool_call_id.as_ref().and_then(|id| {
+            out.iter()
+                .flat_map(|m: &Message| m.tool_calls.iter())
+                .find(|c| &c.id == id)
+                .map(|c| c.name.clone())
+        });
+        let content = match &m.content {
+            // An assistant turn that only called tools has no content.
+            None | Some(Value::Null) if !calls.is_empty() => Ok(String::new()),
+            c => message_text(i, c),
+        };
+        match content {
+            Ok(text) => out.push(Message {
+                tool_calls: calls,
+                tool_name,
+                tool_call_id: m.tool_call_id,
+                ..Message::new(role, text)
+            }),
             Err(ContentError::Invalid(e)) => return Err(ApiError::bad_request(e)),
             Err(ContentError::Image) => {
                 // An unknown model is a 404 before the image is refused.
@@ -333,218 +405,6 @@ fn completion_prompt(v: Option<Value>) -> Result<String, ApiError> {
     }
 }
 
-/// Which endpoint a reply is for.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Chat,
-    Completion,
-}
-
-/// What every object of one reply shares.
-struct Reply {
-    kind: Kind,
-    id: String,
-    created: u64,
-    model: String,
-    include_usage: bool,
-    /// What was dropped to fit the context (an extension field, `truncated`, on the
-    /// whole answer and on the finish chunk).
-    truncation: Option<Truncation>,
-}
-
-fn finish_reason(r: DoneReason) -> &'static str {
-    match r {
-        DoneReason::Length => "length",
-        DoneReason::Stop | DoneReason::Cancelled => "stop",
-    }
-}
-
-fn usage(d: &Done) -> Value {
-    json!({
-        "prompt_tokens": d.prompt_len,
-        "completion_tokens": d.stats.eval_count,
-        "total_tokens": d.prompt_len + d.stats.eval_count,
-        "prompt_tokens_details": {"cached_tokens": d.reused},
-    })
-}
-
-/// A mid-stream error as OpenAI's clients read it.
-fn error_event(message: &str) -> Bytes {
-    sse_event(&json!({"error": {
-        "message": message, "type": "api_error", "param": null, "code": null
-    }}))
-}
-
-impl Reply {
-    fn new(kind: Kind, model: &str, include_usage: bool) -> Reply {
-        let prefix = match kind {
-            Kind::Chat => "chatcmpl",
-            Kind::Completion => "cmpl",
-        };
-        Reply {
-            kind,
-            id: next_id(prefix),
-            created: unix_seconds(SystemTime::now()),
-            model: model.to_string(),
-            include_usage,
-            truncation: None,
-        }
-    }
-
-    fn mark_truncation(&self, v: &mut Value) {
-        if let Some(t) = self.truncation {
-            v["truncated"] = json!({"messages": t.messages, "tokens": t.tokens});
-        }
-    }
-
-    fn object(&self, object: &str, choices: Value) -> Value {
-        json!({
-            "id": self.id,
-            "object": object,
-            "created": self.created,
-            "model": self.model,
-            "system_fingerprint": FINGERPRINT,
-            "choices": choices,
-        })
-    }
-
-    /// The whole answer (not streamed).
-    fn whole(&self, text: String, d: &Done) -> Value {
-        let reason = finish_reason(d.reason);
-        let (object, choice) = match self.kind {
-            Kind::Chat => (
-                "chat.completion",
-                json!({"index": 0, "message": {"role": "assistant", "content": text},
-                       "logprobs": null, "finish_reason": reason}),
-            ),
-            Kind::Completion => (
-                "text_completion",
-                json!({"text": text, "index": 0, "logprobs": null, "finish_reason": reason}),
-            ),
-        };
-        let mut v = self.object(object, json!([choice]));
-        v["usage"] = usage(d);
-        self.mark_truncation(&mut v);
-        v
-    }
-
-    /// One streamed chunk: `delta` is the chat delta (for completions, its `content`
-    /// is the text).
-    fn chunk(&self, delta: Value, finish: Option<&str>) -> Bytes {
-        sse_event(&self.chunk_object(delta, finish))
-    }
-
-    fn chunk_object(&self, delta: Value, finish: Option<&str>) -> Value {
-        let (object, choice) = match self.kind {
-            Kind::Chat => (
-                "chat.completion.chunk",
-                json!({"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}),
-            ),
-            Kind::Completion => (
-                "text_completion",
-                json!({"text": delta.get("content").cloned().unwrap_or(json!("")),
-                       "index": 0, "logprobs": null, "finish_reason": finish}),
-            ),
-        };
-        let mut v = self.object(object, json!([choice]));
-        if self.include_usage {
-            v["usage"] = Value::Null;
-        }
-        v
-    }
-
-    /// The events that close a stream: the finish chunk, the usage chunk when asked
-    /// for, and `[DONE]`.
-    fn closing(&self, d: &Done) -> Vec<Bytes> {
-        let mut finish = self.chunk_object(json!({}), Some(finish_reason(d.reason)));
-        self.mark_truncation(&mut finish);
-        let mut out = vec![sse_event(&finish)];
-        if self.include_usage {
-            let object = match self.kind {
-                Kind::Chat => "chat.completion.chunk",
-                Kind::Completion => "text_completion",
-            };
-            let mut v = self.object(object, json!([]));
-            v["usage"] = usage(d);
-            out.push(sse_event(&v));
-        }
-        out.push(sse_done());
-        out
-    }
-}
-
-/// A stream's state: events ready to send, and the generation while it runs (the
-/// lease lives as long as the stream; dropping the stream cancels the sequence).
-struct Streaming {
-    pending: VecDeque<Bytes>,
-    live: Option<(Events, Lease)>,
-    reply: Reply,
-}
-
-impl Streaming {
-    /// Turns the next event of the generation into SSE events.
-    fn on_event(&mut self, e: Option<Event>) {
-        match e {
-            Some(Event::Text(t)) => {
-                if !t.is_empty() {
-                    let chunk = self.reply.chunk(json!({"content": t}), None);
-                    self.pending.push_back(chunk);
-                }
-            }
-            Some(Event::Done(d)) => {
-                self.live = None;
-                self.pending.extend(self.reply.closing(&d));
-            }
-            Some(Event::Error(m)) => {
-                self.live = None;
-                self.pending.push_back(error_event(&m));
-            }
-            None => {
-                self.live = None;
-                self.pending
-                    .push_back(error_event("the generation ended without a result"));
-            }
-        }
-    }
-}
-
-/// Streams (server-sent events) or collects a started generation.
-async fn respond(started: Started, mut reply: Reply, stream: bool) -> Response {
-    let Started {
-        lease,
-        mut events,
-        truncation,
-        ..
-    } = started;
-    reply.truncation = truncation;
-    if !stream {
-        return match infer::collect(&mut events).await {
-            Ok((text, d)) => Json(reply.whole(text, &d)).into_response(),
-            Err(e) => e.openai(),
-        };
-    }
-    let mut pending = VecDeque::new();
-    if reply.kind == Kind::Chat {
-        pending.push_back(reply.chunk(json!({"role": "assistant", "content": ""}), None));
-    }
-    let state = Streaming {
-        pending,
-        live: Some((events, lease)),
-        reply,
-    };
-    let s = futures_util::stream::unfold(state, |mut st| async move {
-        loop {
-            if let Some(b) = st.pending.pop_front() {
-                return Some((b, st));
-            }
-            let (events, _) = st.live.as_mut()?;
-            let e = events.recv().await;
-            st.on_event(e);
-        }
-    });
-    sse(s.boxed())
-}
-
 /// `POST /v1/chat/completions`
 pub async fn chat_completions(State(state): State<AppState>, body: Body) -> Response {
     chat(state, body).await.unwrap_or_else(ApiError::openai)
@@ -555,13 +415,23 @@ async fn chat(state: AppState, body: Body) -> Result<Response, ApiError> {
     let req: ChatCompletionRequest = parse_body(&body)?;
     let c = &req.common;
     c.check()?;
-    check_response_format(&req.response_format)?;
+    let format = output_format(req.response_format.as_ref(), true)?;
+    let tool_choice = tools::choice(req.tool_choice.as_ref())?;
+    let effort = req.reasoning_effort.as_deref().or_else(|| {
+        req.reasoning
+            .as_ref()
+            .and_then(|r| r.get("effort"))
+            .and_then(Value::as_str)
+    });
+    let think = Think::from_effort(effort).map_err(ApiError::bad_request)?;
+    let logprobs = c.logprobs(true)?;
     let keep_alive = ollama::keep_alive(&c.keep_alive)?;
     let max_tokens = req.max_completion_tokens.or(c.max_tokens);
     let options = c.ollama_options(max_tokens, None)?;
     let messages = conversation(&c.model, req.messages).await?;
     let stream = c.stream.unwrap_or(false);
-    let reply = Reply::new(Kind::Chat, &c.model, stream && c.include_usage());
+    let mut reply = Reply::new(Kind::Chat, &c.model, stream && c.include_usage());
+    reply.logprobs = logprobs.is_some();
     let started = infer::start(
         &state,
         GenRequest {
@@ -571,6 +441,11 @@ async fn chat(state: AppState, body: Body) -> Result<Response, ApiError> {
             options,
             keep_alive,
             truncate: c.truncate.unwrap_or(true),
+            format,
+            tools: req.tools.unwrap_or_default(),
+            tool_choice,
+            think,
+            logprobs,
         },
     )
     .await?;
@@ -589,6 +464,7 @@ async fn completion(state: AppState, body: Body) -> Result<Response, ApiError> {
     let req: CompletionRequest = parse_body(&body)?;
     let c = &req.common;
     c.check()?;
+    c.logprobs(false)?;
     if req.best_of.is_some_and(|n| n > 1) {
         return Err(ApiError::bad_request("best_of > 1 is not supported"));
     }
@@ -619,6 +495,11 @@ async fn completion(state: AppState, body: Body) -> Result<Response, ApiError> {
             options,
             keep_alive,
             truncate: c.truncate.unwrap_or(true),
+            format: None,
+            tools: Vec::new(),
+            tool_choice: ToolChoice::Auto,
+            think: None,
+            logprobs: None,
         },
     )
     .await?;

@@ -277,6 +277,19 @@ pub fn create(
     req: &CreateRequest,
     status: &mut dyn FnMut(&str),
 ) -> Result<Manifest> {
+    create_reporting(store, name, source, req, status, &mut |_, _| {})
+}
+
+/// [`create`], also calling `copying(done, total)` while a GGUF file is hashed and copied
+/// into the store: first with `done` 0, last with `done == total`.
+pub fn create_reporting(
+    store: &Store,
+    name: &Name,
+    source: &Source,
+    req: &CreateRequest,
+    status: &mut dyn FnMut(&str),
+    copying: &mut dyn FnMut(u64, u64),
+) -> Result<Manifest> {
     let guard = store.write_guard()?;
     let mut layers: Vec<Layer> = Vec::new();
     let mut config: Map<String, Value>;
@@ -285,7 +298,11 @@ pub fn create(
         Source::Gguf(path) => {
             status("parsing GGUF");
             config = gguf_config(path)?;
-            let (d, size, existed) = store.import_file(path)?;
+            let total = fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+            copying(0, total);
+            let (d, size, existed) =
+                store.import_file_reporting(path, &mut |n| copying(n, total.max(n)))?;
+            copying(size, size);
             status(&layer_status(&d, existed));
             layers.push(layer(manifest::MEDIA_MODEL, &d, size));
         }

@@ -271,7 +271,7 @@ impl Store {
         if dst.is_file() {
             return Ok(fs::metadata(&dst).map(|m| m.len()).unwrap_or(0));
         }
-        let (tmp, got, size) = self.copy_to_temp(&mut r)?;
+        let (tmp, got, size) = self.copy_to_temp(&mut r, &mut |_| {})?;
         if &got != want {
             let _ = fs::remove_file(&tmp);
             return Err(StoreError::DigestMismatch {
@@ -291,8 +291,18 @@ impl Store {
     /// Copies a file into the store as a blob, hashing while copying; the third value says
     /// whether an identical blob was already there (the copy is then dropped).
     pub fn import_file(&self, path: &Path) -> Result<(Digest, u64, bool)> {
+        self.import_file_reporting(path, &mut |_| {})
+    }
+
+    /// [`Store::import_file`], calling `copied` with the bytes copied so far after each
+    /// chunk of 1 MiB.
+    pub fn import_file_reporting(
+        &self,
+        path: &Path,
+        copied: &mut dyn FnMut(u64),
+    ) -> Result<(Digest, u64, bool)> {
         let mut f = File::open(path).map_err(io_err("cannot open", path))?;
-        let (tmp, got, size) = self.copy_to_temp(&mut f)?;
+        let (tmp, got, size) = self.copy_to_temp(&mut f, copied)?;
         let existed = self.has_blob(&got);
         if existed {
             let _ = fs::remove_file(&tmp);
@@ -309,7 +319,11 @@ impl Store {
         Ok((d, bytes.len() as u64))
     }
 
-    fn copy_to_temp(&self, r: &mut dyn Read) -> Result<(PathBuf, Digest, u64)> {
+    fn copy_to_temp(
+        &self,
+        r: &mut dyn Read,
+        copied: &mut dyn FnMut(u64),
+    ) -> Result<(PathBuf, Digest, u64)> {
         let dir = self.blobs_dir();
         fs::create_dir_all(&dir).map_err(io_err("cannot create directory", &dir))?;
         let tmp = temp_path(&dir, "blob");
@@ -329,6 +343,7 @@ impl Store {
                 f.write_all(&buf[..n])
                     .map_err(io_err("cannot write", &tmp))?;
                 size += n as u64;
+                copied(size);
             }
             f.sync_all().map_err(io_err("cannot sync", &tmp))?;
             Ok((Digest::from_hex(&name::hex(&h.finalize()))?, size))

@@ -87,11 +87,21 @@ impl JinjaTemplate {
     pub(crate) fn render(
         &self,
         messages: &[Message],
+        tools: &[serde_json::Value],
+        think: Option<(bool, &str)>,
         add_generation_prompt: bool,
     ) -> Result<String, TemplateError> {
         let tmpl = self.env.get_template(NAME).map_err(|e| map_error(&e))?;
+        // No tools: `tools` is undefined, as templates test it (`{% if tools %}`); so
+        // are `enable_thinking` and `reasoning_effort` when the request did not set them.
+        let tools = (!tools.is_empty()).then(|| Value::from(Serde(tools)));
+        let enable_thinking = think.map(|(on, _)| on);
+        let reasoning_effort = think.and_then(|(_, l)| (!l.is_empty()).then(|| l.to_string()));
         let ctx = context! {
             messages => Value::from(Serde(messages)),
+            tools => tools,
+            enable_thinking => enable_thinking,
+            reasoning_effort => reasoning_effort,
             add_generation_prompt => add_generation_prompt,
         };
         let mut out = Bounded(Vec::new());
@@ -423,7 +433,7 @@ mod tests {
     use super::*;
 
     fn render(src: &str, msgs: &[Message]) -> Result<String, TemplateError> {
-        JinjaTemplate::new(src, "<s>", "</s>")?.render(msgs, true)
+        JinjaTemplate::new(src, "<s>", "</s>")?.render(msgs, &[], None, true)
     }
 
     #[test]

@@ -16,12 +16,30 @@ use crate::gguf::{GgufError, GgufFile};
 
 pub use builtin::Builtin;
 
-/// One turn of a conversation, as the templates see it (`message['role']`, `message['content']`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// One turn of a conversation, as the templates see it (`message['role']`, `message['content']`,
+/// and for tool use `message['tool_calls']`, `message['name']`, `message['tool_call_id']`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Message {
     /// `system`, `user`, `assistant` (or `tool`, ... for templates that know them).
     pub role: String,
     pub content: String,
+    /// The calls an assistant turn made.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ToolCall>,
+    /// On a `tool` turn: the function whose result this is.
+    #[serde(default, rename = "name", skip_serializing_if = "Option::is_none")]
+    pub tool_name: Option<String>,
+    /// On a `tool` turn: the id of the call it answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_call_id: Option<String>,
+    /// An assistant turn's thinking (Jinja templates read `reasoning_content`, Go
+    /// templates `.Thinking`).
+    #[serde(
+        default,
+        rename = "reasoning_content",
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub thinking: String,
 }
 
 impl Message {
@@ -29,7 +47,42 @@ impl Message {
         Message {
             role: role.into(),
             content: content.into(),
+            ..Message::default()
         }
+    }
+}
+
+/// A function call made by the model, as templates see it: OpenAI's shape
+/// (`{"id", "type": "function", "function": {"name", "arguments"}}`) with the arguments
+/// as a JSON object, which is what chat templates (`tool_call.arguments | tojson`) expect.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ToolCall {
+    pub id: String,
+    pub name: String,
+    /// A JSON object.
+    pub arguments: serde_json::Value,
+}
+
+impl Serialize for ToolCall {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        serde_json::json!({
+            "id": self.id,
+            "type": "function",
+            "function": {"name": self.name, "arguments": self.arguments},
+        })
+        .serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for ToolCall {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<ToolCall, D::Error> {
+        let v = serde_json::Value::deserialize(d)?;
+        let f = v.get("function").unwrap_or(&v);
+        Ok(ToolCall {
+            id: v.get("id").and_then(|x| x.as_str()).unwrap_or("").into(),
+            name: f.get("name").and_then(|x| x.as_str()).unwrap_or("").into(),
+            arguments: f.get("arguments").cloned().unwrap_or_default(),
+        })
     }
 }
 
@@ -188,15 +241,49 @@ impl ChatTemplate {
         messages: &[Message],
         add_generation_prompt: bool,
     ) -> Result<String, TemplateError> {
+        self.render_with_tools(messages, &[], add_generation_prompt)
+    }
+
+    /// Whether the template shows the model a list of tools (Jinja `tools`, Go `.Tools`):
+    /// without that a model cannot be offered tools.
+    pub fn supports_tools(&self) -> bool {
+        match &self.kind {
+            Kind::Builtin(_) => false,
+            Kind::Jinja(j) => j.source().contains("tools"),
+            Kind::Go(g) => g.source().contains(".Tools"),
+        }
+    }
+
+    /// [`render`](Self::render) with the tools the model may call (OpenAI's shape:
+    /// `{"type": "function", "function": {"name", "description", "parameters"}}`).
+    pub fn render_with_tools(
+        &self,
+        messages: &[Message],
+        tools: &[serde_json::Value],
+        add_generation_prompt: bool,
+    ) -> Result<String, TemplateError> {
+        self.render_for(messages, tools, None, add_generation_prompt)
+    }
+
+    /// [`render_with_tools`](Self::render_with_tools) with the request's `think`, when
+    /// set: whether the model should think, and the level (`""` for none). Jinja
+    /// templates see `enable_thinking` and `reasoning_effort`, Go templates `.Think`,
+    /// `.ThinkLevel` and `.IsThinkSet`.
+    pub fn render_for(
+        &self,
+        messages: &[Message],
+        tools: &[serde_json::Value],
+        think: Option<(bool, &str)>,
+        add_generation_prompt: bool,
+    ) -> Result<String, TemplateError> {
         let out = match &self.kind {
             Kind::Builtin(b) => b.render(messages, add_generation_prompt),
-            Kind::Jinja(j) => j.render(messages, add_generation_prompt)?,
-            Kind::Go(g) => {
-                gotmpl::render_chat(g, messages, add_generation_prompt).map_err(|e| match e {
+            Kind::Jinja(j) => j.render(messages, tools, think, add_generation_prompt)?,
+            Kind::Go(g) => gotmpl::render_chat(g, messages, tools, think, add_generation_prompt)
+                .map_err(|e| match e {
                     gotmpl::GoTemplateError::Limit(m) => TemplateError::Limit(m),
                     e => TemplateError::Render(e.to_string()),
-                })?
-            }
+                })?,
         };
         match &self.strip_bos {
             Some(bos) if out.starts_with(bos.as_str()) => Ok(out[bos.len()..].to_string()),

@@ -228,7 +228,7 @@ impl Drop for Server {
 pub fn python() -> String {
     std::env::var("HEARTH_TEST_PYTHON").expect(
         "HEARTH_TEST_PYTHON is not set: run the tests with scripts/test, which makes the \
-         virtual environment with the ollama and openai clients",
+         virtual environment with the ollama, openai and anthropic clients",
     )
 }
 

@@ -36,18 +36,67 @@ fn checks() {
     assert_eq!(e.message, "n > 1 is not supported");
     assert!(common(json!({"model": "m", "n": 0})).check().is_err());
     assert!(common(json!({"model": ""})).check().is_err());
-    assert!(common(json!({"model": "m", "logprobs": false}))
-        .check()
-        .is_ok());
-    assert!(common(json!({"model": "m", "logprobs": true}))
-        .check()
-        .is_err());
-    assert!(check_response_format(&Some(json!({"type": "json_object"}))).is_ok());
-    assert!(check_response_format(&Some(json!({"type": "json_schema",
-        "json_schema": {"name": "x", "schema": {}}})))
-    .is_ok());
-    assert!(check_response_format(&Some(json!({"type": "xml"}))).is_err());
-    assert!(check_response_format(&Some(json!("json"))).is_err());
+    let lp = |v: Value, chat: bool| common(v).logprobs(chat);
+    assert_eq!(
+        lp(json!({"model": "m", "logprobs": false}), true).unwrap(),
+        None
+    );
+    assert_eq!(
+        lp(json!({"model": "m", "logprobs": true}), true).unwrap(),
+        Some(0)
+    );
+    assert_eq!(
+        lp(
+            json!({"model": "m", "logprobs": true, "top_logprobs": 5}),
+            true
+        )
+        .unwrap(),
+        Some(5)
+    );
+    assert!(lp(json!({"model": "m", "top_logprobs": 5}), true).is_err());
+    assert!(lp(
+        json!({"model": "m", "logprobs": true, "top_logprobs": 21}),
+        true
+    )
+    .is_err());
+    assert!(lp(json!({"model": "m", "logprobs": 3}), true).is_err());
+    // /v1/completions has none.
+    assert!(lp(json!({"model": "m", "logprobs": 3}), false).is_err());
+    assert_eq!(
+        lp(json!({"model": "m", "logprobs": 0}), false).unwrap(),
+        None
+    );
+    let fmt = |v: Value, nested: bool| output_format(Some(&v), nested);
+    assert_eq!(
+        fmt(json!({"type": "json_object"}), true).unwrap(),
+        Some(Format::Json)
+    );
+    assert_eq!(fmt(json!({"type": "text"}), true).unwrap(), None);
+    let schema = json!({"type": "object", "properties": {"a": {"type": "integer"}}});
+    assert_eq!(
+        fmt(
+            json!({"type": "json_schema", "json_schema": {"name": "x", "schema": schema}}),
+            true
+        )
+        .unwrap(),
+        Some(Format::Schema(schema.clone()))
+    );
+    assert_eq!(
+        fmt(
+            json!({"type": "json_schema", "name": "x", "schema": schema}),
+            false
+        )
+        .unwrap(),
+        Some(Format::Schema(schema))
+    );
+    assert!(fmt(json!({"type": "json_schema", "name": "x"}), false).is_err());
+    let unsupported = fmt(
+        json!({"type": "json_schema", "json_schema": {"schema": {"type": "number", "multipleOf": 2}}}),
+        true,
+    );
+    assert!(unsupported.unwrap_err().message.contains("multipleOf"));
+    assert!(fmt(json!({"type": "xml"}), true).is_err());
+    assert!(fmt(json!("json"), true).is_err());
 }
 
 #[test]

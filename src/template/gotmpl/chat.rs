@@ -286,14 +286,36 @@ pub fn collate(msgs: &[ChatMessage]) -> (String, Vec<ChatMessage>) {
 pub fn render_chat(
     tmpl: &GoTemplate,
     messages: &[Message],
+    tools: &[serde_json::Value],
+    think: Option<(bool, &str)>,
     add_generation_prompt: bool,
 ) -> std::result::Result<String, GoTemplateError> {
     let _ = add_generation_prompt;
     let data = TemplateData {
         messages: messages
             .iter()
-            .map(|m| ChatMessage::new(&m.role, &m.content))
+            .map(|m| ChatMessage {
+                tool_calls: m
+                    .tool_calls
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| ToolCall {
+                        id: c.id.clone(),
+                        index: i as i64,
+                        name: c.name.clone(),
+                        arguments: c.arguments.clone(),
+                    })
+                    .collect(),
+                tool_name: m.tool_name.clone().unwrap_or_default(),
+                tool_call_id: m.tool_call_id.clone().unwrap_or_default(),
+                thinking: m.thinking.clone(),
+                ..ChatMessage::new(&m.role, &m.content)
+            })
             .collect(),
+        tools: tools.to_vec(),
+        think: think.is_some_and(|(on, _)| on),
+        think_level: think.map(|(_, l)| l.to_string()).unwrap_or_default(),
+        is_think_set: think.is_some(),
         ..Default::default()
     };
     tmpl.render(&data)
