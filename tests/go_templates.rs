@@ -14,7 +14,7 @@ fn load(name: &str) -> GoTemplate {
 
 fn chat(t: &GoTemplate, msgs: &[(&str, &str)]) -> String {
     let msgs: Vec<Message> = msgs.iter().map(|(r, c)| Message::new(*r, *c)).collect();
-    render_chat(t, &msgs, true).unwrap()
+    render_chat(t, &msgs, &[], None, true).unwrap()
 }
 
 const USER: &[(&str, &str)] = &[("user", "Hello")];
@@ -354,7 +354,23 @@ fn junk_never_panics() {
             .wrapping_add(1442695040888963407);
         if let Ok(t) = GoTemplate::parse(&s) {
             let _ = t.execute(&Value::from_json(&json!({"X": [1, 2], "Messages": []})));
-            let _ = render_chat(&t, &[Message::new("user", "hi")], true);
+            let _ = render_chat(&t, &[Message::new("user", "hi")], &[], None, true);
         }
     }
+}
+
+/// `think` reaches Go templates as `.Think`, `.ThinkLevel` and `.IsThinkSet` (Qwen 3's
+/// Ollama template closes the thinking block when thinking is off).
+#[test]
+fn think_variables() {
+    let t = GoTemplate::parse(
+        "{{ if .IsThinkSet }}set {{ .Think }} {{ .ThinkLevel }}{{ else }}unset{{ end }}",
+    )
+    .unwrap();
+    let msgs = [Message::new("user", "hi")];
+    let r = |think| render_chat(&t, &msgs, &[], think, true).unwrap();
+    assert_eq!(r(None), "unset");
+    assert_eq!(r(Some((true, ""))), "set true ");
+    assert_eq!(r(Some((true, "high"))), "set true high");
+    assert_eq!(r(Some((false, ""))), "set false ");
 }

@@ -25,6 +25,7 @@ fn job(lease: &Lease, prompt: &str, n: i32) -> Job {
         },
         constraint: None,
         num_ctx: 2048,
+        logprobs: None,
         arrived: Instant::now(),
     }
 }
@@ -33,7 +34,7 @@ fn job(lease: &Lease, prompt: &str, n: i32) -> Job {
 async fn drain(mut ev: Events) -> Vec<u32> {
     while let Some(e) = ev.recv().await {
         match e {
-            Event::Text(_) => {}
+            Event::Text(_) | Event::Logprob(_) => {}
             Event::Done(d) => return d.tokens,
             Event::Error(e) => panic!("{e}"),
         }

@@ -298,7 +298,7 @@ impl ToolParser {
 
     /// Text between calls: whitespace after a call is not content.
     fn text(&self, text: String, out: &mut Vec<Piece>) {
-        if !text.is_empty() && !(self.calls > 0 && text.trim().is_empty()) {
+        if !(text.is_empty() || (self.calls > 0 && text.trim().is_empty())) {
             out.push(Piece::Text(text));
         }
     }

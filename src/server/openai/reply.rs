@@ -325,3 +325,112 @@ pub(super) async fn respond(started: Started, mut reply: Reply, stream: bool) ->
     });
     sse(s.boxed())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn done(reason: DoneReason) -> Done {
+        Done {
+            reason,
+            stats: crate::generate::Stats {
+                eval_count: 3,
+                ..Default::default()
+            },
+            reused: 4,
+            prompt_len: 10,
+            tokens: vec![1, 2, 3],
+        }
+    }
+
+    fn events(st: &Streaming) -> Vec<String> {
+        st.pending
+            .iter()
+            .map(|b| String::from_utf8(b.to_vec()).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn stream_events() {
+        let mut st = Streaming {
+            pending: VecDeque::new(),
+            live: None,
+            reply: Reply::new(Kind::Chat, "m", true),
+        };
+        st.on_event(Some(Event::Text("hi".into())));
+        st.on_event(Some(Event::Text(String::new())));
+        st.on_event(Some(Event::Done(done(DoneReason::Length))));
+        let ev = events(&st);
+        assert_eq!(ev.len(), 4, "{ev:?}");
+        let data = |e: &str| -> Value {
+            serde_json::from_str(e.strip_prefix("data: ").unwrap().trim_end()).unwrap()
+        };
+        let first = data(&ev[0]);
+        assert_eq!(first["choices"][0]["delta"], json!({"content": "hi"}));
+        assert!(first["usage"].is_null() && first.get("usage").is_some());
+        assert_eq!(data(&ev[1])["choices"][0]["finish_reason"], "length");
+        let usage = data(&ev[2]);
+        assert_eq!(usage["choices"], json!([]));
+        assert_eq!(
+            usage["usage"],
+            json!({"prompt_tokens": 10, "completion_tokens": 3, "total_tokens": 13,
+                   "prompt_tokens_details": {"cached_tokens": 4}})
+        );
+        assert_eq!(ev[3], "data: [DONE]\n\n");
+
+        let mut st = Streaming {
+            pending: VecDeque::new(),
+            live: None,
+            reply: Reply::new(Kind::Completion, "m", false),
+        };
+        st.on_event(Some(Event::Text("a".into())));
+        st.on_event(Some(Event::Error("boom".into())));
+        let ev = events(&st);
+        assert_eq!(ev.len(), 2);
+        let chunk = data(&ev[0]);
+        assert_eq!(chunk["object"], "text_completion");
+        assert_eq!(chunk["choices"][0]["text"], "a");
+        assert!(chunk.get("usage").is_none());
+        let err = data(&ev[1]);
+        assert_eq!(err["error"]["message"], "boom");
+        assert_eq!(err["error"]["type"], "api_error");
+    }
+
+    #[test]
+    fn streamed_logprobs_go_with_their_text() {
+        use crate::generate::logprobs::Candidate;
+        let cand = |t: &str, lp: f32| Candidate {
+            id: 0,
+            bytes: t.as_bytes().to_vec(),
+            logprob: lp,
+        };
+        let mut reply = Reply::new(Kind::Chat, "m", false);
+        reply.logprobs = true;
+        let mut st = Streaming {
+            pending: VecDeque::new(),
+            live: None,
+            reply,
+        };
+        for (t, lp) in [("Hel", -0.5f32), ("lo", -0.25)] {
+            st.on_event(Some(Event::Logprob(TokenLogprob {
+                token: cand(t, lp),
+                top: vec![cand(t, lp)],
+            })));
+        }
+        st.on_event(Some(Event::Text("Hello".into())));
+        st.on_event(Some(Event::Done(done(DoneReason::Stop))));
+        let ev = events(&st);
+        let first: Value =
+            serde_json::from_str(ev[0].strip_prefix("data: ").unwrap().trim_end()).unwrap();
+        let content = &first["choices"][0]["logprobs"]["content"];
+        assert_eq!(content.as_array().unwrap().len(), 2, "{first}");
+        assert_eq!(content[0]["token"], "Hel");
+        assert_eq!(content[1]["logprob"], -0.25);
+        assert_eq!(content[1]["bytes"], json!([108, 111]));
+        assert_eq!(content[1]["top_logprobs"][0]["token"], "lo");
+        // The finish chunk has none left to carry.
+        let finish: Value =
+            serde_json::from_str(ev[1].strip_prefix("data: ").unwrap().trim_end()).unwrap();
+        assert!(finish["choices"][0]["logprobs"].is_null(), "{finish}");
+    }
+}
