@@ -114,11 +114,13 @@ Register-ArgumentCompleter -Native -CommandName 'hearth' -ScriptBlock {
             [CompletionResult]::new('--option', '--option', [CompletionResultType]::ParameterName, 'Set a model option, e.g. -o temperature=0 -o num_predict=32 (repeatable)')
             [CompletionResult]::new('--system', '--system', [CompletionResultType]::ParameterName, 'A system message for the conversation')
             [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'Answer in JSON: `json` for any JSON object, or a file holding a JSON Schema')
+            [CompletionResult]::new('--think', '--think', [CompletionResultType]::ParameterName, 'Let a reasoning model think first (true, false, or a level: low, medium, high)')
             [CompletionResult]::new('--raw', '--raw', [CompletionResultType]::ParameterName, 'Send the prompt as it is, without the chat template')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Print timings and token rates to stderr after each answer')
             [CompletionResult]::new('--nowordwrap', '--nowordwrap', [CompletionResultType]::ParameterName, 'Do not wrap words on a terminal')
             [CompletionResult]::new('--insecure', '--insecure', [CompletionResultType]::ParameterName, 'Allow plain http when the model must be pulled')
             [CompletionResult]::new('--mlock', '--mlock', [CompletionResultType]::ParameterName, 'Lock the model''s weights in memory, never paged out (as HEARTH_MLOCK=1)')
+            [CompletionResult]::new('--hidethinking', '--hidethinking', [CompletionResultType]::ParameterName, 'Do not show what a reasoning model thinks (only its answer)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             break

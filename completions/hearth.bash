@@ -527,7 +527,7 @@ _hearth() {
             return 0
             ;;
         hearth__subcmd__run)
-            opts="-o -h --option --raw --system --verbose --nowordwrap --insecure --mlock --format --help"
+            opts="-o -h --option --raw --system --verbose --nowordwrap --insecure --mlock --format --think --hidethinking --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -546,6 +546,10 @@ _hearth() {
                     return 0
                     ;;
                 --format)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --think)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -100,11 +100,13 @@ set edit:completion:arg-completer[hearth] = {|@words|
             cand --option 'Set a model option, e.g. -o temperature=0 -o num_predict=32 (repeatable)'
             cand --system 'A system message for the conversation'
             cand --format 'Answer in JSON: `json` for any JSON object, or a file holding a JSON Schema'
+            cand --think 'Let a reasoning model think first (true, false, or a level: low, medium, high)'
             cand --raw 'Send the prompt as it is, without the chat template'
             cand --verbose 'Print timings and token rates to stderr after each answer'
             cand --nowordwrap 'Do not wrap words on a terminal'
             cand --insecure 'Allow plain http when the model must be pulled'
             cand --mlock 'Lock the model''s weights in memory, never paged out (as HEARTH_MLOCK=1)'
+            cand --hidethinking 'Do not show what a reasoning model thinks (only its answer)'
             cand -h 'Print help'
             cand --help 'Print help'
         }

@@ -66,11 +66,13 @@ complete -c hearth -n "__fish_hearth_using_subcommand rm" -s h -l help -d 'Print
 complete -c hearth -n "__fish_hearth_using_subcommand run" -s o -l option -d 'Set a model option, e.g. -o temperature=0 -o num_predict=32 (repeatable)' -r
 complete -c hearth -n "__fish_hearth_using_subcommand run" -l system -d 'A system message for the conversation' -r
 complete -c hearth -n "__fish_hearth_using_subcommand run" -l format -d 'Answer in JSON: `json` for any JSON object, or a file holding a JSON Schema' -r
+complete -c hearth -n "__fish_hearth_using_subcommand run" -l think -d 'Let a reasoning model think first (true, false, or a level: low, medium, high)' -r
 complete -c hearth -n "__fish_hearth_using_subcommand run" -l raw -d 'Send the prompt as it is, without the chat template'
 complete -c hearth -n "__fish_hearth_using_subcommand run" -l verbose -d 'Print timings and token rates to stderr after each answer'
 complete -c hearth -n "__fish_hearth_using_subcommand run" -l nowordwrap -d 'Do not wrap words on a terminal'
 complete -c hearth -n "__fish_hearth_using_subcommand run" -l insecure -d 'Allow plain http when the model must be pulled'
 complete -c hearth -n "__fish_hearth_using_subcommand run" -l mlock -d 'Lock the model\'s weights in memory, never paged out (as HEARTH_MLOCK=1)'
+complete -c hearth -n "__fish_hearth_using_subcommand run" -l hidethinking -d 'Do not show what a reasoning model thinks (only its answer)'
 complete -c hearth -n "__fish_hearth_using_subcommand run" -s h -l help -d 'Print help'
 complete -c hearth -n "__fish_hearth_using_subcommand serve" -l mlock -d 'Lock each loaded model\'s weights in memory, never paged out (as HEARTH_MLOCK=1)'
 complete -c hearth -n "__fish_hearth_using_subcommand serve" -s h -l help -d 'Print help'

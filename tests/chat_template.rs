@@ -236,3 +236,25 @@ fn qwen3_template_with_think_blocks() {
         );
     }
 }
+
+/// Qwen3's template with a request's `think`: `enable_thinking: false` closes an empty
+/// thinking block in the prompt (the model answers directly); unset or true leaves the
+/// block to the model; its thinking is read as a model that thinks.
+#[test]
+fn qwen3_template_enable_thinking() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/templates/");
+    let src = std::fs::read_to_string(format!("{dir}qwen3.jinja")).unwrap();
+    let t = ChatTemplate::jinja(&src, "", "<|im_end|>").unwrap();
+    assert!(hearth::generate::thinking::supported(&t));
+    let msgs = [Message::new("user", "hi")];
+    let off = t.render_for(&msgs, &[], Some((false, "")), true).unwrap();
+    assert!(
+        off.ends_with("<|im_start|>assistant\n<think>\n\n</think>\n\n"),
+        "{off:?}"
+    );
+    assert!(!hearth::generate::thinking::prompt_opens_thinking(&off));
+    for think in [None, Some((true, ""))] {
+        let on = t.render_for(&msgs, &[], think, true).unwrap();
+        assert!(on.ends_with("<|im_start|>assistant\n"), "{on:?}");
+    }
+}

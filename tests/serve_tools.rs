@@ -241,3 +241,55 @@ fn thinking_reaches_every_api() {
         Some(thinking.as_str())
     );
 }
+
+/// `hearth run --think`/`--hidethinking` on the thinking template: the thinking between
+/// Ollama's markers or hidden, `--think=false` an answer, and a model that cannot think
+/// refusing `--think`.
+#[test]
+fn run_shows_or_hides_thinking() {
+    let dir = TempDir::new("think-run");
+    let store = dir.0.join("models");
+    std::fs::create_dir_all(&store).unwrap();
+    create_model(
+        &store,
+        "thinker",
+        &common::test_model(common::SMOLLM2),
+        THINKING_TEMPLATE,
+    );
+    create_model(&store, "plain", &common::test_model(common::SMOLLM2), "");
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(common::server::hearth())
+            .arg("run")
+            .args(args)
+            .args(["-o", "num_predict=10"])
+            .env("HEARTH_MODELS", &store)
+            .env("HEARTH_HOME", &dir.0)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, shown, err) = run(&["thinker", "What is 2+2?"]);
+    assert!(ok, "{err}");
+    assert!(shown.starts_with("Thinking...\n"), "{shown}");
+    assert!(shown.trim_end().ends_with("...done thinking."), "{shown}");
+    let (ok, hidden, err) = run(&["thinker", "--hidethinking", "What is 2+2?"]);
+    assert!(ok, "{err}");
+    assert_eq!(hidden.trim(), "", "{hidden}");
+    let (ok, answer, err) = run(&["thinker", "--think=false", "What is 2+2?"]);
+    assert!(ok, "{err}");
+    assert!(
+        !answer.trim().is_empty() && !answer.contains("Thinking..."),
+        "{answer}"
+    );
+    let (ok, _, err) = run(&["plain", "--think", "hi"]);
+    assert!(!ok);
+    assert!(err.contains("does not support thinking"), "{err}");
+    let (ok, _, err) = run(&["plain", "--think=maybe", "hi"]);
+    assert!(!ok);
+    assert!(err.contains("invalid think value"), "{err}");
+}

@@ -22,6 +22,7 @@ mod serve;
 mod show;
 mod spinner;
 mod stop;
+mod think;
 mod tokenize;
 mod wrap;
 

@@ -20,6 +20,7 @@ use rustyline::DefaultEditor;
 
 use super::run::{answer, print_stats};
 use crate::generate::load::set_option;
+use crate::generate::output::Thinking;
 use crate::generate::{DoneReason, Session};
 use crate::generate::{LoadOptions, Loaded};
 use crate::sampler::SamplerOptions;
@@ -35,6 +36,8 @@ pub struct Settings {
     pub wordwrap: bool,
     /// `--format`: every answer is JSON (of this schema).
     pub format: Option<crate::constrain::Format>,
+    /// `--think`, `--hidethinking`.
+    pub think: super::think::ThinkSetting,
 }
 
 /// Raised by the Ctrl-C handler while an answer is being generated.
@@ -90,14 +93,14 @@ pub fn run(mut loaded: Loaded, mut s: Settings) -> Result<()> {
             }
         }
 
-        let ids = match fit_prompt(&loaded, &s, &mut messages, &input) {
-            Ok((ids, 0)) => ids,
-            Ok((ids, dropped)) => {
+        let (ids, thinking) = match fit_prompt(&loaded, &s, &mut messages, &input) {
+            Ok((ids, thinking, 0)) => (ids, thinking),
+            Ok((ids, thinking, dropped)) => {
                 eprintln!(
                     "(the oldest {dropped} messages were dropped to fit the context of {} tokens)",
                     loaded.engine.num_ctx()
                 );
-                ids
+                (ids, thinking)
             }
             Err(e) => {
                 eprintln!("Error: {e:#}");
@@ -110,6 +113,7 @@ pub fn run(mut loaded: Loaded, mut s: Settings) -> Result<()> {
             ids: &ids,
             sampling: &s.sampling,
             format: s.format.as_ref(),
+            thinking,
         };
         match answer(&mut loaded, &mut session, &request, &CANCEL, wrap) {
             Ok((outcome, text)) => {
@@ -140,7 +144,7 @@ fn fit_prompt(
     s: &Settings,
     messages: &mut Vec<Message>,
     input: &str,
-) -> Result<(Vec<u32>, usize)> {
+) -> Result<(Vec<u32>, Option<Thinking>, usize)> {
     let budget = loaded.engine.num_ctx() / 4 * 3;
     let mut dropped = 0;
     loop {
@@ -151,9 +155,9 @@ fn fit_prompt(
         convo.extend(s.history.iter().cloned());
         convo.extend(messages.iter().cloned());
         convo.push(Message::new("user", input));
-        let ids = loaded.prompt_ids(&convo, None)?;
+        let (ids, thinking) = s.think.prompt(loaded, &convo)?;
         if ids.len() <= budget || messages.is_empty() {
-            return Ok((ids, dropped));
+            return Ok((ids, thinking, dropped));
         }
         // A user message and its answer.
         let n = messages.len().min(2);

@@ -13,9 +13,11 @@ use clap::Args;
 
 use super::repl;
 use super::spinner::{self, Delayed};
+use super::think::{ThinkPrinter, ThinkSetting};
 use super::wrap::WordWrap;
 use crate::constrain::Format;
 use crate::generate::load::{apply_options, apply_params};
+use crate::generate::output::Thinking;
 use crate::generate::{LoadOptions, Loaded, ModelSource, Outcome, Session, Turn};
 use crate::sampler::SamplerOptions;
 use crate::template::Message;
@@ -52,6 +54,13 @@ pub struct RunArgs {
     /// Answer in JSON: `json` for any JSON object, or a file holding a JSON Schema
     #[arg(long, value_name = "json|FILE")]
     format: Option<String>,
+    /// Let a reasoning model think first (true, false, or a level: low, medium, high)
+    #[arg(long, value_name = "true|false|low|medium|high", num_args = 0..=1,
+          default_missing_value = "true", require_equals = true)]
+    think: Option<String>,
+    /// Do not show what a reasoning model thinks (only its answer)
+    #[arg(long)]
+    hidethinking: bool,
 }
 
 /// `--format`: `json`, or the path of a JSON Schema file (checked before loading).
@@ -114,6 +123,13 @@ pub fn run(args: RunArgs) -> Result<()> {
     if let (Some(note), false) = (&loaded.template_notice, args.raw) {
         eprintln!("{note}");
     }
+    let think = ThinkSetting::new(
+        args.think.as_deref(),
+        args.hidethinking,
+        &loaded,
+        &args.model,
+        args.raw,
+    )?;
     let Some(prompt) = prompt else {
         return repl::run(
             loaded,
@@ -125,6 +141,7 @@ pub fn run(args: RunArgs) -> Result<()> {
                 verbose: args.verbose,
                 wordwrap: !args.nowordwrap,
                 format,
+                think,
             },
         );
     };
@@ -137,7 +154,11 @@ pub fn run(args: RunArgs) -> Result<()> {
     }
     messages.extend(layers.messages.iter().cloned());
     messages.push(Message::new("user", prompt.as_str()));
-    let ids = loaded.prompt_ids(&messages, args.raw.then_some(prompt.as_str()))?;
+    let (ids, thinking) = if args.raw {
+        (loaded.prompt_ids(&messages, Some(prompt.as_str()))?, None)
+    } else {
+        think.prompt(&loaded, &messages)?
+    };
     let wrap = !args.nowordwrap && std::io::stdout().is_terminal();
     let cancel = AtomicBool::new(false);
     let mut session = Session::new(&mut loaded.engine);
@@ -145,6 +166,7 @@ pub fn run(args: RunArgs) -> Result<()> {
         ids: &ids,
         sampling: &sampling,
         format: format.as_ref(),
+        thinking,
     };
     let (outcome, _) = answer(&mut loaded, &mut session, &request, &cancel, wrap)?;
     if std::io::stdout().is_terminal() {
@@ -178,11 +200,13 @@ fn embed(loaded: &mut Loaded, model: &str, text: Option<String>) -> Result<()> {
     Ok(())
 }
 
-/// What to answer: the prompt's ids, the sampling options, the output's format.
+/// What to answer: the prompt's ids, the sampling options, the output's format, and
+/// whether the answer begins with thinking.
 pub struct Request<'a> {
     pub ids: &'a [u32],
     pub sampling: &'a SamplerOptions,
     pub format: Option<&'a Format>,
+    pub thinking: Option<Thinking>,
 }
 
 /// Streams one answer to stdout; returns the outcome and the text printed.
@@ -204,12 +228,10 @@ pub fn answer(
     let mut waiting = stdout
         .is_terminal()
         .then(|| Delayed::start("", spinner::DELAY));
+    let mut thinking = req.thinking.map(ThinkPrinter::new);
     let result = {
         let mut plain = stdout.lock();
-        let mut on_text = |t: &str| -> std::io::Result<()> {
-            if let Some(mut s) = waiting.take() {
-                s.stop();
-            }
+        let mut show = |t: &str| -> std::io::Result<()> {
             text.push_str(t);
             if wrap {
                 // The terminal may have been resized since the last piece.
@@ -220,7 +242,16 @@ pub fn answer(
                 plain.flush()
             }
         };
-        session.generate(
+        let mut on_text = |t: &str| -> std::io::Result<()> {
+            if let Some(mut s) = waiting.take() {
+                s.stop();
+            }
+            match &mut thinking {
+                Some(p) => p.push(t, &mut std::io::stdout(), &mut show),
+                None => show(t),
+            }
+        };
+        let r = session.generate(
             &mut loaded.engine,
             &loaded.tokenizer,
             Turn {
@@ -230,7 +261,14 @@ pub fn answer(
             },
             cancel,
             &mut on_text,
-        )
+        );
+        match (r, &mut thinking) {
+            (Ok(o), Some(p)) => p
+                .finish(&mut std::io::stdout(), &mut show)
+                .map(|_| o)
+                .map_err(crate::generate::GenerateError::Output),
+            (r, _) => r,
+        }
     };
     drop(waiting);
     if wrap {

@@ -289,6 +289,19 @@ impl Loaded {
     pub fn prompt_ids(&self, messages: &[Message], raw: Option<&str>) -> anyhow::Result<Vec<u32>> {
         prompt_ids(&self.tokenizer, &self.template, messages, raw)
     }
+
+    /// [`prompt_ids`](Self::prompt_ids) with `think` (whether to think, and the level)
+    /// passed to the template; also whether the prompt leaves the model inside a thinking
+    /// block.
+    pub fn thinking_prompt_ids(
+        &self,
+        messages: &[Message],
+        think: Option<(bool, &str)>,
+    ) -> anyhow::Result<(Vec<u32>, bool)> {
+        let text = self.template.render_for(messages, &[], think, true)?;
+        let inside = super::thinking::prompt_opens_thinking(&text);
+        Ok((self.tokenizer.encode(&text, true, true), inside))
+    }
 }
 
 /// The token ids of a conversation rendered with `template` (or of raw text), with the
@@ -299,20 +312,9 @@ pub fn prompt_ids(
     messages: &[Message],
     raw: Option<&str>,
 ) -> anyhow::Result<Vec<u32>> {
-    prompt_ids_with_tools(tok, template, messages, &[], raw)
-}
-
-/// [`prompt_ids`] with the tools the model may call shown to it by its template.
-pub fn prompt_ids_with_tools(
-    tok: &Tokenizer,
-    template: &ChatTemplate,
-    messages: &[Message],
-    tools: &[serde_json::Value],
-    raw: Option<&str>,
-) -> anyhow::Result<Vec<u32>> {
     let text = match raw {
         Some(t) => t.to_string(),
-        None => template.render_with_tools(messages, tools, true)?,
+        None => template.render(messages, true)?,
     };
     Ok(tok.encode(&text, true, true))
 }

@@ -8,9 +8,12 @@
 //! (Anthropic's default, over the model's own parameters). As extensions, `keep_alive`
 //! and an `options` object of Ollama options are honoured (under the body's fields).
 //! `output_config.format` (a JSON Schema) constrains the output as `response_format` does
-//! on `/v1/chat/completions`. `metadata` is ignored; `tools`, `tool_choice`, `thinking`
-//! and `output_config.effort` are accepted and not used yet. Text only: an `image` or `document` block is a 400; `tool_use` and
-//! `tool_result` blocks of earlier turns are rendered into the conversation as text.
+//! on `/v1/chat/completions`. Client `tools` reach the template and `tool_choice` (`auto`,
+//! `any`, `tool`, `none`) is enforced; `tool_use` and `tool_result` blocks of earlier turns
+//! go back through the template as the assistant's calls and `tool` turns; `thinking` and
+//! `output_config.effort` reach a thinking model's template, and the answer comes back as
+//! `thinking`, `text` and `tool_use` blocks (`anthropic/agent.rs`). `metadata` is ignored.
+//! Text only: an `image` or `document` block is a 400.
 //! `count_tokens` counts the prompt as the model's template renders it (the model is
 //! loaded to read its tokenizer, as a generation would).
 //!

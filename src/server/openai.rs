@@ -6,10 +6,14 @@
 //! when unset (OpenAI's defaults, over the model's own parameters), `stop`, `seed` and
 //! the penalties pass through. As extensions, `num_ctx`, `keep_alive` and an `options`
 //! object of Ollama options are honoured; the precedence is OpenAI's defaults, then
-//! `options`, then the body's own fields. `tools`, `tool_choice`, `user`, `logit_bias`
-//! and `parallel_tool_calls` are accepted and ignored; `response_format` is checked
-//! and not enforced yet. What hearth cannot do (several choices, images, `suffix`,
-//! `echo`, log probabilities) is a 400 that says so, never a silently different answer.
+//! `options`, then the body's own fields. `response_format` constrains the output
+//! (constrained decoding); `tools` reach the template and `tool_choice` is enforced
+//! (`openai/tools.rs`); `reasoning_effort` reaches a thinking model's template and its
+//! thinking comes back as `reasoning_content`; `logprobs`/`top_logprobs` on chat
+//! completions. `user`, `logit_bias` and `parallel_tool_calls` are accepted and
+//! ignored. What hearth cannot do (several choices, images, `suffix`, `echo`, log
+//! probabilities on `/v1/completions`) is a 400 that says so, never a silently
+//! different answer.
 //!
 //! Every error has OpenAI's shape (`{"error": {"message", "type", "param", "code"}}`).
 

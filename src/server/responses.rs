@@ -4,15 +4,18 @@
 //!
 //! `input` is a string (one user message) or a list of items: messages (`role` user,
 //! system, developer or assistant; `content` a string or `input_text`/`output_text`
-//! parts) and, rendered into the conversation as text for now, `function_call` and
+//! parts), `function_call` and
 //! `function_call_output` items. `instructions` is the system message;
 //! `max_output_tokens` becomes `num_predict`; `temperature` and `top_p` are 1.0 when
 //! unset (OpenAI's defaults, over the model's own parameters); `truncation: "auto"` drops
 //! the oldest messages of a prompt longer than the context (the default, `disabled`,
 //! refuses it). As extensions, `keep_alive` and an `options` object of Ollama options
 //! are honoured (under the body's fields). `text.format` (`json_object`, `json_schema`)
-//! constrains the output as `response_format` does on `/v1/chat/completions`; `tools` and
-//! `tool_choice` are carried and echoed, and not used yet; `reasoning`, `include`, `store`,
+//! constrains the output as `response_format` does on `/v1/chat/completions`; function `tools`
+//! reach the template and `tool_choice` is enforced; `function_call` and
+//! `function_call_output` items go back as the assistant's calls and `tool` turns;
+//! `reasoning.effort` reaches a thinking model's template; the answer comes back as
+//! `reasoning`, `message` and `function_call` items (`responses/agent.rs`). `include`, `store`,
 //! `metadata` (echoed), `user` and `service_tier` are accepted. What cannot work
 //! statelessly or on a text-only model (`previous_response_id`, `conversation`,
 //! `background`, stored `prompt`s, `item_reference`s, images, files, log probabilities)

@@ -278,7 +278,8 @@ pub fn collate(msgs: &[ChatMessage]) -> (String, Vec<ChatMessage>) {
     (system.join("\n\n"), out)
 }
 
-/// Renders a plain conversation the way Ollama's chat endpoint does (no tools, think unset).
+/// Renders a conversation the way Ollama's chat endpoint does, with the offered `tools` (`.Tools`)
+/// and the request's `think` (`.Think`, `.ThinkLevel`, `.IsThinkSet`; `None`: unset).
 /// `add_generation_prompt` has no Ollama equivalent: Go templates decide themselves (they open
 /// an assistant turn unless the last message is from the assistant; legacy templates stop right
 /// after `.Response`, so a trailing assistant message is continued). It is accepted for parity
