@@ -55,6 +55,7 @@ Register-ArgumentCompleter -Native -CommandName 'hearth' -ScriptBlock {
             [CompletionResult]::new('--threads', '--threads', [CompletionResultType]::ParameterName, 'Threads (default: HEARTH_NUM_THREADS or one per CPU)')
             [CompletionResult]::new('--batch', '--batch', [CompletionResultType]::ParameterName, 'Sequences decoded together, comma-separated (e.g. 1,2,4,8)')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON array instead of a table')
+            [CompletionResult]::new('--mlock', '--mlock', [CompletionResultType]::ParameterName, 'Lock the model''s weights in memory first (as HEARTH_MLOCK=1)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             break
@@ -118,17 +119,20 @@ Register-ArgumentCompleter -Native -CommandName 'hearth' -ScriptBlock {
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Print timings and token rates to stderr after each answer')
             [CompletionResult]::new('--nowordwrap', '--nowordwrap', [CompletionResultType]::ParameterName, 'Do not wrap words on a terminal')
             [CompletionResult]::new('--insecure', '--insecure', [CompletionResultType]::ParameterName, 'Allow plain http when the model must be pulled')
+            [CompletionResult]::new('--mlock', '--mlock', [CompletionResultType]::ParameterName, 'Lock the model''s weights in memory, never paged out (as HEARTH_MLOCK=1)')
             [CompletionResult]::new('--hidethinking', '--hidethinking', [CompletionResultType]::ParameterName, 'Do not show what a reasoning model thinks (only its answer)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             break
         }
         'hearth;serve' {
+            [CompletionResult]::new('--mlock', '--mlock', [CompletionResultType]::ParameterName, 'Lock each loaded model''s weights in memory, never paged out (as HEARTH_MLOCK=1)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             break
         }
         'hearth;start' {
+            [CompletionResult]::new('--mlock', '--mlock', [CompletionResultType]::ParameterName, 'Lock each loaded model''s weights in memory, never paged out (as HEARTH_MLOCK=1)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             break

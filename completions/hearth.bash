@@ -133,7 +133,7 @@ _hearth() {
             return 0
             ;;
         hearth__subcmd__bench)
-            opts="-p -n -r -t -h --n-prompt --n-gen --repetitions --threads --batch --json --help"
+            opts="-p -n -r -t -h --n-prompt --n-gen --repetitions --threads --batch --json --mlock --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -527,7 +527,7 @@ _hearth() {
             return 0
             ;;
         hearth__subcmd__run)
-            opts="-o -h --option --raw --system --verbose --nowordwrap --insecure --format --think --hidethinking --help"
+            opts="-o -h --option --raw --system --verbose --nowordwrap --insecure --mlock --format --think --hidethinking --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -561,7 +561,7 @@ _hearth() {
             return 0
             ;;
         hearth__subcmd__serve)
-            opts="-h --help"
+            opts="-h --mlock --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

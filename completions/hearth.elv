@@ -51,6 +51,7 @@ set edit:completion:arg-completer[hearth] = {|@words|
             cand --threads 'Threads (default: HEARTH_NUM_THREADS or one per CPU)'
             cand --batch 'Sequences decoded together, comma-separated (e.g. 1,2,4,8)'
             cand --json 'Print one JSON array instead of a table'
+            cand --mlock 'Lock the model''s weights in memory first (as HEARTH_MLOCK=1)'
             cand -h 'Print help'
             cand --help 'Print help'
         }
@@ -104,15 +105,18 @@ set edit:completion:arg-completer[hearth] = {|@words|
             cand --verbose 'Print timings and token rates to stderr after each answer'
             cand --nowordwrap 'Do not wrap words on a terminal'
             cand --insecure 'Allow plain http when the model must be pulled'
+            cand --mlock 'Lock the model''s weights in memory, never paged out (as HEARTH_MLOCK=1)'
             cand --hidethinking 'Do not show what a reasoning model thinks (only its answer)'
             cand -h 'Print help'
             cand --help 'Print help'
         }
         &'hearth;serve'= {
+            cand --mlock 'Lock each loaded model''s weights in memory, never paged out (as HEARTH_MLOCK=1)'
             cand -h 'Print help'
             cand --help 'Print help'
         }
         &'hearth;start'= {
+            cand --mlock 'Lock each loaded model''s weights in memory, never paged out (as HEARTH_MLOCK=1)'
             cand -h 'Print help'
             cand --help 'Print help'
         }

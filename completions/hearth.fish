@@ -49,6 +49,7 @@ complete -c hearth -n "__fish_hearth_using_subcommand bench" -s r -l repetitions
 complete -c hearth -n "__fish_hearth_using_subcommand bench" -s t -l threads -d 'Threads (default: HEARTH_NUM_THREADS or one per CPU)' -r
 complete -c hearth -n "__fish_hearth_using_subcommand bench" -l batch -d 'Sequences decoded together, comma-separated (e.g. 1,2,4,8)' -r
 complete -c hearth -n "__fish_hearth_using_subcommand bench" -l json -d 'Print one JSON array instead of a table'
+complete -c hearth -n "__fish_hearth_using_subcommand bench" -l mlock -d 'Lock the model\'s weights in memory first (as HEARTH_MLOCK=1)'
 complete -c hearth -n "__fish_hearth_using_subcommand bench" -s h -l help -d 'Print help'
 complete -c hearth -n "__fish_hearth_using_subcommand completion" -s h -l help -d 'Print help'
 complete -c hearth -n "__fish_hearth_using_subcommand cp" -s h -l help -d 'Print help'
@@ -70,9 +71,12 @@ complete -c hearth -n "__fish_hearth_using_subcommand run" -l raw -d 'Send the p
 complete -c hearth -n "__fish_hearth_using_subcommand run" -l verbose -d 'Print timings and token rates to stderr after each answer'
 complete -c hearth -n "__fish_hearth_using_subcommand run" -l nowordwrap -d 'Do not wrap words on a terminal'
 complete -c hearth -n "__fish_hearth_using_subcommand run" -l insecure -d 'Allow plain http when the model must be pulled'
+complete -c hearth -n "__fish_hearth_using_subcommand run" -l mlock -d 'Lock the model\'s weights in memory, never paged out (as HEARTH_MLOCK=1)'
 complete -c hearth -n "__fish_hearth_using_subcommand run" -l hidethinking -d 'Do not show what a reasoning model thinks (only its answer)'
 complete -c hearth -n "__fish_hearth_using_subcommand run" -s h -l help -d 'Print help'
+complete -c hearth -n "__fish_hearth_using_subcommand serve" -l mlock -d 'Lock each loaded model\'s weights in memory, never paged out (as HEARTH_MLOCK=1)'
 complete -c hearth -n "__fish_hearth_using_subcommand serve" -s h -l help -d 'Print help'
+complete -c hearth -n "__fish_hearth_using_subcommand start" -l mlock -d 'Lock each loaded model\'s weights in memory, never paged out (as HEARTH_MLOCK=1)'
 complete -c hearth -n "__fish_hearth_using_subcommand start" -s h -l help -d 'Print help'
 complete -c hearth -n "__fish_hearth_using_subcommand show" -l file -d 'Read this .gguf file' -r -F
 complete -c hearth -n "__fish_hearth_using_subcommand show" -s v -l verbose -d 'Also list all metadata and tensors'

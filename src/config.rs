@@ -308,10 +308,20 @@ pub fn no_color() -> bool {
     std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
 }
 
-/// Whether loaded weights are locked in memory: `$HEARTH_MLOCK` is 1, true, yes or on.
+/// Set by `--mlock` on the command line (`run`, `serve`, `bench`).
+static MLOCK_FLAG: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// `--mlock`: lock loaded weights in memory whatever `$HEARTH_MLOCK` says.
+pub fn force_mlock() {
+    MLOCK_FLAG.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Whether loaded weights are locked in memory: `--mlock` was given, or `$HEARTH_MLOCK`
+/// is 1, true, yes or on.
 pub fn mlock() -> bool {
-    var(&["HEARTH_MLOCK"])
-        .is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on"))
+    MLOCK_FLAG.load(std::sync::atomic::Ordering::Relaxed)
+        || var(&["HEARTH_MLOCK"])
+            .is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on"))
 }
 
 /// Models kept loaded at once: `$HEARTH_MAX_LOADED_MODELS`, else

@@ -35,6 +35,9 @@ pub struct BenchArgs {
     /// Print one JSON array instead of a table
     #[arg(long)]
     json: bool,
+    /// Lock the model's weights in memory first (as HEARTH_MLOCK=1)
+    #[arg(long)]
+    mlock: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -64,6 +67,13 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let threads = Pool::global().threads();
     let path = super::model_ref::gguf_path(&args.model, false, false)?;
     let model = Model::open(&path).with_context(|| format!("cannot load {}", path.display()))?;
+    if args.mlock || crate::config::mlock() {
+        model
+            .file()
+            .lock_memory()
+            .map_err(anyhow::Error::msg)
+            .with_context(|| format!("cannot load {}", path.display()))?;
+    }
     let name = match super::model_ref::is_path(&args.model) {
         true => path
             .file_name()

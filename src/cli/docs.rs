@@ -18,7 +18,12 @@ const STORE: &[&str] = &["HEARTH_MODELS"];
 /// Variables of the commands that show progress and open the store.
 const PROGRESS: &[&str] = &["HEARTH_MODELS", "NO_COLOR"];
 /// Variables of the commands that run a model in this process.
-const INFERENCE: &[&str] = &["HEARTH_MODELS", "HEARTH_NUM_THREADS", "HEARTH_KERNEL"];
+const INFERENCE: &[&str] = &[
+    "HEARTH_MODELS",
+    "HEARTH_NUM_THREADS",
+    "HEARTH_KERNEL",
+    "HEARTH_MLOCK",
+];
 /// Variables of the commands that talk to a running server.
 const CLIENT: &[&str] = &["HEARTH_HOST"];
 
@@ -187,6 +192,10 @@ pub const PAGES: &[Page] = &[
             (
                 "HEARTH_HOST=0.0.0.0:11434 HEARTH_NUM_PARALLEL=2 hearth serve",
                 "Listen on every interface, two sequences at once per model.",
+            ),
+            (
+                "ulimit -l unlimited && hearth serve --mlock",
+                "Keep loaded weights in RAM, never paged out (root, or a raised hard limit).",
             ),
             (
                 "curl http://127.0.0.1:11434/api/generate -d '{\"model\":\"qwen2.5:0.5b\",\"prompt\":\"Hi\"}'",

@@ -48,6 +48,9 @@ pub struct RunArgs {
     /// Allow plain http when the model must be pulled
     #[arg(long)]
     insecure: bool,
+    /// Lock the model's weights in memory, never paged out (as HEARTH_MLOCK=1)
+    #[arg(long)]
+    mlock: bool,
     /// Answer in JSON: `json` for any JSON object, or a file holding a JSON Schema
     #[arg(long, value_name = "json|FILE")]
     format: Option<String>,
@@ -77,6 +80,9 @@ fn output_format(arg: Option<&str>) -> Result<Option<Format>> {
 
 pub fn run(args: RunArgs) -> Result<()> {
     let t_start = Instant::now();
+    if args.mlock {
+        crate::config::force_mlock();
+    }
     // Like Ollama: piped stdin comes first, then the prompt arguments
     // (`cat notes.txt | hearth run m "Summarize:"`); a terminal on stdin means a chat
     // unless there are prompt arguments.

@@ -7,7 +7,11 @@ use clap::Args;
 use crate::server::{serve, AppState};
 
 #[derive(Debug, Args)]
-pub struct ServeArgs {}
+pub struct ServeArgs {
+    /// Lock each loaded model's weights in memory, never paged out (as HEARTH_MLOCK=1)
+    #[arg(long)]
+    mlock: bool,
+}
 
 /// The variables `hearth serve` reads: its `--help` and its man page list these.
 pub const ENVIRONMENT: &[&str] = &[
@@ -32,7 +36,10 @@ pub fn environment() -> String {
     crate::config::environment_help(ENVIRONMENT)
 }
 
-pub fn run(_args: ServeArgs) -> Result<()> {
+pub fn run(args: ServeArgs) -> Result<()> {
+    if args.mlock {
+        crate::config::force_mlock();
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("hearth-http")

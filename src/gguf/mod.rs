@@ -121,10 +121,12 @@ impl GgufFile {
             return Ok(());
         };
         m.lock().map_err(|e| {
+            let limit = memlock_limit().map_or(String::new(), |l| format!("; the limit is {l}"));
             format!(
-                "cannot lock the {} MiB of model weights in memory ({e}): raise the locked-memory \
-                 limit (ulimit -l unlimited; LimitMEMLOCK=infinity under systemd; \
-                 ulimits: memlock: -1 in compose), or unset HEARTH_MLOCK",
+                "cannot lock the {} MiB of model weights in memory ({e}{limit}): raise the \
+                 locked-memory limit (ulimit -l unlimited; LimitMEMLOCK=infinity under \
+                 systemd; ulimits: memlock: -1 in compose), or run without --mlock and \
+                 HEARTH_MLOCK",
                 m.len().div_ceil(1 << 20)
             )
         })
@@ -395,5 +397,24 @@ pub fn file_type_name(ft: u32) -> Option<&'static str> {
         37 => "TQ2_0",
         38 => "MXFP4_MOE",
         _ => return None,
+    })
+}
+
+/// This process's locked-memory limit (soft), as `ulimit -l` would say it: "8 MiB",
+/// "unlimited"; None where /proc/self/limits cannot tell.
+fn memlock_limit() -> Option<String> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let soft = limits
+        .lines()
+        .find_map(|l| l.strip_prefix("Max locked memory"))?
+        .split_whitespace()
+        .next()?;
+    if soft == "unlimited" {
+        return Some(soft.into());
+    }
+    let bytes: u64 = soft.parse().ok()?;
+    Some(match bytes {
+        b if b >= 1 << 20 => format!("{} MiB", b >> 20),
+        b => format!("{} KiB", b >> 10),
     })
 }

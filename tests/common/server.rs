@@ -78,10 +78,26 @@ impl Server {
         Server::start_in(dir, store, env)
     }
 
+    /// Starts a server with `hearth serve ARGS` (e.g. `--mlock`).
+    pub fn start_with_args(models: &[(&str, &str)], args: &[&str], env: &[(&str, &str)]) -> Server {
+        let dir = TempDir::new("serve");
+        let store = dir.0.join("models");
+        std::fs::create_dir_all(&store).unwrap();
+        for (name, file) in models {
+            create_model(&store, name, &super::test_model(file), "");
+        }
+        Server::spawn(dir, store, args, env)
+    }
+
     /// Starts a server over an existing store.
     pub fn start_in(dir: TempDir, store: PathBuf, env: &[(&str, &str)]) -> Server {
+        Server::spawn(dir, store, &[], env)
+    }
+
+    fn spawn(dir: TempDir, store: PathBuf, args: &[&str], env: &[(&str, &str)]) -> Server {
         let mut cmd = Command::new(hearth());
         cmd.arg("serve")
+            .args(args)
             .env("HEARTH_HOST", "127.0.0.1:0")
             .env("HEARTH_MODELS", &store)
             .env("HEARTH_HOME", &dir.0)
