@@ -14,7 +14,7 @@ fn load(name: &str) -> GoTemplate {
 
 fn chat(t: &GoTemplate, msgs: &[(&str, &str)]) -> String {
     let msgs: Vec<Message> = msgs.iter().map(|(r, c)| Message::new(*r, *c)).collect();
-    render_chat(t, &msgs, true).unwrap()
+    render_chat(t, &msgs, &[], true).unwrap()
 }
 
 const USER: &[(&str, &str)] = &[("user", "Hello")];
@@ -354,7 +354,7 @@ fn junk_never_panics() {
             .wrapping_add(1442695040888963407);
         if let Ok(t) = GoTemplate::parse(&s) {
             let _ = t.execute(&Value::from_json(&json!({"X": [1, 2], "Messages": []})));
-            let _ = render_chat(&t, &[Message::new("user", "hi")], true);
+            let _ = render_chat(&t, &[Message::new("user", "hi")], &[], true);
         }
     }
 }

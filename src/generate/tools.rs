@@ -244,7 +244,7 @@ impl ToolParser {
         if let Some(start) = self.held.find(open) {
             let text: String = self.held[..start].to_string();
             // Whitespace between calls is not content.
-            if !(self.calls > 0 && text.trim().is_empty()) && !text.is_empty() {
+            if !(text.is_empty() || self.calls > 0 && text.trim().is_empty()) {
                 out.push(Piece::Text(text));
             }
             self.held.drain(..start + open.len());
