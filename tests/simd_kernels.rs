@@ -10,9 +10,9 @@
 //! 2048 elements stay far below their worst case, as the measured maxima printed by
 //! `real_model_rows` show).
 //!
-//! Every SIMD kernel set the CPU can run is checked: AVX2 and (where the CPU has AVX-512
-//! F/BW/VL and VNNI) AVX-512 on x86-64, the latter also against AVX2 bit for bit (it
-//! promises AVX2's results, so switching never changes a token); on aarch64 both NEON
+//! Every SIMD kernel set the CPU can run is checked: AVX2, AVX-VNNI and AVX-512 (where
+//! the CPU has them) on x86-64, the latter two also against AVX2 bit for bit (they
+//! promise AVX2's results, so switching never changes a token); on aarch64 both NEON
 //! sets (`neon` with `sdot` where the CPU has it, and `neon-nodot`), run under
 //! `qemu-aarch64` in CI (`-cpu max` has dotprod, `-cpu cortex-a57` has not). On a CPU
 //! with no SIMD kernel set the comparisons cannot run: the tests say so on stderr and
@@ -187,13 +187,13 @@ fn check(ty: GgmlType, w: &[u8], xf: &[f32], label: &str) -> Vec<f64> {
                 "{ty} {label}: neon and neon-nodot differ"
             );
         }
-        // AVX-512 computes AVX2's lanes and float operations: bit-identical.
-        if matches!(k, Kernel::Avx2 | Kernel::Avx512) {
+        // AVX-VNNI and AVX-512 compute AVX2's lanes and float operations: bit-identical.
+        if matches!(k, Kernel::Avx2 | Kernel::AvxVnni | Kernel::Avx512) {
             let bits = (got as f32).to_bits();
             assert_eq!(
                 *x86_bits.get_or_insert(bits),
                 bits,
-                "{ty} {label}: avx2 and avx512 differ"
+                "{ty} {label}: the x86 sets differ"
             );
         }
     }
@@ -372,7 +372,7 @@ fn gemm_tiles_of(k: Kernel) {
     if k == Kernel::Avx2 {
         assert!(gemm_types.len() >= 6, "{gemm_types:?}");
     }
-    if k == Kernel::Avx512 {
+    if matches!(k, Kernel::Avx512 | Kernel::AvxVnni) {
         assert!(gemm_types.len() >= 12, "{gemm_types:?}");
     }
     if gemm_types.is_empty() {
