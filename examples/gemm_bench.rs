@@ -1,7 +1,7 @@
 //! Matrix-product kernel throughput on a batch of activation rows (prefill shape),
 //! single-threaded: the tile kernel (`gemm_fn_for`) against dot products per row and
-//! token, in GMAC/s (multiply-adds per second), for AVX2 and (where the CPU has it)
-//! AVX-512:
+//! token, in GMAC/s (multiply-adds per second), for AVX2 and (where the CPU has them)
+//! AVX-VNNI and AVX-512:
 //!
 //!     cargo run --release --example gemm_bench [TYPE ...]
 //!
@@ -57,9 +57,9 @@ fn matrix(ty: GgmlType, rows: usize, cols: usize) -> Vec<u8> {
     data
 }
 
-/// The x86 SIMD sets this CPU has (AVX2 first, then AVX-512), else the best one.
+/// The x86 SIMD sets this CPU has (AVX2 first, then AVX-VNNI, AVX-512), else the best one.
 fn kernels() -> Vec<Kernel> {
-    let x86: Vec<Kernel> = [Kernel::Avx2, Kernel::Avx512]
+    let x86: Vec<Kernel> = [Kernel::Avx2, Kernel::AvxVnni, Kernel::Avx512]
         .into_iter()
         .filter(|k| k.is_available())
         .collect();
