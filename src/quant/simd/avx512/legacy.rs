@@ -1,5 +1,6 @@
-//! Single-row dot kernels for the legacy 32-element blocks (Q4_0, Q4_1, Q5_0, Q5_1,
-//! Q8_0, IQ4_NL) against Q8_0 / Q8_1 activations, two blocks per 512-bit vector.
+//! Single-row dot kernels for the legacy 32-element blocks (Q4_0, Q5_0, Q5_1, Q8_0,
+//! IQ4_NL; Q4_1's is AVX2's, which streams faster with the same bits) against Q8_0 /
+//! Q8_1 activations, two blocks per 512-bit vector.
 //!
 //! A block pair's weights are unpacked to 64 unsigned bytes `u` (the `unpack_*` fns, which
 //! the tile kernels in `gemm` share) with a per-format offset `OFF`: the weight is
@@ -164,13 +165,6 @@ pub(super) unsafe fn q8_0(w: &[u8], x: &[u8]) -> f32 {
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
 pub(super) unsafe fn q4_0(w: &[u8], x: &[u8]) -> f32 {
     legacy_dot::<Q40, Q80, 8, false>(w, x, |a0, a1| unpack_q4_0(a0, a1))
-}
-
-/// # Safety
-/// As for [`q8_0`].
-#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
-pub(super) unsafe fn q4_1(w: &[u8], x: &[u8]) -> f32 {
-    legacy_dot::<Q41, Q81, 0, true>(w, x, |a0, a1| unpack_q4_1(a0, a1))
 }
 
 /// # Safety
