@@ -1,6 +1,7 @@
 //! Matrix-product kernel throughput on a batch of activation rows (prefill shape),
 //! single-threaded: the tile kernel (`gemm_fn_for`) against dot products per row and
-//! token, in GMAC/s (multiply-adds per second):
+//! token, in GMAC/s (multiply-adds per second), for AVX2 and (where the CPU has them)
+//! AVX-VNNI and AVX-512:
 //!
 //!     cargo run --release --example gemm_bench [TYPE ...]
 //!
@@ -54,6 +55,19 @@ fn matrix(ty: GgmlType, rows: usize, cols: usize) -> Vec<u8> {
     dequantize_row(ty, &data[..rb], &mut row).unwrap();
     assert!(row.iter().all(|v| v.is_finite()));
     data
+}
+
+/// The x86 SIMD sets this CPU has (AVX2 first, then AVX-VNNI, AVX-512), else the best one.
+fn kernels() -> Vec<Kernel> {
+    let x86: Vec<Kernel> = [Kernel::Avx2, Kernel::AvxVnni, Kernel::Avx512]
+        .into_iter()
+        .filter(|k| k.is_available())
+        .collect();
+    if x86.is_empty() {
+        vec![hearth::quant::simd::detect()]
+    } else {
+        x86
+    }
 }
 
 fn best(mut f: impl FnMut()) -> Duration {
@@ -113,36 +127,46 @@ fn main() {
             quantize_activations(act, &v, dst).unwrap();
         }
         let macs = (rows * cols * n) as f64;
-        let dot = dot_fn_for(Kernel::Avx2, ty).unwrap();
         let mut out = vec![0.0f32; rows * n];
-        let t_dot = best(|| {
-            for r in 0..rows {
-                for t in 0..n {
-                    out[r * n + t] = dot(&w[r * rb..(r + 1) * rb], &a[t * ar..(t + 1) * ar]);
+        let mut line = format!("{:>7}", ty.to_string());
+        let mut first_gemm = None;
+        for k in kernels() {
+            let dot = dot_fn_for(k, ty).unwrap();
+            let t_dot = best(|| {
+                for r in 0..rows {
+                    for t in 0..n {
+                        out[r * n + t] = dot(&w[r * rb..(r + 1) * rb], &a[t * ar..(t + 1) * ar]);
+                    }
                 }
+                black_box(&out);
+            });
+            let reference = out.clone();
+            line += &format!(
+                "  {} dot: {:6.1}",
+                k.name(),
+                macs / t_dot.as_secs_f64() / 1e9
+            );
+            match gemm_fn_for(k, ty) {
+                Some(g) => {
+                    let t = best(|| {
+                        g(&w, rows, &a, n, &mut out, (n, 1));
+                        black_box(&out);
+                    });
+                    let same = out == reference;
+                    let vs = match first_gemm {
+                        Some(t0) => format!(", {:.2}x avx2", t0 / t.as_secs_f64()),
+                        None => String::new(),
+                    };
+                    first_gemm.get_or_insert(t.as_secs_f64());
+                    line += &format!(
+                        " gemm: {:6.1} GMAC/s ({:.2}x dot{vs}, bit-identical: {same})",
+                        macs / t.as_secs_f64() / 1e9,
+                        t_dot.as_secs_f64() / t.as_secs_f64()
+                    );
+                }
+                None => line += " gemm: -",
             }
-            black_box(&out);
-        });
-        let reference = out.clone();
-        let line = format!(
-            "{:>7}  dot: {:6.1} GMAC/s",
-            ty.to_string(),
-            macs / t_dot.as_secs_f64() / 1e9
-        );
-        match gemm_fn_for(Kernel::Avx2, ty) {
-            Some(g) => {
-                let t = best(|| {
-                    g(&w, rows, &a, n, &mut out, (n, 1));
-                    black_box(&out);
-                });
-                let same = out == reference;
-                println!(
-                    "{line}  gemm: {:6.1} GMAC/s  ({:.2}x, bit-identical: {same})",
-                    macs / t.as_secs_f64() / 1e9,
-                    t_dot.as_secs_f64() / t.as_secs_f64()
-                );
-            }
-            None => println!("{line}  gemm: -"),
         }
+        println!("{line}");
     }
 }

@@ -1,6 +1,6 @@
 //! SIMD dot kernels against the scalar reference kernels (`quant::dot`), on random
-//! blocks (including extreme quants and activations at ±127) and on real rows of both
-//! test models.
+//! blocks (including extreme quants and activations at ±127) and on real rows of the
+//! three test models (SmolLM2, Gemma 3, Qwen2.5-Coder).
 //!
 //! Tolerance: every kernel computes the same exact integer per (sub-)block as the scalar
 //! one and differs only in the order of f32 accumulation, so the difference is bounded by
@@ -10,7 +10,9 @@
 //! 2048 elements stay far below their worst case, as the measured maxima printed by
 //! `real_model_rows` show).
 //!
-//! Every SIMD kernel set the CPU can run is checked: AVX2 on x86-64; on aarch64 both NEON
+//! Every SIMD kernel set the CPU can run is checked: AVX2, AVX-VNNI and AVX-512 (where
+//! the CPU has them) on x86-64, the latter two also against AVX2 bit for bit (they
+//! promise AVX2's results, so switching never changes a token); on aarch64 both NEON
 //! sets (`neon` with `sdot` where the CPU has it, and `neon-nodot`), run under
 //! `qemu-aarch64` in CI (`-cpu max` has dotprod, `-cpu cortex-a57` has not). On a CPU
 //! with no SIMD kernel set the comparisons cannot run: the tests say so on stderr and
@@ -164,6 +166,7 @@ fn check(ty: GgmlType, w: &[u8], xf: &[f32], label: &str) -> Vec<f64> {
     );
     let mut rel = Vec::new();
     let mut neon_bits = None;
+    let mut x86_bits = None;
     for k in simd_kernels() {
         let simd: DotFn = dot_fn_for(k, ty).unwrap_or_else(|| panic!("a {k:?} kernel for {ty}"));
         let got = simd(w, &xq) as f64;
@@ -182,6 +185,15 @@ fn check(ty: GgmlType, w: &[u8], xf: &[f32], label: &str) -> Vec<f64> {
                 *neon_bits.get_or_insert(bits),
                 bits,
                 "{ty} {label}: neon and neon-nodot differ"
+            );
+        }
+        // AVX-VNNI and AVX-512 compute AVX2's lanes and float operations: bit-identical.
+        if matches!(k, Kernel::Avx2 | Kernel::AvxVnni | Kernel::Avx512) {
+            let bits = (got as f32).to_bits();
+            assert_eq!(
+                *x86_bits.get_or_insert(bits),
+                bits,
+                "{ty} {label}: the x86 sets differ"
             );
         }
     }
@@ -276,7 +288,7 @@ fn float_weights() {
 /// spread over the matrix), against random activations.
 #[test]
 fn real_model_rows() {
-    for name in [common::SMOLLM2, common::GEMMA3] {
+    for name in [common::SMOLLM2, common::GEMMA3, common::server::QWEN] {
         let f = GgufFile::open(&common::test_model(name)).unwrap();
         let ks = simd_kernels();
         let mut worst: Vec<(GgmlType, Vec<f64>, usize)> = Vec::new();
@@ -360,6 +372,9 @@ fn gemm_tiles_of(k: Kernel) {
     if k == Kernel::Avx2 {
         assert!(gemm_types.len() >= 6, "{gemm_types:?}");
     }
+    if matches!(k, Kernel::Avx512 | Kernel::AvxVnni) {
+        assert!(gemm_types.len() >= 12, "{gemm_types:?}");
+    }
     if gemm_types.is_empty() {
         // The matmul runs the single-row kernels per token then (tested above).
         eprintln!("simd_kernels: {} has no tile (gemm) kernels", k.name());
@@ -407,7 +422,7 @@ fn gemm_tiles_of(k: Kernel) {
             );
         }
     }
-    for name in [common::SMOLLM2, common::GEMMA3] {
+    for name in [common::SMOLLM2, common::GEMMA3, common::server::QWEN] {
         let f = GgufFile::open(&common::test_model(name)).unwrap();
         let mut seen = 0;
         for t in f.tensors().iter().filter(|t| gemm_types.contains(&t.ty)) {

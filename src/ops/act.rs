@@ -122,10 +122,8 @@ pub(crate) mod simd {
     /// turns them off too), and the features these functions are compiled for.
     #[inline]
     pub(crate) fn available() -> bool {
-        use crate::quant::simd::{kernel, Kernel};
-        kernel() == Kernel::Avx2
-            && is_x86_feature_detected!("avx2")
-            && is_x86_feature_detected!("fma")
+        use crate::quant::simd::kernel;
+        kernel().has_avx2() && is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")
     }
 
     /// `exp(x)` per lane, within ~1 ulp for normal results (Cephes `expf`: `x = n·ln2 + r`,

@@ -34,8 +34,8 @@ use crate::quant::GgmlType;
 
 mod float;
 mod gemm;
-mod helpers;
-mod kquants;
+pub(super) mod helpers;
+pub(super) mod kquants;
 mod legacy;
 mod quantize;
 

@@ -3,8 +3,8 @@
 //! Why shaped so:
 //! - One binary runs on any x86-64 or aarch64 CPU, so the instruction set is chosen at
 //!   run time, once ([`kernel`]), from CPU feature detection. The choice can be forced
-//!   with `HEARTH_KERNEL=scalar|avx2|neon|neon-nodot` (for A/B comparisons and bug
-//!   hunts); a value
+//!   with `HEARTH_KERNEL=scalar|avx2|avx-vnni|avx512|neon|neon-nodot` (for A/B
+//!   comparisons and bug hunts); a value
 //!   the CPU cannot run, or one we do not know, is ignored with a one-time warning, so an
 //!   environment variable can never select an instruction set the CPU lacks.
 //! - A SIMD kernel is a plain safe [`DotFn`]. Its `#[target_feature]` body may only run on
@@ -22,6 +22,11 @@
 //!   only Armv8.0 NEON (Cortex-A53/A57/A72, e.g. a Raspberry Pi 3/4). Neither has tile
 //!   (gemm) kernels yet, so [`gemm_fn_for`] returns `None` and the matmul runs the
 //!   single-row kernels per token.
+//! - x86-64 has three kernel sets: `avx2` (AVX2 + FMA + F16C), `avx-vnni` (plus the
+//!   256-bit VNNI of Alder Lake and later) and `avx512` (AVX2 plus AVX-512 F/BW/VL and
+//!   VNNI), detected in the order avx512, avx-vnni, avx2. The last two hand out AVX2's
+//!   kernels where they have none of their own and return exactly AVX2's bits (see
+//!   `avx512`, `avxvnni`).
 //! - A kernel set without a kernel for some weight type makes [`dot_fn_for`] return
 //!   `None` for it; `quant::dot::dot_fn` then falls back to the scalar kernel.
 
@@ -32,6 +37,10 @@ use super::GgmlType;
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
+#[cfg(target_arch = "x86_64")]
+mod avx512;
+#[cfg(target_arch = "x86_64")]
+mod avxvnni;
 
 /// NEON kernels need a little-endian aarch64 (they reinterpret vectors of bytes).
 #[cfg(all(target_arch = "aarch64", target_endian = "little"))]
@@ -49,7 +58,9 @@ mod neon {
     }
 }
 
-/// Elsewhere there are no AVX2 kernels (and `avx2_available` is false anyway).
+/// Elsewhere there are no AVX2 or AVX-512 kernels (and `avx2_available` is false anyway).
+#[cfg(not(target_arch = "x86_64"))]
+use {avx2 as avx512, avx2 as avxvnni};
 #[cfg(not(target_arch = "x86_64"))]
 mod avx2 {
     use super::{DotFn, GemmFn, GgmlType, QuantizeFn};
@@ -71,6 +82,10 @@ pub enum Kernel {
     Scalar,
     /// x86-64 AVX2 + FMA + F16C.
     Avx2,
+    /// x86-64 AVX2 + FMA + F16C + AVX-VNNI (256-bit VEX `vpdpbusd`).
+    AvxVnni,
+    /// x86-64 AVX2 + FMA + F16C + AVX-512 F/BW/VL + AVX512-VNNI.
+    Avx512,
     /// aarch64 NEON with the dot-product extension (`sdot`).
     Neon,
     /// aarch64 NEON without the dot-product extension (Armv8.0).
@@ -83,6 +98,8 @@ impl Kernel {
         match self {
             Kernel::Scalar => "scalar",
             Kernel::Avx2 => "avx2",
+            Kernel::AvxVnni => "avx-vnni",
+            Kernel::Avx512 => "avx512",
             Kernel::Neon => "neon",
             Kernel::NeonNoDot => "neon-nodot",
         }
@@ -93,18 +110,28 @@ impl Kernel {
         match self {
             Kernel::Scalar => true,
             Kernel::Avx2 => avx2_available(),
+            Kernel::AvxVnni => avxvnni_available(),
+            Kernel::Avx512 => avx512_available(),
             Kernel::Neon => neon_available() && dotprod_available(),
             Kernel::NeonNoDot => neon_available(),
         }
     }
 
     /// Every kernel set, available or not (the scalar one first).
-    pub const ALL: [Kernel; 4] = [
+    pub const ALL: [Kernel; 6] = [
         Kernel::Scalar,
         Kernel::Avx2,
+        Kernel::AvxVnni,
+        Kernel::Avx512,
         Kernel::Neon,
         Kernel::NeonNoDot,
     ];
+
+    /// Whether the set includes AVX2 + FMA + F16C (so the AVX2 code outside `quant`,
+    /// activations and attention, may run under it).
+    pub fn has_avx2(self) -> bool {
+        matches!(self, Kernel::Avx2 | Kernel::AvxVnni | Kernel::Avx512)
+    }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -116,6 +143,30 @@ fn avx2_available() -> bool {
 
 #[cfg(not(target_arch = "x86_64"))]
 fn avx2_available() -> bool {
+    false
+}
+
+#[cfg(target_arch = "x86_64")]
+fn avx512_available() -> bool {
+    avx2_available()
+        && is_x86_feature_detected!("avx512f")
+        && is_x86_feature_detected!("avx512bw")
+        && is_x86_feature_detected!("avx512vl")
+        && is_x86_feature_detected!("avx512vnni")
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn avx512_available() -> bool {
+    false
+}
+
+#[cfg(target_arch = "x86_64")]
+fn avxvnni_available() -> bool {
+    avx2_available() && is_x86_feature_detected!("avxvnni")
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn avxvnni_available() -> bool {
     false
 }
 
@@ -141,10 +192,16 @@ fn dotprod_available() -> bool {
 
 /// The best kernel this CPU can run.
 pub fn detect() -> Kernel {
-    [Kernel::Avx2, Kernel::Neon, Kernel::NeonNoDot]
-        .into_iter()
-        .find(|k| k.is_available())
-        .unwrap_or(Kernel::Scalar)
+    [
+        Kernel::Avx512,
+        Kernel::AvxVnni,
+        Kernel::Avx2,
+        Kernel::Neon,
+        Kernel::NeonNoDot,
+    ]
+    .into_iter()
+    .find(|k| k.is_available())
+    .unwrap_or(Kernel::Scalar)
 }
 
 /// Resolves a `HEARTH_KERNEL` value: the kernel, or a warning and the detected one.
@@ -156,8 +213,8 @@ fn choose(requested: Option<&str>) -> (Kernel, Option<String>) {
     let Some(k) = Kernel::ALL.into_iter().find(|k| k.name() == want) else {
         let d = detect();
         let msg = format!(
-            "hearth: unknown HEARTH_KERNEL={req:?} (expected scalar, avx2, neon or \
-             neon-nodot); using {}",
+            "hearth: unknown HEARTH_KERNEL={req:?} (expected scalar, avx2, avx-vnni, \
+             avx512, neon or neon-nodot); using {}",
             d.name()
         );
         return (d, Some(msg));
@@ -197,6 +254,26 @@ fn on_avx2<T>(f: impl FnOnce() -> Option<T>) -> Option<T> {
     }
 }
 
+/// Runs `f` (which hands out AVX-512 kernels) only on a CPU with [`Kernel::Avx512`]'s
+/// features.
+fn on_avx512<T>(f: impl FnOnce() -> Option<T>) -> Option<T> {
+    if avx512_available() {
+        f()
+    } else {
+        None
+    }
+}
+
+/// Runs `f` (which hands out AVX-VNNI kernels) only on a CPU with [`Kernel::AvxVnni`]'s
+/// features.
+fn on_avxvnni<T>(f: impl FnOnce() -> Option<T>) -> Option<T> {
+    if avxvnni_available() {
+        f()
+    } else {
+        None
+    }
+}
+
 /// Runs `f` (which hands out NEON kernels) only on a CPU with `kernel` (one of the NEON
 /// sets), passing whether it has the dot-product instructions.
 fn on_neon<T>(kernel: Kernel, f: impl FnOnce(bool) -> Option<T>) -> Option<T> {
@@ -213,6 +290,8 @@ pub fn dot_fn_for(kernel: Kernel, ty: GgmlType) -> Option<DotFn> {
     match kernel {
         Kernel::Scalar => scalar_dot_fn(ty),
         Kernel::Avx2 => on_avx2(|| avx2::dot_fn(ty)),
+        Kernel::Avx512 => on_avx512(|| avx512::dot_fn(ty)),
+        Kernel::AvxVnni => on_avxvnni(|| avxvnni::dot_fn(ty)),
         Kernel::Neon | Kernel::NeonNoDot => on_neon(kernel, |dot| neon::dot_fn(ty, dot)),
     }
 }
@@ -224,6 +303,8 @@ pub fn gemm_fn_for(kernel: Kernel, ty: GgmlType) -> Option<GemmFn> {
     match kernel {
         Kernel::Scalar | Kernel::Neon | Kernel::NeonNoDot => None,
         Kernel::Avx2 => on_avx2(|| avx2::gemm_fn(ty)),
+        Kernel::Avx512 => on_avx512(|| avx512::gemm_fn(ty)),
+        Kernel::AvxVnni => on_avxvnni(|| avxvnni::gemm_fn(ty)),
     }
 }
 
@@ -234,6 +315,8 @@ pub fn quantize_fn_for(kernel: Kernel, act: GgmlType) -> Option<QuantizeFn> {
     match kernel {
         Kernel::Scalar => None,
         Kernel::Avx2 => on_avx2(|| avx2::quantize_fn(act)),
+        Kernel::Avx512 => on_avx512(|| avx512::quantize_fn(act)),
+        Kernel::AvxVnni => on_avxvnni(|| avxvnni::quantize_fn(act)),
         Kernel::Neon | Kernel::NeonNoDot => on_neon(kernel, |_| neon::quantize_fn(act)),
     }
 }
@@ -260,6 +343,18 @@ mod tests {
         }
         assert!(Kernel::Scalar.is_available());
         assert!(!(Kernel::Avx2.is_available() && Kernel::NeonNoDot.is_available()));
+        // AVX-512 is a superset of AVX2, and detected first.
+        if Kernel::Avx512.is_available() {
+            assert!(Kernel::Avx2.is_available());
+            assert_eq!(detect(), Kernel::Avx512);
+        }
+        if Kernel::AvxVnni.is_available() {
+            assert!(Kernel::Avx2.is_available());
+            assert_ne!(detect(), Kernel::Avx2);
+        }
+        assert!(Kernel::Avx512.has_avx2() && Kernel::Avx2.has_avx2());
+        assert!(Kernel::AvxVnni.has_avx2());
+        assert!(!Kernel::Scalar.has_avx2() && !Kernel::Neon.has_avx2());
         if Kernel::Neon.is_available() {
             assert!(Kernel::NeonNoDot.is_available());
         }

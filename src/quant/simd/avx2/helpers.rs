@@ -9,7 +9,7 @@ use crate::quant::blocks::KVALUES_IQ4NL;
 /// `N` bytes of `s` at `off`, as an array reference (panics if out of range; every call
 /// site uses offsets inside a fixed-size block, so the check folds away).
 #[inline(always)]
-pub(super) fn at<const N: usize>(s: &[u8], off: usize) -> &[u8; N] {
+pub(in crate::quant::simd) fn at<const N: usize>(s: &[u8], off: usize) -> &[u8; N] {
     s[off..off + N]
         .first_chunk::<N>()
         .expect("offset inside the block")
@@ -17,14 +17,14 @@ pub(super) fn at<const N: usize>(s: &[u8], off: usize) -> &[u8; N] {
 
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-pub(super) fn ld256(b: &[u8; 32]) -> __m256i {
+pub(in crate::quant::simd) fn ld256(b: &[u8; 32]) -> __m256i {
     // SAFETY: reads exactly the 32 bytes `b` borrows; `loadu` needs no alignment.
     unsafe { _mm256_loadu_si256(b.as_ptr().cast()) }
 }
 
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-pub(super) fn ld128(b: &[u8; 16]) -> __m128i {
+pub(in crate::quant::simd) fn ld128(b: &[u8; 16]) -> __m128i {
     // SAFETY: reads exactly the 16 bytes `b` borrows; `loadu` needs no alignment.
     unsafe { _mm_loadu_si128(b.as_ptr().cast()) }
 }
@@ -32,7 +32,7 @@ pub(super) fn ld128(b: &[u8; 16]) -> __m128i {
 /// An f16 (little-endian bytes) to f32 with F16C.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-pub(super) fn h2f(b: &[u8; 2]) -> f32 {
+pub(in crate::quant::simd) fn h2f(b: &[u8; 2]) -> f32 {
     let v = _mm_cvtsi32_si128(u16::from_le_bytes(*b) as i32);
     _mm_cvtss_f32(_mm_cvtph_ps(v))
 }
@@ -44,7 +44,7 @@ pub(super) fn h2f(b: &[u8; 2]) -> f32 {
 /// a false loop-carried dependency that halved Q4_1's speed).
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-pub(super) fn h2f2(b: &[u8; 4]) -> __m128 {
+pub(in crate::quant::simd) fn h2f2(b: &[u8; 4]) -> __m128 {
     _mm_cvtph_ps(_mm_cvtsi32_si128(u32::from_le_bytes(*b) as i32))
 }
 
@@ -55,19 +55,19 @@ pub(super) fn h2f2(b: &[u8; 4]) -> __m128 {
 /// has no such input.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-pub(super) fn h2f4(b: &[u8; 8]) -> __m128 {
+pub(in crate::quant::simd) fn h2f4(b: &[u8; 8]) -> __m128 {
     // SAFETY: reads exactly the 8 bytes `b` borrows; `loadl` needs no alignment.
     _mm_cvtph_ps(unsafe { _mm_loadl_epi64(b.as_ptr().cast()) })
 }
 
 #[inline]
-pub(super) fn f32_le(b: &[u8; 4]) -> f32 {
+pub(in crate::quant::simd) fn f32_le(b: &[u8; 4]) -> f32 {
     f32::from_le_bytes(*b)
 }
 
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-pub(super) fn hsum_ps(v: __m256) -> f32 {
+pub(in crate::quant::simd) fn hsum_ps(v: __m256) -> f32 {
     let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
     let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
     let s = _mm_add_ss(s, _mm_movehdup_ps(s));
@@ -77,14 +77,14 @@ pub(super) fn hsum_ps(v: __m256) -> f32 {
 /// Lane 1 of a vector.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-pub(super) fn lane1(v: __m128) -> f32 {
+pub(in crate::quant::simd) fn lane1(v: __m128) -> f32 {
     _mm_cvtss_f32(_mm_movehdup_ps(v))
 }
 
 /// Pairwise sums of i16 to i32.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-pub(super) fn sum_pairs(p: __m256i) -> __m256i {
+pub(in crate::quant::simd) fn sum_pairs(p: __m256i) -> __m256i {
     _mm256_madd_epi16(p, _mm256_set1_epi16(1))
 }
 
@@ -92,7 +92,7 @@ pub(super) fn sum_pairs(p: __m256i) -> __m256i {
 /// with `y != -128` (see the module notes).
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-pub(super) fn dot_i8(w: __m256i, y: __m256i) -> __m256i {
+pub(in crate::quant::simd) fn dot_i8(w: __m256i, y: __m256i) -> __m256i {
     sum_pairs(dot_i8_pairs(w, y))
 }
 
@@ -100,7 +100,7 @@ pub(super) fn dot_i8(w: __m256i, y: __m256i) -> __m256i {
 /// 2 * 128 * 127 in magnitude, so never saturated.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-pub(super) fn dot_i8_pairs(w: __m256i, y: __m256i) -> __m256i {
+pub(in crate::quant::simd) fn dot_i8_pairs(w: __m256i, y: __m256i) -> __m256i {
     _mm256_maddubs_epi16(_mm256_abs_epi8(w), _mm256_sign_epi8(y, w))
 }
 
@@ -108,7 +108,7 @@ pub(super) fn dot_i8_pairs(w: __m256i, y: __m256i) -> __m256i {
 /// (the legacy-block element order).
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-pub(super) fn nibbles(qs: &[u8; 16]) -> __m256i {
+pub(in crate::quant::simd) fn nibbles(qs: &[u8; 16]) -> __m256i {
     let v = ld128(qs);
     let both = _mm256_set_m128i(_mm_srli_epi16::<4>(v), v);
     _mm256_and_si256(both, _mm256_set1_epi8(0x0f))
@@ -117,7 +117,7 @@ pub(super) fn nibbles(qs: &[u8; 16]) -> __m256i {
 /// Byte j = 0xff when bit j of `bits` is set, else 0.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-pub(super) fn bit_mask(bits: u32) -> __m256i {
+pub(in crate::quant::simd) fn bit_mask(bits: u32) -> __m256i {
     let spread = _mm256_setr_epi8(
         0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, //
         2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3,
@@ -130,7 +130,7 @@ pub(super) fn bit_mask(bits: u32) -> __m256i {
 /// `KVALUES_IQ4NL` as bytes in both 128-bit lanes, for `shuffle_epi8` lookups.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-pub(super) fn iq4_table() -> __m256i {
+pub(in crate::quant::simd) fn iq4_table() -> __m256i {
     const KV: [u8; 16] = {
         let mut o = [0u8; 16];
         let mut i = 0;
@@ -147,14 +147,14 @@ pub(super) fn iq4_table() -> __m256i {
 /// from 16 signed byte scales (for two 16-element sub-blocks in one 32-byte vector).
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-pub(super) fn scale_pair(s: __m128i, i: usize) -> __m256i {
+pub(in crate::quant::simd) fn scale_pair(s: __m128i, i: usize) -> __m256i {
     let base = _mm_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
     let idx = _mm_add_epi8(base, _mm_set1_epi8(i as i8));
     _mm256_cvtepi8_epi16(_mm_shuffle_epi8(s, idx))
 }
 
 #[inline]
-pub(super) fn pairs<'a, const A: usize, const B: usize>(
+pub(in crate::quant::simd) fn pairs<'a, const A: usize, const B: usize>(
     w: &'a [u8],
     x: &'a [u8],
 ) -> impl Iterator<Item = (&'a [u8; A], &'a [u8; B])> {
@@ -170,7 +170,7 @@ const PREFETCH: usize = 2048;
 /// Asks for the cache lines `PREFETCH` bytes after each 64 bytes of `block`.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-pub(super) fn prefetch_ahead(block: &[u8]) {
+pub(in crate::quant::simd) fn prefetch_ahead(block: &[u8]) {
     let p = block.as_ptr().cast::<i8>().wrapping_add(PREFETCH);
     for off in (0..block.len()).step_by(64) {
         // A prefetch never faults, whatever the address (past the end of the map too).

@@ -8,21 +8,21 @@ use crate::quant::blocks::{
     BlockIq4Xs, BlockQ2K, BlockQ3K, BlockQ4K, BlockQ5K, BlockQ6K, BlockQ8K,
 };
 
-pub(super) const Q8K: usize = BlockQ8K::SIZE;
-pub(super) const YQ: usize = 4;
-pub(super) const YBSUMS: usize = 260;
+pub(in crate::quant::simd) const Q8K: usize = BlockQ8K::SIZE;
+pub(in crate::quant::simd) const YQ: usize = 4;
+pub(in crate::quant::simd) const YBSUMS: usize = 260;
 
 /// Q8_K's 16 group sums as i16 lanes.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-pub(super) fn bsums(b: &[u8; Q8K]) -> __m256i {
+pub(in crate::quant::simd) fn bsums(b: &[u8; Q8K]) -> __m256i {
     ld256(at(b, YBSUMS))
 }
 
 /// The 8 scales and 8 mins (6-bit, as bytes of a u64 each) of Q4_K/Q5_K's 12 bytes;
 /// see `blocks::scale_min_k4` for the packing.
 #[inline(always)]
-pub(super) fn k4_scales(s: &[u8; 12]) -> (u64, u64) {
+pub(in crate::quant::simd) fn k4_scales(s: &[u8; 12]) -> (u64, u64) {
     let w0 = u32::from_le_bytes(*at(s, 0));
     let w1 = u32::from_le_bytes(*at(s, 4));
     let w2 = u32::from_le_bytes(*at(s, 8));
@@ -51,7 +51,7 @@ fn k4_mins(mins: u64, bs: __m256i) -> __m256i {
 /// The scale of sub-block `j` as an i16 broadcast.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-pub(super) fn bcast_scale(scales: u64, j: usize) -> __m256i {
+pub(in crate::quant::simd) fn bcast_scale(scales: u64, j: usize) -> __m256i {
     _mm256_set1_epi16(((scales >> (8 * j)) & 0xff) as i16)
 }
 
@@ -60,7 +60,7 @@ pub(super) fn bcast_scale(scales: u64, j: usize) -> __m256i {
 /// shift only carries bits across bytes into positions 6..8, which are never read).
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-pub(super) fn q5k_group(a: &[u8; BlockQ5K::SIZE], g: usize) -> [__m256i; 2] {
+pub(in crate::quant::simd) fn q5k_group(a: &[u8; BlockQ5K::SIZE], g: usize) -> [__m256i; 2] {
     let m4 = _mm256_set1_epi8(0x0f);
     let b4 = _mm256_set1_epi8(0x10);
     let qh = _mm256_srl_epi16(ld256(at(a, 16)), _mm_cvtsi32_si128(2 * g as i32));
@@ -80,7 +80,7 @@ pub(super) fn q5k_group(a: &[u8; BlockQ5K::SIZE], g: usize) -> [__m256i; 2] {
 /// Q4_K group `g`'s 64 quants (0..16) as two vectors, paired as in [`q5k_group`].
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-pub(super) fn q4k_group(a: &[u8; BlockQ4K::SIZE], g: usize) -> [__m256i; 2] {
+pub(in crate::quant::simd) fn q4k_group(a: &[u8; BlockQ4K::SIZE], g: usize) -> [__m256i; 2] {
     let m4 = _mm256_set1_epi8(0x0f);
     let q = ld256(at(a, 16 + 32 * g));
     [
@@ -126,7 +126,7 @@ fn k4_dot<const A: usize>(
 /// pairs with activation quants 128h + 32k..128h + 32k + 32.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-pub(super) fn q6k_half(a: &[u8; BlockQ6K::SIZE], h: usize) -> [__m256i; 4] {
+pub(in crate::quant::simd) fn q6k_half(a: &[u8; BlockQ6K::SIZE], h: usize) -> [__m256i; 4] {
     let m4 = _mm256_set1_epi8(0x0f);
     let m2 = _mm256_set1_epi8(0x30);
     let ql0 = ld256(at(a, 64 * h));
@@ -155,21 +155,21 @@ pub(super) fn q6k_half(a: &[u8; BlockQ6K::SIZE], h: usize) -> [__m256i; 4] {
 /// # Safety
 /// The CPU must support AVX2, FMA and F16C.
 #[target_feature(enable = "avx2,fma,f16c")]
-pub(super) unsafe fn q4_k(w: &[u8], x: &[u8]) -> f32 {
+pub(in crate::quant::simd) unsafe fn q4_k(w: &[u8], x: &[u8]) -> f32 {
     k4_dot::<{ BlockQ4K::SIZE }>(w, x, |a, g| q4k_group(a, g))
 }
 
 /// # Safety
 /// The CPU must support AVX2, FMA and F16C.
 #[target_feature(enable = "avx2,fma,f16c")]
-pub(super) unsafe fn q5_k(w: &[u8], x: &[u8]) -> f32 {
+pub(in crate::quant::simd) unsafe fn q5_k(w: &[u8], x: &[u8]) -> f32 {
     k4_dot::<{ BlockQ5K::SIZE }>(w, x, |a, g| q5k_group(a, g))
 }
 
 /// # Safety
 /// The CPU must support AVX2, FMA and F16C.
 #[target_feature(enable = "avx2,fma,f16c")]
-pub(super) unsafe fn q6_k(w: &[u8], x: &[u8]) -> f32 {
+pub(in crate::quant::simd) unsafe fn q6_k(w: &[u8], x: &[u8]) -> f32 {
     let mut acc = _mm256_setzero_ps();
     for (a, b) in pairs::<{ BlockQ6K::SIZE }, Q8K>(w, x) {
         prefetch_ahead(a);
@@ -215,7 +215,7 @@ fn q3k_scales(s: &[u8; 12]) -> __m128i {
 /// # Safety
 /// The CPU must support AVX2, FMA and F16C.
 #[target_feature(enable = "avx2,fma,f16c")]
-pub(super) unsafe fn q3_k(w: &[u8], x: &[u8]) -> f32 {
+pub(in crate::quant::simd) unsafe fn q3_k(w: &[u8], x: &[u8]) -> f32 {
     let m2 = _mm256_set1_epi8(3);
     let b2 = _mm256_set1_epi8(4);
     let mut acc = _mm256_setzero_ps();
@@ -251,7 +251,7 @@ pub(super) unsafe fn q3_k(w: &[u8], x: &[u8]) -> f32 {
 /// # Safety
 /// The CPU must support AVX2, FMA and F16C.
 #[target_feature(enable = "avx2,fma,f16c")]
-pub(super) unsafe fn q2_k(w: &[u8], x: &[u8]) -> f32 {
+pub(in crate::quant::simd) unsafe fn q2_k(w: &[u8], x: &[u8]) -> f32 {
     let m2 = _mm256_set1_epi8(3);
     let m4 = _mm_set1_epi8(0x0f);
     let mut acc = _mm256_setzero_ps();
@@ -284,7 +284,7 @@ pub(super) unsafe fn q2_k(w: &[u8], x: &[u8]) -> f32 {
 /// # Safety
 /// The CPU must support AVX2, FMA and F16C.
 #[target_feature(enable = "avx2,fma,f16c")]
-pub(super) unsafe fn iq4_xs(w: &[u8], x: &[u8]) -> f32 {
+pub(in crate::quant::simd) unsafe fn iq4_xs(w: &[u8], x: &[u8]) -> f32 {
     let table = iq4_table();
     let mut acc = _mm256_setzero_ps();
     for (a, b) in pairs::<{ BlockIq4Xs::SIZE }, Q8K>(w, x) {
