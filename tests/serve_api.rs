@@ -314,7 +314,7 @@ fn context_overflow_is_never_silent() {
     assert!(dropped >= 8, "{v}");
     assert!(v["truncated"]["tokens"].as_u64().unwrap() > 400);
     assert!(v["prompt_eval_count"].as_u64().unwrap() < 400);
-    assert!(s.log().contains("prompt truncated"));
+    assert!(s.log_contains("prompt truncated"));
 
     let mut body = body;
     body["truncate"] = json!(false);

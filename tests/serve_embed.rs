@@ -287,7 +287,7 @@ fn bad_input_is_a_clear_error() {
     );
     assert_eq!(code, 200, "{v}");
     assert_eq!(v["prompt_eval_count"], 16);
-    assert!(s.log().contains("truncated to 16 tokens"), "{}", s.log());
+    assert!(s.log_contains("truncated to 16 tokens"), "{}", s.log());
 
     // OpenAI's shape for its errors.
     for body in [

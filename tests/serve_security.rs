@@ -176,7 +176,7 @@ fn cors_allows_the_default_origins_and_refuses_others() {
         assert_eq!(r.header("access-control-allow-origin"), None);
     }
     // The refusal is logged.
-    assert!(s.log().contains("| 403 |"), "{}", s.log());
+    assert!(s.log_contains("| 403 |"), "{}", s.log());
 }
 
 #[test]

@@ -159,6 +159,19 @@ impl Server {
         self.log.lock().unwrap().clone()
     }
 
+    /// Waits (up to 10 s) until the server's log holds `text`: a request's log line is
+    /// written after its response, and read from the server's stderr by another thread.
+    pub fn log_contains(&self, text: &str) -> bool {
+        let t0 = std::time::Instant::now();
+        while t0.elapsed() < Duration::from_secs(10) {
+            if self.log().contains(text) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
     /// POSTs JSON; returns (status, body).
     pub fn post(&self, path: &str, body: &str) -> (u16, String) {
         request(
