@@ -14,6 +14,7 @@
 
 use serde_json::Value;
 
+use super::tools::partial_suffix;
 use crate::template::ChatTemplate;
 
 /// The tags around the thinking.
@@ -221,14 +222,6 @@ impl ThinkParser {
             _ => Vec::new(),
         }
     }
-}
-
-/// The length of the longest suffix of `s` that is a proper prefix of `tag`.
-fn partial_suffix(s: &str, tag: &str) -> usize {
-    (1..tag.len().min(s.len() + 1))
-        .rev()
-        .find(|&n| s.is_char_boundary(s.len() - n) && s.ends_with(&tag[..n]))
-        .unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -325,8 +325,9 @@ impl ToolParser {
     }
 }
 
-/// The length of the longest suffix of `s` that is a proper prefix of `tag`.
-fn partial_suffix(s: &str, tag: &str) -> usize {
+/// The length of the longest suffix of `s` that is a proper prefix of `tag` (text held
+/// back because a tag may be starting; also used by `thinking`).
+pub(super) fn partial_suffix(s: &str, tag: &str) -> usize {
     (1..tag.len().min(s.len() + 1))
         .rev()
         .find(|&n| s.is_char_boundary(s.len() - n) && tag.starts_with(&s[s.len() - n..]))

@@ -34,9 +34,8 @@ macro_rules! safe_dot {
     ($($name:ident => $imp:ident),* $(,)?) => {$(
         fn $name(w: &[u8], x: &[u8]) -> f32 {
             // These fns are reachable only through `dot_fn`, which `simd::dot_fn_for`
-            // calls after detecting the features.
-            // SAFETY: the CPU has AVX2, FMA, F16C, AVX512F/BW/VL and AVX512-VNNI
-            // (checked before handing this fn out).
+            // calls after detecting the features: AVX2, FMA, F16C, AVX512F/BW/VL, AVX512-VNNI.
+            // SAFETY: the CPU has those features (checked before handing this fn out).
             unsafe { $imp(w, x) }
         }
     )*};

@@ -26,9 +26,8 @@ macro_rules! safe_dot {
     ($($name:ident => $imp:ident),* $(,)?) => {$(
         fn $name(w: &[u8], x: &[u8]) -> f32 {
             // These fns are reachable only through `dot_fn`, which `simd::dot_fn_for`
-            // calls after detecting the features.
-            // SAFETY: the CPU has AVX2, FMA, F16C and AVX-VNNI (checked before handing
-            // this fn out).
+            // calls after detecting the features: AVX2, FMA, F16C and AVX-VNNI.
+            // SAFETY: the CPU has those features (checked before handing this fn out).
             unsafe { $imp(w, x) }
         }
     )*};
